@@ -1,0 +1,1 @@
+"""Study files in, Ray Tune + Optuna trials out, everything tracked in MLflow."""

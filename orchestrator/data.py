@@ -1,0 +1,41 @@
+"""Loading a study's datasets once in the driver; trials receive them through Ray's object store."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from orchestrator.schema import Study
+from trainables.datasets import check_patch_size, resolve_dataset
+from trainables.images import NamedImage
+from trainables.retrain_loop import RetrainData
+from trainables.search_loop import SearchData
+from trainables.splits import split_for_search
+
+
+@lru_cache(maxsize=16)
+def _load(name: str, role: str, root: str, color: bool) -> tuple[NamedImage, ...]:
+    return tuple(resolve_dataset(name, role, Path(root), color))
+
+
+def train_images(study: Study) -> list[NamedImage]:
+    data = study.data
+    images = list(_load(data.train, "train", data.root, data.color))
+    if data.max_train_images is not None:
+        images = images[: data.max_train_images]
+    check_patch_size(images, data.patch_size)
+    return images
+
+
+def test_sets(study: Study) -> dict[str, list[NamedImage]]:
+    data = study.data
+    return {name: list(_load(name, "test", data.root, data.color)) for name in data.test}
+
+
+def stage_data(study: Study) -> tuple[SearchData, RetrainData]:
+    """Train-W / Train-A / V for the search; W+A / V and the test sets for retraining."""
+    train_w, train_a, val = split_for_search(train_images(study), study.seed,
+                                             study.data.val_fraction)
+    search = SearchData(train_w=train_w, train_a=train_a, val=val)
+    retrain = RetrainData(train=train_w + train_a, val=val, test_sets=test_sets(study))
+    return search, retrain

@@ -1,0 +1,109 @@
+"""MLflow layout of SPEC 5.2: one experiment per study, a parent run per invocation,
+a nested child run per Tune trial and phase.
+
+Used by the driver (parent run, results table) and inside trials (child runs),
+always through `MlflowClient` with explicit run ids, so concurrent trials never
+share the fluent API's global "active run".
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from orchestrator.dotted import flatten
+
+PARAM_BATCH = 100  # MLflow's limit of params per log_batch call
+METRIC_BATCH = 1000
+DEFAULT_DB = "mlflow.db"
+
+
+def default_tracking_uri(cwd: str | Path | None = None) -> str:
+    """A SQLite file in the working directory: nothing to start by hand."""
+    return f"sqlite:///{Path(cwd or os.getcwd()).resolve() / DEFAULT_DB}"
+
+
+def artifact_root_for(uri: str) -> str | None:
+    """Artifacts beside a local SQLite store; a server chooses its own."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
+def flat_params(tree: Mapping[str, Any]) -> dict[str, str]:
+    """Dotted keys, values as strings (MLflow params are immutable strings)."""
+    return {key: str(value)[:6000] for key, value in flatten(tree)}
+
+
+def metric_items(metrics: Mapping[str, Any]) -> Iterable[tuple[str, float]]:
+    for key, value in metrics.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield key, float(value)
+
+
+class Tracker:
+    """Thin, explicit-id wrapper over MlflowClient for our run tree."""
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.client = MlflowClient(tracking_uri=uri)
+
+    def experiment_id(self, name: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        return self.client.create_experiment(name, artifact_location=artifact_root_for(self.uri))
+
+    def start_run(self, experiment_id: str, name: str, tags: Mapping[str, str],
+                  parent_id: str | None = None) -> str:
+        tags = {key: str(value) for key, value in tags.items()}
+        if parent_id is not None:
+            tags["mlflow.parentRunId"] = parent_id
+        return self.client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+
+    def reopen(self, run_id: str) -> None:
+        self.client.update_run(run_id, status="RUNNING")
+
+    def log_params(self, run_id: str, tree: Mapping[str, Any]) -> None:
+        """Log only the params the run does not have yet (resume-safe)."""
+        have = self.client.get_run(run_id).data.params
+        items = [Param(k, v) for k, v in flat_params(tree).items() if k not in have]
+        for start in range(0, len(items), PARAM_BATCH):
+            self.client.log_batch(run_id, params=items[start : start + PARAM_BATCH])
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, Any], step: int) -> None:
+        now = int(time.time() * 1000)
+        items = [Metric(k, v, now, step) for k, v in metric_items(metrics)]
+        for start in range(0, len(items), METRIC_BATCH):
+            self.client.log_batch(run_id, metrics=items[start : start + METRIC_BATCH])
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        items = [RunTag(k, str(v)) for k, v in tags.items()]
+        self.client.log_batch(run_id, tags=items)
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self.client.log_text(run_id, text, artifact_file)
+
+    def log_file(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path)
+
+    def log_bytes(self, run_id: str, data: bytes, artifact_file: str) -> None:
+        """Store `data` as the artifact `artifact_file` (e.g. "weights/model.pt")."""
+        folder, _, name = artifact_file.rpartition("/")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(data)
+            self.client.log_artifact(run_id, str(path), folder or None)
+
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status=status)
+
+    def children(self, experiment_id: str, parent_id: str) -> list:
+        query = f"tags.mlflow.parentRunId = '{parent_id}'"
+        return self.client.search_runs([experiment_id], filter_string=query, max_results=5000)

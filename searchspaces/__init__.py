@@ -1,0 +1,6 @@
+"""Search spaces: registry, genotypes and one module per NAS family.
+
+Importing this package registers every built-in family.
+"""
+
+from searchspaces import hinas  # noqa: F401  (registers "hinas")

@@ -1,0 +1,130 @@
+"""Registry of search spaces by name, and the interface every family implements.
+
+A search space bundles: a strict pydantic model of its options (what a study
+file may set under `search_space.options`), a supernet factory, a factory for
+the discrete network a genotype describes, and a validator for the
+space-specific part of a genotype. Families register themselves with
+`@register_space` in their own module; `searchspaces/__init__.py` imports them
+explicitly, so the registry is complete after `import searchspaces`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from searchspaces.genotype import Genotype
+
+
+class SpaceOptions(BaseModel):
+    """Base of every space's options model: frozen, unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Supernet(nn.Module, ABC):
+    """A relaxed (continuous) search network.
+
+    `arch_parameters()` and `weight_parameters()` partition `parameters()`.
+    Models hold no device code: callers move them.
+    """
+
+    @abstractmethod
+    def arch_parameters(self) -> list[nn.Parameter]: ...
+
+    def weight_parameters(self) -> list[nn.Parameter]:
+        arch_ids = {id(p) for p in self.arch_parameters()}
+        return [p for p in self.parameters() if id(p) not in arch_ids]
+
+    @abstractmethod
+    def derive(self) -> Genotype: ...
+
+    def arch_distributions(self) -> list[torch.Tensor]:
+        """Probability vectors (last dim sums to 1) whose entropy tracks search progress."""
+        return []
+
+    def arch_entropy(self) -> float:
+        """Mean entropy (nats) of the architecture distributions, logged as search/alpha_entropy."""
+        values = []
+        for probs in self.arch_distributions():
+            probs = probs.detach().clamp_min(1e-12)
+            values.append((-(probs * probs.log()).sum(-1)).mean().item())
+        return float(sum(values) / len(values)) if values else math.nan
+
+    def on_epoch_start(self, epoch: int, num_epochs: int) -> None:
+        """Hook for schedules inside the supernet (e.g. Gumbel temperature annealing)."""
+
+
+class SearchSpace(ABC):
+    """One registered family of architectures."""
+
+    name: ClassVar[str]
+    options_model: ClassVar[type[SpaceOptions]]
+    # Name of the search strategy this space uses by default ("bilevel" or "joint").
+    default_strategy: ClassVar[str] = "bilevel"
+
+    def parse_options(self, options: dict[str, Any] | None) -> SpaceOptions:
+        return self.options_model.model_validate(options or {})
+
+    @abstractmethod
+    def build_supernet(self, options: dict[str, Any], in_channels: int) -> Supernet: ...
+
+    @abstractmethod
+    def build_derived(
+        self, genotype: Genotype, options: dict[str, Any], in_channels: int
+    ) -> nn.Module: ...
+
+    @abstractmethod
+    def validate_arch(self, genotype: Genotype) -> None:
+        """Raise ValueError naming the offending field when `genotype.arch` is malformed."""
+
+    # --- conformance-suite hooks -------------------------------------------------
+    @abstractmethod
+    def tiny_options(self) -> dict[str, Any]:
+        """Options for a supernet small enough for CPU tests (well under a second)."""
+
+    @abstractmethod
+    def set_one_hot(self, supernet: Supernet) -> Genotype:
+        """Set `supernet`'s architecture parameters to a hand-chosen one-hot
+        configuration and return the genotype `derive()` must then yield."""
+
+
+_REGISTRY: dict[str, SearchSpace] = {}
+
+
+def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
+    """Class decorator: instantiate and register a search space under `cls.name`."""
+    if cls.name in _REGISTRY:
+        raise ValueError(f"search space {cls.name!r} registered twice")
+    _REGISTRY[cls.name] = cls()
+    return cls
+
+
+def get_space(name: str) -> SearchSpace:
+    import searchspaces  # noqa: F401  (registers the built-in families)
+
+    if name not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise KeyError(f"unknown search space {name!r} (known: {known})")
+    return _REGISTRY[name]
+
+
+def space_names() -> list[str]:
+    import searchspaces  # noqa: F401
+
+    return sorted(_REGISTRY)
+
+
+def build_derived_from_genotype(
+    genotype: Genotype, options: dict[str, Any] | None, in_channels: int
+) -> nn.Module:
+    space = get_space(genotype.space)
+    parsed = space.parse_options(options)
+    return space.build_derived(genotype, parsed.model_dump(), in_channels)
+
+

@@ -1,0 +1,96 @@
+"""Pieces shared by the search and retrain loops: batches, validation, checkpoints of state."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, Iterator, Protocol
+
+import numpy as np
+import torch
+
+from trainables.degradations import Degradation
+from trainables.devices import Runtime
+from trainables.evaluation import evaluate_images
+from trainables.images import NamedImage
+from trainables.patches import PatchDataset, make_loader
+
+
+class Reporter(Protocol):
+    """Called once per epoch by a training loop; the Ray adapter logs and checkpoints."""
+
+    def __call__(self, epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None: ...
+
+
+def noise_spec_dict(noise: Any) -> dict[str, Any]:
+    """The degradation spec of trainables.degradations from a NoiseSpec (or its dict)."""
+    spec = noise if isinstance(noise, dict) else noise.model_dump()
+    return {key: value for key, value in spec.items() if value is not None}
+
+
+def validation_keys(noise: Any) -> list[str]:
+    """Fixed levels to validate at: the listed levels, or the middle of a blind range."""
+    keys = noise.test_keys()
+    if keys:
+        return keys
+    low, high = noise.sigma_range
+    return [f"sigma{round((low + high) / 2):g}"]
+
+
+def centre_crop(images: list[NamedImage], size: int | None) -> list[NamedImage]:
+    """Validation images cropped to at most `size` x `size` (speed on the search supernet)."""
+    if size is None:
+        return images
+    cropped = []
+    for image in images:
+        height, width = image.pixels.shape[:2]
+        top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
+        pixels = np.ascontiguousarray(image.pixels[top : top + size, left : left + size])
+        cropped.append(dataclasses.replace(image, pixels=pixels))
+    return cropped
+
+
+def patch_batches(
+    images: list[NamedImage],
+    data: Any,
+    batch_size: int,
+    steps: int,
+    seed: int,
+    num_workers: int,
+    noise: Any | None = None,
+) -> Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]]:
+    """A function epoch -> iterator over `steps` (noisy, clean) batches, reproducible per epoch."""
+    dataset = PatchDataset(
+        images,
+        patch_size=data.patch_size,
+        degradation=Degradation.from_spec(noise_spec_dict(noise or data.noise)),
+        samples_per_epoch=steps * batch_size,
+        seed=seed,
+        augment=data.augment,
+        rescale=data.rescale,
+    )
+    loader = make_loader(dataset, batch_size, num_workers=num_workers)
+
+    def epoch_batches(epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        dataset.set_epoch(epoch)
+        return iter(loader)
+
+    return epoch_batches
+
+
+def to_device(batch: tuple[torch.Tensor, ...], runtime: Runtime) -> tuple[torch.Tensor, ...]:
+    return tuple(t.to(runtime.device, non_blocking=runtime.non_blocking) for t in batch)
+
+
+def validate(model, images: list[NamedImage], keys: list[str], runtime: Runtime) -> dict:
+    """Mean PSNR/SSIM over images and levels, and the HiNAS score SSIM + PSNR/100."""
+    results = [evaluate_images(model, images, key, runtime.device) for key in keys]
+    psnr = float(np.mean([r["psnr"] for r in results]))
+    ssim = float(np.mean([r["ssim"] for r in results]))
+    return {"val/psnr": psnr, "val/ssim": ssim, "val/score": ssim + psnr / 100}
+
+
+def finite_or_raise(value: float, what: str) -> float:
+    if not math.isfinite(value):
+        raise FloatingPointError(f"{what} is not finite ({value}); lower the learning rate")
+    return value

@@ -1,0 +1,111 @@
+"""Retraining a derived architecture from its genotype, then testing it; free of Ray and MLflow.
+
+The network is built from the genotype JSON alone (SPEC 5.3: never re-derived
+from a supernet). After the last epoch it is evaluated with the protocol of
+SPEC 1.2 on every configured test set and level, and its cost (SPEC 1.4) is
+measured on the running device.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from searchspaces.genotype import Genotype
+from searchspaces.registry import build_derived_from_genotype
+from trainables.cost import cost_metrics
+from trainables.devices import Runtime, autocast
+from trainables.evaluation import evaluate_sets
+from trainables.images import NamedImage
+from trainables.loop_parts import (
+    Reporter,
+    centre_crop,
+    finite_or_raise,
+    patch_batches,
+    to_device,
+    validate,
+    validation_keys,
+)
+from trainables.losses import DenoiseLoss
+from trainables.optim import build_optimizer, build_scheduler
+
+
+@dataclass(frozen=True)
+class RetrainData:
+    train: list[NamedImage]
+    val: list[NamedImage]
+    test_sets: dict[str, list[NamedImage]]  # test-set name -> images
+
+
+def derived_options(study) -> dict[str, Any]:
+    return {**study.search_space.resolved_options(), **study.retrain.space_options}
+
+
+def build_retrain(study, genotype: Genotype, runtime: Runtime):
+    channels = 3 if study.data.color else 1
+    model = build_derived_from_genotype(genotype, derived_options(study), channels)
+    model = model.to(runtime.device)
+    spec = study.retrain.optimizer.model_dump()
+    optimizer = build_optimizer(model.parameters(), spec)
+    total = study.retrain.epochs * study.retrain.steps_per_epoch
+    return model, optimizer, build_scheduler(optimizer, spec, total)
+
+
+def train_epoch(parts, batches, study, runtime: Runtime) -> float:
+    model, optimizer, scheduler = parts
+    loss_fn, clip = DenoiseLoss(**study.retrain.loss.model_dump()), study.retrain.grad_clip_value
+    total = torch.zeros((), device=runtime.device)
+    model.train()
+    for batch in batches:
+        noisy, clean = to_device(batch, runtime)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(runtime):
+            loss = loss_fn(model(noisy).float(), clean)
+        loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_value_(model.parameters(), clip)
+        optimizer.step()
+        scheduler.step()
+        total += loss.detach()
+    return finite_or_raise(total.item() / study.retrain.steps_per_epoch, "train/loss")
+
+
+def test_metrics(model, study, data: RetrainData, keys: list[str], runtime: Runtime) -> dict:
+    scores = evaluate_sets(model, data.test_sets, keys, runtime.device,
+                           self_ensemble=study.retrain.self_ensemble)
+    channels = 3 if study.data.color else 1
+    costs = cost_metrics(model, channels, runtime.device)
+    return {**{f"test/{key}": value for key, value in scores.items()},
+            **{f"cost/{key}": value for key, value in costs.items()}}
+
+
+def run_retrain(study, genotype: Genotype, noise, data: RetrainData, report: Reporter,
+                runtime: Runtime, state: dict[str, Any] | None = None):
+    """Train the derived net of `genotype` on `noise`; returns (model, final metrics)."""
+    torch.manual_seed(study.seed)
+    parts = build_retrain(study, genotype, runtime)
+    model, retrain = parts[0], study.retrain
+    start = 0
+    if state:
+        for target, saved in zip(parts, (state["model"], state["optimizer"], state["scheduler"])):
+            target.load_state_dict(saved)
+        start = state["epoch"] + 1
+    batches = patch_batches(data.train, study.data, retrain.batch_size, retrain.steps_per_epoch,
+                            study.seed, retrain.num_workers, noise=noise)
+    val_images, keys = centre_crop(data.val, study.search.val_crop), validation_keys(noise)
+    test_keys = retrain.test_keys or noise.test_keys() or keys
+    metrics: dict[str, float] = {}
+    for epoch in range(start, retrain.epochs):
+        began = time.perf_counter()
+        metrics = {"train/loss": train_epoch(parts, batches(epoch), study, runtime)}
+        metrics.update(validate(model, val_images, keys, runtime))
+        metrics["time/epoch_s"] = time.perf_counter() - began
+        if epoch == retrain.epochs - 1:
+            metrics.update(test_metrics(model, study, data, test_keys, runtime))
+        state = {"epoch": epoch, "model": model.state_dict(),
+                 "optimizer": parts[1].state_dict(), "scheduler": parts[2].state_dict()}
+        report(epoch, metrics, state)
+    return model, metrics

@@ -1,0 +1,173 @@
+"""The supernet search loop (SPEC 1.5), free of Ray and MLflow.
+
+Bilevel first-order alternation (DARTS first order, HiNAS, MoD-NAS): each step
+one architecture step on a Train-A batch, then one weight step on a Train-W
+batch; architecture steps start after `warmup_epochs`. The joint single-level
+strategy (Superkernel NAS) updates weights and architecture with one loss on
+the same batch. Every epoch the supernet is validated on V; from
+`validate_from_epoch` on, the genotype of the best epoch (score SSIM +
+PSNR/100) is kept. State is handed to the reporter each epoch so the caller can
+checkpoint it and resume.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from searchspaces.genotype import Genotype
+from searchspaces.registry import get_space
+from trainables.devices import Runtime, autocast
+from trainables.images import NamedImage
+from trainables.loop_parts import (
+    Reporter,
+    centre_crop,
+    finite_or_raise,
+    patch_batches,
+    to_device,
+    validate,
+    validation_keys,
+)
+from trainables.losses import DenoiseLoss
+from trainables.optim import build_optimizer, build_scheduler
+
+
+@dataclass(frozen=True)
+class SearchData:
+    train_w: list[NamedImage]  # weight updates
+    train_a: list[NamedImage]  # architecture updates
+    val: list[NamedImage]  # best-epoch selection
+
+
+@dataclass
+class Best:
+    score: float = float("-inf")
+    epoch: int = -1
+    genotype: dict | None = None
+    stale: int = 0  # evaluations since the last improvement
+
+
+def in_channels(study) -> int:
+    return 3 if study.data.color else 1
+
+
+def build_search(study, runtime: Runtime):
+    """Supernet, optimisers and schedulers for `study` (a validated Study)."""
+    space = get_space(study.search_space.name)
+    supernet = space.build_supernet(study.search_space.resolved_options(), in_channels(study))
+    supernet = supernet.to(runtime.device)
+    search = study.search
+    total = search.epochs * search.steps_per_epoch
+    weight_spec = search.weight_optimizer.model_dump()
+    arch_spec = search.arch_optimizer.model_dump()
+    w_opt = build_optimizer(supernet.weight_parameters(), weight_spec)
+    a_opt = build_optimizer(supernet.arch_parameters(), arch_spec)
+    return supernet, w_opt, a_opt, build_scheduler(w_opt, weight_spec, total), build_scheduler(
+        a_opt, arch_spec, total
+    )
+
+
+def loss_step(model, loss_fn, batch, optimizers, runtime: Runtime, clip: float | None, params):
+    noisy, clean = to_device(batch, runtime)
+    for optimizer in optimizers:
+        optimizer.zero_grad(set_to_none=True)
+    with autocast(runtime):
+        loss = loss_fn(model(noisy).float(), clean)
+    loss.backward()
+    if clip is not None:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    for optimizer in optimizers:
+        optimizer.step()
+    return loss.detach()
+
+
+def train_epoch(parts, epoch: int, study, runtime: Runtime, batches_w, batches_a) -> float:
+    supernet, w_opt, a_opt, w_sched, a_sched = parts
+    search, loss_fn = study.search, DenoiseLoss(**study.search.loss.model_dump())
+    arch_on = epoch >= search.warmup_epochs
+    weights = supernet.weight_parameters()
+    total = torch.zeros((), device=runtime.device)
+    for batch_w, batch_a in zip(batches_w(epoch), batches_a(epoch)):
+        if search.strategy == "joint":
+            step_opts = [w_opt, a_opt] if arch_on else [w_opt]
+            total += loss_step(supernet, loss_fn, batch_w, step_opts, runtime,
+                               search.grad_clip_norm, supernet.parameters())
+        else:
+            if arch_on:
+                loss_step(supernet, loss_fn, batch_a, [a_opt], runtime, None, [])
+            total += loss_step(supernet, loss_fn, batch_w, [w_opt], runtime,
+                               search.grad_clip_norm, weights)
+        w_sched.step()
+        if arch_on:
+            a_sched.step()
+    return finite_or_raise(total.item() / search.steps_per_epoch, "train/loss")
+
+
+def state_dict(parts, epoch: int, best: Best) -> dict[str, Any]:
+    supernet, w_opt, a_opt, w_sched, a_sched = parts
+    return {
+        "epoch": epoch,
+        "model": supernet.state_dict(),
+        "optimizers": [w_opt.state_dict(), a_opt.state_dict()],
+        "schedulers": [w_sched.state_dict(), a_sched.state_dict()],
+        "best": vars(best).copy(),
+    }
+
+
+def load_state(parts, state: dict[str, Any]) -> tuple[int, Best]:
+    supernet, w_opt, a_opt, w_sched, a_sched = parts
+    supernet.load_state_dict(state["model"])
+    for target, saved in zip((w_opt, a_opt, w_sched, a_sched),
+                             [*state["optimizers"], *state["schedulers"]]):
+        target.load_state_dict(saved)
+    return state["epoch"] + 1, Best(**state["best"])
+
+
+def update_best(best: Best, epoch: int, metrics: dict, supernet, study) -> bool:
+    """Keep the best epoch's genotype; True when patience is exhausted."""
+    if epoch < study.search.validate_from_epoch and epoch < study.search.epochs - 1:
+        return False
+    if metrics["val/score"] > best.score:
+        genotype = supernet.derive()
+        provenance = {"epoch": epoch, "val_score": metrics["val/score"],
+                      "val_psnr": metrics["val/psnr"]}
+        best.score, best.epoch, best.stale = metrics["val/score"], epoch, 0
+        best.genotype = Genotype(genotype.space, genotype.primitives, genotype.arch,
+                                 provenance).to_dict()
+    else:
+        best.stale += 1
+    return study.search.patience is not None and best.stale >= study.search.patience
+
+
+def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
+               state: dict[str, Any] | None = None) -> Genotype:
+    """Search `study`'s space on `data`; returns the genotype of the best epoch."""
+    torch.manual_seed(study.seed)
+    parts = build_search(study, runtime)
+    supernet, search = parts[0], study.search
+    start, best = load_state(parts, state) if state else (0, Best())
+    batches_w = patch_batches(data.train_w, study.data, search.batch_size, search.steps_per_epoch,
+                              study.seed, search.num_workers)
+    batches_a = patch_batches(data.train_a, study.data, search.batch_size, search.steps_per_epoch,
+                              study.seed + 1, search.num_workers)
+    val_images, keys = centre_crop(data.val, search.val_crop), validation_keys(study.data.noise)
+    for epoch in range(start, search.epochs):
+        began = time.perf_counter()
+        supernet.on_epoch_start(epoch, search.epochs)
+        supernet.train()
+        loss = train_epoch(parts, epoch, study, runtime, batches_w, batches_a)
+        metrics = {"train/loss": loss, **validate(supernet, val_images, keys, runtime)}
+        stop = update_best(best, epoch, metrics, supernet, study)
+        metrics.update({
+            "search/alpha_entropy": supernet.arch_entropy(),
+            "search/lr": parts[1].param_groups[0]["lr"],
+            "best/score": best.score if best.epoch >= 0 else metrics["val/score"],
+            "time/epoch_s": time.perf_counter() - began,
+        })
+        report(epoch, metrics, state_dict(parts, epoch, best))
+        if stop:
+            break
+    return Genotype.from_dict(best.genotype, source="best genotype")

@@ -1,0 +1,42 @@
+"""Ray Tune adapter of the retraining: a genotype (and a degradation) in, tested weights out."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import torch
+
+from orchestrator.schema import NoiseSpec, Study
+from searchspaces.genotype import Genotype
+from trainables import devices
+from trainables.retrain_loop import RetrainData, run_retrain
+from trainables.tune_session import TrialContext, TrialSession, run_in_session
+
+
+def retrain_trainable(config: dict[str, Any], *, study: dict[str, Any], data: RetrainData,
+                      context: TrialContext) -> None:
+    """`config`: {"candidate": {"genotype": JSON, "source": search run id}, "noise": spec}."""
+    parsed = Study.model_validate(study)
+    candidate = config["candidate"]
+    genotype = Genotype.from_json(candidate["genotype"], source="retrain config genotype")
+    noise = NoiseSpec.model_validate(config["noise"])
+    tags = {"arch_hash": genotype.arch_hash(), "noise": ",".join(noise.test_keys()),
+            "search_run_id": candidate.get("source", "")}
+    params = {**study, "retrain": {**study.get("retrain", {}), "noise_used": config["noise"]}}
+    session = TrialSession.open(context, "retrain", params, tags=tags)
+    resources = parsed.resources.retrain
+    runtime = devices.configure(resources.cpu, resources.gpu, parsed.precision)
+    extra = {"arch_hash": genotype.arch_hash()}
+
+    def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
+        session.report(epoch, metrics, state, extra=extra)
+
+    def work():
+        model, _ = run_retrain(parsed, genotype, noise, data, report, runtime, session.state)
+        session.log_genotype(genotype)
+        buffer = io.BytesIO()
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
+        session.tracker.log_bytes(session.run_id, buffer.getvalue(), "weights/model.pt")
+
+    run_in_session(session, work)

@@ -1,0 +1,36 @@
+"""Ray Tune adapter of the supernet search: Optuna's sample in, the best genotype out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from orchestrator.dotted import with_overrides
+from orchestrator.schema import Study
+from trainables import devices
+from trainables.search_loop import SearchData, run_search
+from trainables.tune_session import TrialContext, TrialSession, run_in_session
+
+
+def search_trainable(config: dict[str, Any], *, study: dict[str, Any], data: SearchData,
+                     context: TrialContext) -> None:
+    """`config` holds the dotted outer hyperparameters Optuna sampled for this trial."""
+    resolved = with_overrides(study, config)
+    parsed = Study.model_validate(resolved)  # validated again inside the trial
+    session = TrialSession.open(context, "search", resolved, tags=config_tags(config))
+    resources = parsed.resources.search
+    runtime = devices.configure(resources.cpu, resources.gpu, parsed.precision)
+
+    def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
+        best = state["best"]["genotype"]
+        session.report(epoch, metrics, state, extra={"genotype": json.dumps(best)})
+
+    def work():
+        genotype = run_search(parsed, data, report, runtime, session.state)
+        session.log_genotype(genotype)
+
+    run_in_session(session, work)
+
+
+def config_tags(config: dict[str, Any]) -> dict[str, str]:
+    return {f"tuned.{key}": str(value) for key, value in config.items()}

@@ -1,0 +1,87 @@
+"""What both Ray Tune adapters share: the trial's MLflow child run, checkpoints, reporting.
+
+A trial restored by Tune finds its checkpoint, which carries the MLflow run id,
+so a resumed trial reopens its own child run instead of creating a second one.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from orchestrator.tracking import Tracker
+from trainables.evaluation import protocol_hash
+
+STATE_FILE = "state.pt"
+RUN_FILE = "mlflow_run.json"
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Plain data the driver hands every trial of a stage (via tune.with_parameters)."""
+
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    study: str
+    arm: str
+    method: str  # search-space name
+
+
+class TrialSession:
+    def __init__(self, tracker: Tracker, run_id: str, state: dict[str, Any] | None):
+        self.tracker, self.run_id, self.state = tracker, run_id, state
+
+    @classmethod
+    def open(cls, context: TrialContext, phase: str, params: dict[str, Any],
+             tags: dict[str, Any] | None = None) -> TrialSession:
+        tracker = Tracker(context.tracking_uri)
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:
+            with checkpoint.as_directory() as folder:
+                run_id = json.loads((Path(folder) / RUN_FILE).read_text())["run_id"]
+                state = torch.load(Path(folder) / STATE_FILE, weights_only=False)
+            tracker.reopen(run_id)
+            return cls(tracker, run_id, state)
+        trial_id = tune.get_context().get_trial_id()
+        all_tags = {"study": context.study, "arm": context.arm, "method": context.method,
+                    "phase": phase, "trial_id": trial_id, "eval_protocol": protocol_hash(),
+                    **(tags or {})}
+        name = f"{context.arm}/{phase}/{trial_id}"
+        run_id = tracker.start_run(context.experiment_id, name, all_tags, context.parent_run_id)
+        tracker.log_params(run_id, params)
+        return cls(tracker, run_id, None)
+
+    def report(self, epoch: int, metrics: dict[str, float], state: dict[str, Any],
+               extra: dict[str, Any] | None = None) -> None:
+        """Log metrics to MLflow, then hand metrics + checkpoint to Tune."""
+        self.tracker.log_metrics(self.run_id, metrics, step=epoch)
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save(state, Path(folder) / STATE_FILE)
+            (Path(folder) / RUN_FILE).write_text(json.dumps({"run_id": self.run_id}))
+            result = {**metrics, **(extra or {}), "epoch": epoch, "mlflow_run_id": self.run_id}
+            tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
+
+    def log_genotype(self, genotype) -> None:
+        self.tracker.log_text(self.run_id, genotype.to_json() + "\n", "genotype.json")
+        self.tracker.set_tags(self.run_id, {"arch_hash": genotype.arch_hash()})
+
+    def finish(self, status: str = "FINISHED") -> None:
+        self.tracker.finish(self.run_id, status)
+
+
+def run_in_session(session: TrialSession, work) -> Any:
+    """Run `work()`; mark the child run FAILED (and re-raise) when it raises."""
+    try:
+        result = work()
+    except BaseException:
+        session.finish("FAILED")
+        raise
+    session.finish()
+    return result
