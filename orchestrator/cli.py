@@ -1,4 +1,4 @@
-"""Command line: `python -m orchestrator study FILE ...` and `python -m orchestrator validate FILE`."""
+"""Command line: `python -m orchestrator study FILE` and `python -m orchestrator validate FILE`."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import sys
 
 from orchestrator.arms import arm_study, expand_arms
-from orchestrator.runner import RunOptions, run_study
+from orchestrator.runner import RunOptions, TrialsFailed, prepare_arms, run_study
 from orchestrator.studyfile import StudyError, load_study
 from searchspaces.genotype import GenotypeError
 from trainables.images import DataError
 
-USER_ERRORS = (StudyError, DataError, GenotypeError)
+USER_ERRORS = (StudyError, DataError, GenotypeError, TrialsFailed)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,6 +30,8 @@ def parser() -> argparse.ArgumentParser:
     study.add_argument("--address", help="address of a running Ray cluster (default: local)")
     study.add_argument("--resume", action="store_true", help="continue an interrupted study")
     study.add_argument("--dry-run", action="store_true", help="validate and print the plan")
+    study.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
+                       help="0 quiet, 1 a line per trial epoch (default), 2 Tune's tables too")
     return root
 
 
@@ -53,14 +55,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{args.file}: ok ({len(expand_arms(study))} arm(s))")
             return 0
         if args.dry_run:
-            from orchestrator.data import stage_data
-
-            for arm in expand_arms(study):
-                stage_data(arm_study(study, arm, args.file))  # datasets exist and fit
+            prepare_arms(study, args.file)  # datasets exist and fit the patch size
             print(plan(study))
             return 0
         options = RunOptions(args.tracking_uri, args.storage, args.address, args.resume,
-                             args.file)
+                             args.file, args.verbose)
         rows = run_study(study, options)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)

@@ -71,43 +71,58 @@ def start_ray(address: str | None) -> None:
                  _node_ip_address="127.0.0.1")
 
 
-def run_arm(study: Study, arm: Arm, base: TrialContext, folder: Path, options: RunOptions):
+def prepare_arms(study: Study, source: str) -> list[tuple[Arm, Study, tuple]]:
+    """Every arm's validated study and data, before anything runs or is logged (fail fast)."""
+    prepared = []
+    for arm in expand_arms(study):
+        resolved = arm_study(study, arm, source)
+        prepared.append((arm, resolved, stage_data(resolved)))
+    return prepared
+
+
+def run_arm(arm: Arm, study: Study, data: tuple, base: TrialContext, folder: Path,
+            options: RunOptions):
     """Search and retrain one arm; returns the retrain stage's results."""
-    study = arm_study(study, arm, options.source)
     study_dict = study.model_dump(mode="json")
     context = TrialContext(**{**vars(base), "arm": arm.name})
-    search_data, retrain_data = stage_data(study)
+    search_data, retrain_data = data
     searched = search_stage(study, study_dict, search_data, context, folder, options.resume,
                             options.verbose)
     candidates = best_candidates(searched, study.tune.metric, study.tune.mode,
                                  study.retrain.top_k)
     if not candidates:
-        raise RuntimeError(f"arm '{arm.name}': no search trial finished with a genotype")
+        errors = [str(r.error).splitlines()[-1] for r in searched if r.error is not None]
+        why = f" (first error: {errors[0]})" if errors else ""
+        raise TrialsFailed(f"arm '{arm.name}': no search trial finished with a genotype{why}")
     return retrain_stage(study, study_dict, retrain_data, context, candidates, folder,
                          options.resume, options.verbose)
 
 
+class TrialsFailed(RuntimeError):
+    """Every trial of a stage failed; their child runs in MLflow say why."""
+
+
 def run_study(study: Study, options: RunOptions) -> list[dict]:
     """Run every arm; log the results table to the parent run and return its rows."""
-    arms = expand_arms(study)
+    arms = prepare_arms(study, options.source)
     uri = resolve_uri(study, options)
     tracker = Tracker(uri)
     folder = Path(options.storage).resolve() / study.name
     experiment_id, parent_id = open_parent(tracker, study, folder, options.resume)
     base = TrialContext(uri, experiment_id, parent_id, study.name, "", study.search_space.name)
-    status, rows = "FAILED", []
+    status, rows, started = "FAILED", [], not ray.is_initialized()
     try:
         start_ray(options.address)
-        for arm in arms:
-            retrained = run_arm(study, arm, base, folder, options)
-            rows += results_rows(arm.name, retrained)
-        write_tables(tracker, parent_id, rows)
+        for arm, resolved, data in arms:
+            rows += results_rows(arm.name, run_arm(arm, resolved, data, base, folder, options))
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
+        if rows:  # what finished is kept, whatever happened later
+            write_tables(tracker, parent_id, rows)
         tracker.finish(parent_id, status)
-        if rows and status != "FINISHED":
-            write_tables(tracker, parent_id, rows)  # keep what finished before the failure
+        if started and ray.is_initialized():
+            ray.shutdown()
     return rows

@@ -7,14 +7,16 @@ directory, so an interrupted study resumes with `Tuner.restore`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
 from orchestrator.optuna_space import make_searcher, seed_grid
+from orchestrator.progress import ProgressLines
 from orchestrator.schema import Resources, Study
 from searchspaces.genotype import Genotype
 from trainables.retrain_loop import RetrainData
@@ -40,11 +42,13 @@ def wrap(trainable: Callable, resources: Resources, **fixed: Any):
 
 
 def run_config(name: str, storage: Path, verbose: int) -> tune.RunConfig:
+    """verbose 0: silent; 1: our one-line progress; 2: Tune's own status tables too."""
     return tune.RunConfig(
         name=name,
         storage_path=str(storage),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        verbose=verbose,
+        verbose=0 if verbose < 2 else 1,
+        callbacks=[ProgressLines(name)] if verbose else [],
     )
 
 

@@ -98,7 +98,8 @@ class Genotype:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
-            raise GenotypeError(f"{source}: not valid JSON ({error.msg}, line {error.lineno})")
+            message = f"{source}: not valid JSON ({error.msg}, line {error.lineno})"
+            raise GenotypeError(message) from None
         return cls.from_dict(data, source)
 
     @classmethod

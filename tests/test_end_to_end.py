@@ -1,0 +1,96 @@
+"""One real study through Ray Tune + Optuna + MLflow (SQLite in a temp dir), then its run tree."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from orchestrator.cli import main
+from searchspaces.genotype import Genotype
+from trainables.evaluation import protocol_hash
+
+STUDY = """
+name: e2e
+data: {train: embedded, test: [embedded], patch_size: 24, noise: {type: awgn, sigma: 25}}
+search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
+search: {epochs: 2, steps_per_epoch: 2, batch_size: 2, warmup_epochs: 1, val_crop: 32}
+retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2, space_options: {width: 4}}
+tune:
+  num_samples: 2
+  space:
+    search.loss.ssim_lambda: {type: float, low: 0.0, high: 1.0}
+"""
+
+
+@pytest.fixture(scope="module")
+def finished_study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("e2e")
+    study = folder / "e2e.yaml"
+    study.write_text(STUDY)
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    code = main(["study", str(study), "--tracking-uri", uri, "--storage", str(folder / "runs"),
+                 "--verbose", "0"])
+    assert code == 0
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("e2e")
+    return client, client.search_runs([experiment.experiment_id])
+
+
+def by_phase(runs, phase):
+    return [run for run in runs if run.data.tags.get("phase") == phase]
+
+
+def test_run_tree_is_parent_with_nested_trials(finished_study):
+    _, runs = finished_study
+    (parent,) = by_phase(runs, "study")
+    children = [r for r in runs if r is not parent]
+    assert len(by_phase(runs, "search")) == 2 and len(by_phase(runs, "retrain")) == 1
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in children)
+    assert all(r.info.status == "FINISHED" for r in runs)
+    for run in children:
+        tags = run.data.tags
+        assert (tags["study"], tags["arm"], tags["method"]) == ("e2e", "default", "hinas")
+        assert tags["eval_protocol"] == protocol_hash() and tags["trial_id"]
+        assert run.data.params["search_space.options.num_nodes"] == "2"
+
+
+def test_search_trials_log_metrics_and_genotype(finished_study):
+    client, runs = finished_study
+    lambdas = set()
+    for run in by_phase(runs, "search"):
+        assert {"val/psnr", "train/loss", "search/alpha_entropy"} <= set(run.data.metrics)
+        history = client.get_metric_history(run.info.run_id, "val/psnr")
+        assert [m.step for m in history] == [0, 1]
+        path = client.download_artifacts(run.info.run_id, "genotype.json")
+        assert Genotype.load(path).arch_hash() == run.data.tags["arch_hash"]
+        lambdas.add(run.data.params["search.loss.ssim_lambda"])
+    assert len(lambdas) == 2  # Optuna proposed two different values
+
+
+def test_retrain_logs_test_cost_genotype_and_weights(finished_study):
+    client, runs = finished_study
+    (run,) = by_phase(runs, "retrain")
+    metrics = run.data.metrics
+    assert 5 < metrics["test/embedded/sigma25/psnr"] < 40
+    assert metrics["cost/params"] > 0 and metrics["cost/gflops_per_mp"] > 0
+    genotype = Genotype.load(client.download_artifacts(run.info.run_id, "genotype.json"))
+    assert genotype.arch_hash() == run.data.tags["arch_hash"]
+    searched = {r.data.tags["arch_hash"] for r in by_phase(runs, "search")}
+    assert run.data.tags["arch_hash"] in searched
+    weights = torch.load(client.download_artifacts(run.info.run_id, "weights/model.pt"),
+                         weights_only=True)
+    assert sum(t.numel() for t in weights.values() if t.is_floating_point()) >= metrics[
+        "cost/params"]
+
+
+def test_parent_holds_study_and_results_table(finished_study):
+    client, runs = finished_study
+    (parent,) = by_phase(runs, "study")
+    table = Path(client.download_artifacts(parent.info.run_id, "results/results.csv"))
+    header, row = table.read_text().splitlines()[:2]
+    assert "test/embedded/sigma25/psnr" in header and row.startswith("default,")
+    study = Path(client.download_artifacts(parent.info.run_id, "study.yaml")).read_text()
+    assert "name: e2e" in study
+    assert json.loads(parent.data.params["data.test"].replace("'", '"')) == ["embedded"]

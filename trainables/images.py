@@ -1,0 +1,126 @@
+"""Image I/O: read files and folders into float32 (H, W, C) arrays in [0, 1].
+
+Conventions (SPEC 1.1):
+- 8-bit images are divided by 255, 16-bit images by 65535; nothing else touches
+  the values, so an 8-bit grey PNG comes back exactly as `value / 255` (the
+  evaluation protocol compares PSNR to 0.01 dB).
+- Grey output from an RGB file uses ITU-R BT.601 luminance
+  `0.299 R + 0.587 G + 0.114 B`, computed on the float values. Grey files stay
+  as they are; with `color=True` their single channel is repeated three times.
+- Alpha is dropped (not composited). Palette and bilevel images are expanded.
+- Pillow reads 48-bit RGB PNGs as 8-bit, so 16-bit colour is not supported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+LUMINANCE_WEIGHTS = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+_GREY_MODES = ("L", "LA", "1") + _SIXTEEN_BIT_MODES
+
+
+class DataError(ValueError):
+    """A bad input file or folder; the message is one line naming it."""
+
+
+@dataclass(frozen=True)
+class NamedImage:
+    """One clean image and where it came from."""
+
+    name: str  # file stem, or the skimage.data name; seeds the test noise
+    pixels: np.ndarray  # (H, W, C) float32 in [0, 1], C = 1 or 3
+    source: str  # file path, or "skimage.data.<name>"
+
+    @property
+    def height(self) -> int:
+        return self.pixels.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.pixels.shape[1]
+
+
+def read_image(path: str | Path, color: bool) -> np.ndarray:
+    """Read one image file as (H, W, C) float32 in [0, 1]; C = 3 if `color` else 1."""
+    try:
+        with Image.open(path) as image:
+            pixels = _pixels_from_pil(image)  # (H, W, C) float32, C = 1 or 3
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise DataError(f"{path}: not a readable image ({reason})") from error
+    return to_channels(pixels, color)
+
+
+def to_channels(pixels: np.ndarray, color: bool) -> np.ndarray:
+    """Convert (H, W, 1 or 3) float pixels to 3 channels (`color`) or to grey luminance."""
+    channels = pixels.shape[2]
+    if color and channels == 1:
+        return np.repeat(pixels, 3, axis=2)  # (H, W, 3)
+    if not color and channels == 3:
+        grey = pixels.astype(np.float64) @ LUMINANCE_WEIGHTS  # (H, W)
+        return grey[:, :, None].astype(np.float32)  # (H, W, 1)
+    return pixels.astype(np.float32, copy=False)
+
+
+def uint8_to_float(values: np.ndarray) -> np.ndarray:
+    """(H, W) or (H, W, C) uint8 -> (H, W, C) float32 in [0, 1], exactly value / 255."""
+    pixels = values.astype(np.float32) / np.float32(255)
+    return pixels[:, :, None] if pixels.ndim == 2 else pixels
+
+
+def _pixels_from_pil(image: Image.Image) -> np.ndarray:
+    """Decode a PIL image to (H, W, 1 or 3) float32 without changing grey values."""
+    if image.mode in _SIXTEEN_BIT_MODES:
+        values = np.asarray(image).astype(np.float32) / np.float32(65535)
+        return values[:, :, None]  # (H, W, 1)
+    if image.mode in _GREY_MODES:
+        return uint8_to_float(np.asarray(image.getchannel(0).convert("L")))
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    return uint8_to_float(np.asarray(image)[:, :, :3])  # (H, W, 3), alpha dropped
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def load_folder(folder: str | Path, color: bool) -> list[NamedImage]:
+    """Load every image of a folder, sorted by file name.
+
+    Strict: any other visible regular file is an error naming it. Hidden files
+    (`.DS_Store`) and subfolders are ignored.
+    """
+    files = image_files(folder)
+    return [NamedImage(file.stem, read_image(file, color), str(file)) for file in files]
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files of `folder`, sorted by name, after checking the folder is clean."""
+    folder = Path(folder)
+    expected = "expected PNG/JPEG/TIFF/BMP images there"
+    if not folder.is_dir():
+        raise DataError(f"{folder}: folder not found ({expected})")
+    visible = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    for path in visible:
+        if not is_image_file(path):
+            allowed = "/".join(s.lstrip(".") for s in IMAGE_SUFFIXES)
+            raise DataError(f"{path}: not an image file (allowed suffixes: {allowed})")
+    if not visible:
+        raise DataError(f"{folder}: no images found ({expected})")
+    _check_unique_stems(visible)
+    return visible
+
+
+def _check_unique_stems(files: list[Path]) -> None:
+    """Image names seed the test noise, so two files may not share a stem."""
+    seen: dict[str, Path] = {}
+    for path in files:
+        if path.stem in seen:
+            raise DataError(f"{path}: same name as {seen[path.stem].name}; image names must differ")
+        seen[path.stem] = path

@@ -1,0 +1,106 @@
+"""Random training patches: (noisy, clean) pairs drawn on the fly (SPEC 1.1).
+
+Item i of epoch e is a pure function of (seed, e, i): its generator is
+`np.random.default_rng([seed, e, i])`, so results do not depend on worker
+count, batch order or what was drawn before. Each item picks an image
+uniformly (one image, one chance, as in the KAIR and HiNAS loaders; not
+weighted by area), crops it (optionally with a random rescale), applies one
+of the 8 dihedral transforms and degrades it.
+
+With `num_workers > 0`, call `set_epoch` before iterating and keep
+`persistent_workers` off, so workers copy the dataset with the new epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from trainables.augment import augment as dihedral_augment
+from trainables.augment import random_crop, random_scaled_crop
+from trainables.datasets import check_patch_size
+from trainables.degradations import Degradation
+from trainables.images import NamedImage
+
+
+class PatchDataset(Dataset):
+    """`samples_per_epoch` random (noisy, clean) patches, each (C, P, P) float32."""
+
+    def __init__(
+        self,
+        images: list[NamedImage],
+        patch_size: int,
+        degradation: Degradation,
+        samples_per_epoch: int,
+        seed: int,
+        augment: bool = True,
+        rescale: bool = False,
+    ) -> None:
+        if not images:
+            raise ValueError("PatchDataset needs at least one image")
+        if samples_per_epoch < 1:
+            raise ValueError(f"samples_per_epoch must be positive, got {samples_per_epoch}")
+        check_patch_size(images, patch_size)
+        self.images = images
+        self.patch_size = patch_size
+        self.degradation = degradation
+        self.samples_per_epoch = samples_per_epoch
+        self.seed = seed
+        self.augment = augment
+        self.rescale = rescale
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if not 0 <= index < self.samples_per_epoch:
+            raise IndexError(f"patch index {index} out of range {self.samples_per_epoch}")
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        clean = self.clean_patch(rng)  # (P, P, C)
+        noisy = self.degradation.apply(clean, rng)  # (P, P, C)
+        return to_tensor(noisy), to_tensor(clean)
+
+    def clean_patch(self, rng: np.random.Generator) -> np.ndarray:
+        """Pick an image, crop (and maybe rescale) it, and maybe transform it: (P, P, C)."""
+        pixels = self.images[int(rng.integers(len(self.images)))].pixels  # (H, W, C)
+        if self.rescale:
+            patch = random_scaled_crop(pixels, self.patch_size, rng)
+        else:
+            patch = random_crop(pixels, self.patch_size, rng)
+        return dihedral_augment(patch, rng) if self.augment else patch
+
+
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """(H, W, C) numpy -> (C, H, W) contiguous float32 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1), dtype=np.float32))
+
+
+def make_loader(
+    dataset: PatchDataset,
+    batch_size: int,
+    num_workers: int = 0,
+    shuffle: bool = False,
+    pin_memory: bool = False,
+) -> DataLoader:
+    """Batches of (noisy, clean), each (B, C, P, P); incomplete last batches are dropped.
+
+    Items are already random, so no shuffle is needed; if asked, the shuffle
+    order is seeded from the dataset seed to stay deterministic.
+    """
+    if batch_size > len(dataset):
+        raise ValueError(f"batch size {batch_size} exceeds the {len(dataset)} samples per epoch")
+    generator = torch.Generator().manual_seed(dataset.seed) if shuffle else None
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        drop_last=True,
+        generator=generator,
+    )
