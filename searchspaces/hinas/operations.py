@@ -1,0 +1,89 @@
+"""HiNAS candidate operations: the op table keyed by primitive name (SPEC 2.1).
+
+The primitive name is the one key shared by the op table (`OPS`), the
+primitive lists and the genotype. Every op maps C channels to C channels at
+the same spatial size: HiNAS never downsamples (journal, Sec. 3.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+# Journal version (7 ops, code and paper). The CVPR set adds a deformable 3x3
+# conv instead of sep_5x5 / dil_5x5; it is not implemented yet.
+JOURNAL_PRIMITIVES: tuple[str, ...] = (
+    "conv_3x3",
+    "sep_3x3",
+    "sep_5x5",
+    "dil_3x3",
+    "dil_5x5",
+    "skip",
+    "none",
+)
+
+ACTIVATIONS = ("leaky_relu", "relu")
+
+
+def make_activation(name: str) -> nn.Module:
+    """LeakyReLU(0.2) in the journal, ReLU in the CVPR paper. Never in-place:
+    one state feeds several ops."""
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.2)
+    if name == "relu":
+        return nn.ReLU()
+    raise ValueError(f"unknown activation {name!r} (known: {', '.join(ACTIVATIONS)})")
+
+
+class ConvBN(nn.Sequential):
+    """activation -> kxk conv (no bias, optional dilation) -> BatchNorm."""
+
+    def __init__(
+        self, channels: int, kernel: int, dilation: int, affine: bool, activation: str
+    ) -> None:
+        padding = dilation * (kernel - 1) // 2
+        super().__init__(
+            make_activation(activation),
+            nn.Conv2d(channels, channels, kernel, padding=padding, dilation=dilation, bias=False),
+            nn.BatchNorm2d(channels, affine=affine),
+        )
+
+
+class SepConv(nn.Sequential):
+    """Two repeats of [activation -> depthwise kxk -> pointwise 1x1 -> BatchNorm]."""
+
+    def __init__(self, channels: int, kernel: int, affine: bool, activation: str) -> None:
+        layers: list[nn.Module] = []
+        for _ in range(2):
+            layers += [
+                make_activation(activation),
+                nn.Conv2d(
+                    channels, channels, kernel, padding=kernel // 2, groups=channels, bias=False
+                ),
+                nn.Conv2d(channels, channels, 1, bias=False),
+                nn.BatchNorm2d(channels, affine=affine),
+            ]
+        super().__init__(*layers)
+
+
+class Zero(nn.Module):
+    """The `none` op: no connection."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x)
+
+
+OpFactory = Callable[[int, bool, str], nn.Module]
+
+# name -> factory(channels, affine, activation)
+OPS: dict[str, OpFactory] = {
+    "conv_3x3": lambda c, affine, act: ConvBN(c, 3, 1, affine, act),
+    "sep_3x3": lambda c, affine, act: SepConv(c, 3, affine, act),
+    "sep_5x5": lambda c, affine, act: SepConv(c, 5, affine, act),
+    "dil_3x3": lambda c, affine, act: ConvBN(c, 3, 2, affine, act),
+    "dil_5x5": lambda c, affine, act: ConvBN(c, 5, 2, affine, act),
+    "skip": lambda c, affine, act: nn.Identity(),
+    "none": lambda c, affine, act: Zero(),
+}
