@@ -64,6 +64,8 @@ def start_ray(address: str | None) -> None:
     if ray.is_initialized():
         return
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    # a checkpoint per epoch is the point: do not warn about the snapshots it triggers
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if address:
         ray.init(address=address, log_to_driver=False)
     else:  # never reuse a stale cluster file (SPEC 5.5); loopback only

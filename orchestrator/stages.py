@@ -46,7 +46,7 @@ def run_config(name: str, storage: Path, verbose: int) -> tune.RunConfig:
     return tune.RunConfig(
         name=name,
         storage_path=str(storage),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         verbose=0 if verbose < 2 else 1,
         callbacks=[ProgressLines(name)] if verbose else [],
     )

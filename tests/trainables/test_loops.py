@@ -1,0 +1,86 @@
+"""The Ray-free search and retrain loops on tiny data: warm-up, best epoch, resume, testing."""
+
+import copy
+
+import pytest
+import torch
+
+from orchestrator.studyfile import validate
+from searchspaces.genotype import Genotype
+from trainables import devices
+from trainables.embedded import embedded_images
+from trainables.retrain_loop import RetrainData, run_retrain
+from trainables.search_loop import SearchData, build_search, run_search
+
+TINY = {
+    "name": "tiny",
+    "data": {"patch_size": 16, "noise": {"type": "awgn", "sigma": 25}},
+    "search_space": {"name": "hinas",
+                     "options": {"num_layers": 2, "num_nodes": 2, "width": 3, "stem_channels": 4}},
+    "search": {"epochs": 3, "steps_per_epoch": 2, "batch_size": 2, "warmup_epochs": 1,
+               "validate_from_epoch": 1, "val_crop": 24,
+               "arch_optimizer": {"name": "adam", "lr": 0.05}},
+    "retrain": {"epochs": 2, "steps_per_epoch": 2, "batch_size": 2,
+                "space_options": {"width": 4}},
+}
+
+
+@pytest.fixture(scope="module")
+def images():
+    return embedded_images("train", color=False)[:4]
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    return devices.configure(1, 0)
+
+
+def keep(reports):
+    """A reporter that snapshots the state (the loop hands out live tensors)."""
+    return lambda epoch, metrics, state: reports.append((epoch, metrics, copy.deepcopy(state)))
+
+
+def search_data(images):
+    return SearchData(train_w=images[:2], train_a=images[2:3], val=images[3:])
+
+
+def test_search_updates_arch_only_after_warmup_and_keeps_best(images, runtime):
+    study = validate(TINY)
+    reports = []
+    genotype = run_search(study, search_data(images),
+                          keep(reports), runtime)
+    alphas = [state["model"]["alphas"] for _, _, state in reports]
+    initial = build_search(study, runtime)[0].state_dict()["alphas"]
+    assert torch.equal(alphas[0], initial)  # warm-up epoch: weights only
+    assert not torch.equal(alphas[1], alphas[0])  # architecture steps after it
+    assert [e for e, _, _ in reports] == [0, 1, 2]
+    best = reports[-1][2]["best"]
+    assert best["epoch"] >= 1  # selection starts at validate_from_epoch
+    scores = [m["val/score"] for e, m, _ in reports if e >= 1]
+    assert best["score"] == max(scores)
+    assert genotype.provenance["epoch"] == best["epoch"]
+    assert all(m["search/alpha_entropy"] > 0 for _, m, _ in reports)
+
+
+def test_search_resumes_from_reported_state(images, runtime):
+    study = validate(TINY)
+    reports = []
+    run_search(study, search_data(images), keep(reports), runtime)
+    resumed = []
+    run_search(study, search_data(images), keep(resumed), runtime,
+               state=reports[1][2])
+    assert [e for e, _, _ in resumed] == [2]
+    assert resumed[0][1]["train/loss"] == pytest.approx(reports[2][1]["train/loss"], rel=1e-4)
+
+
+def test_retrain_tests_and_costs_at_the_end(images, runtime):
+    study = validate(TINY)
+    genotype = run_search(study, search_data(images), lambda *a: None, runtime)
+    genotype = Genotype.from_json(genotype.to_json())
+    data = RetrainData(train=images[:3], val=images[3:], test_sets={"tiny": images[3:]})
+    reports = []
+    model, metrics = run_retrain(study, genotype, study.data.noise, data,
+                                 lambda e, m, s: reports.append(m), runtime)
+    assert "test/tiny/sigma25/psnr" not in reports[0]
+    assert {"test/tiny/sigma25/psnr", "test/tiny/sigma25/ssim", "cost/params"} <= set(metrics)
+    assert metrics["cost/params"] == sum(p.numel() for p in model.parameters())
