@@ -1,0 +1,60 @@
+"""Hand-designed reference denoisers that the searched networks are compared against.
+
+DnCNN (Zhang et al., "Beyond a Gaussian Denoiser: Residual Learning of Deep CNN
+for Image Denoising", TIP 2017): a plain stack of 3x3 convolutions that predicts
+the noise, so that the denoised image is `x - f(x)` (residual learning, Eq. 1).
+The layer layout matches the published weights of `reference/dncnn_sigma25.pth`
+(KAIR model zoo, BatchNorm folded into the convolutions).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+class DnCNN(nn.Module):
+    """DnCNN: conv+ReLU, (depth - 2) x conv(+BN)+ReLU, conv; output = input - noise estimate.
+
+    Without BatchNorm the state-dict keys are `model.{0,2,...,2*(depth-2)}` for the
+    convolutions followed by ReLUs and `model.{2*(depth-1)}` for the last one, which
+    is the layout of the reference weights (depth 17: `model.0` ... `model.32`).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        depth: int = 17,
+        channels: int = 64,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        if depth < 2:
+            raise ValueError(f"DnCNN depth must be at least 2, got {depth}")
+        layers: list[nn.Module] = [_conv(in_channels, channels, bias=True), nn.ReLU(inplace=True)]
+        for _ in range(depth - 2):
+            layers.append(_conv(channels, channels, bias=not batch_norm))
+            if batch_norm:
+                layers.append(nn.BatchNorm2d(channels))
+            layers.append(nn.ReLU(inplace=True))
+        layers.append(_conv(channels, in_channels, bias=True))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - self.model(x)  # (B, C, H, W)
+
+
+def _conv(in_channels: int, out_channels: int, bias: bool) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=bias)
+
+
+def load_reference_dncnn(path: str | Path) -> DnCNN:
+    """Build a BatchNorm-free DnCNN shaped like the weights at `path` and load them strictly."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    first = state["model.0.weight"]  # (channels, in_channels, 3, 3)
+    num_convs = sum(1 for key in state if key.endswith(".weight"))
+    model = DnCNN(in_channels=first.shape[1], depth=num_convs, channels=first.shape[0])
+    model.load_state_dict(state, strict=True)
+    return model
