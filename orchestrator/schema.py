@@ -225,3 +225,15 @@ class Study(Strict):
     arms: ArmsSpec = ArmsSpec()
     tracking: TrackingSpec = TrackingSpec()
     profiles: dict[str, dict[str, Any]] = {}  # name -> dotted overrides
+
+    @model_validator(mode="after")
+    def _space_fits_data(self) -> Study:
+        from searchspaces.registry import get_space
+
+        space = get_space(self.search_space.name)
+        options = space.parse_options(self.search_space.options)
+        try:
+            space.check_data(options, self.data.patch_size)
+        except ValueError as error:
+            raise ValueError(f"search_space.{error}") from None
+        return self

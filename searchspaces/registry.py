@@ -71,6 +71,10 @@ class SearchSpace(ABC):
     def parse_options(self, options: dict[str, Any] | None) -> SpaceOptions:
         return self.options_model.model_validate(options or {})
 
+    def check_data(self, options: SpaceOptions, patch_size: int) -> None:
+        """Raise ValueError("options.<field>: ...") when the options cannot work on
+        patches of `patch_size` (e.g. more U-net levels than the patch can halve)."""
+
     @abstractmethod
     def build_supernet(self, options: dict[str, Any], in_channels: int) -> Supernet: ...
 
