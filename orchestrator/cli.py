@@ -6,12 +6,18 @@ import argparse
 import sys
 
 from orchestrator.arms import arm_study, expand_arms
-from orchestrator.runner import RunOptions, TrialsFailed, prepare_arms, run_study
+from orchestrator.runner import (
+    ResourceError,
+    RunOptions,
+    TrialsFailed,
+    prepare_arms,
+    run_study,
+)
 from orchestrator.studyfile import StudyError, load_study
 from searchspaces.genotype import GenotypeError
 from trainables.images import DataError
 
-USER_ERRORS = (StudyError, DataError, GenotypeError, TrialsFailed)
+USER_ERRORS = (StudyError, DataError, GenotypeError, TrialsFailed, ResourceError)
 
 
 def parser() -> argparse.ArgumentParser:

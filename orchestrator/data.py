@@ -12,10 +12,21 @@ from trainables.retrain_loop import RetrainData
 from trainables.search_loop import SearchData
 from trainables.splits import split_for_search
 
+DEFAULT_ROOTS = ("./data", "../shared/datasets")  # the user's folder, then this repo's dev layout
+
+
+def data_root(name: str, root: str | None) -> Path:
+    """The folder to resolve a named dataset in: the study's / --data-root's, or the first
+    default root that has it (errors then name ./data, where users put their images)."""
+    if root is not None:
+        return Path(root)
+    found = next((Path(r) for r in DEFAULT_ROOTS if (Path(r) / name).is_dir()), None)
+    return found or Path(DEFAULT_ROOTS[0])
+
 
 @lru_cache(maxsize=16)
-def _load(name: str, role: str, root: str, color: bool) -> tuple[NamedImage, ...]:
-    return tuple(resolve_dataset(name, role, Path(root), color))
+def _load(name: str, role: str, root: str | None, color: bool) -> tuple[NamedImage, ...]:
+    return tuple(resolve_dataset(name, role, data_root(name, root), color))
 
 
 def train_images(study: Study) -> list[NamedImage]:

@@ -104,27 +104,51 @@ class TrialsFailed(RuntimeError):
     """Every trial of a stage failed; their child runs in MLflow say why."""
 
 
+class ResourceError(ValueError):
+    """A study asks for resources the Ray cluster does not have."""
+
+
+def check_resources(arms: list[tuple[Arm, Study, tuple]], available: dict[str, float]) -> None:
+    """Fail before logging anything when a trial could never be scheduled."""
+    for arm, study, _ in arms:
+        for phase in ("search", "retrain"):
+            wanted = getattr(study.resources, phase)
+            for kind, amount in (("cpu", wanted.cpu), ("gpu", wanted.gpu)):
+                have = available.get(kind.upper(), 0)
+                if amount > have:
+                    raise ResourceError(
+                        f"arm '{arm.name}': resources.{phase}.{kind}: {amount:g} per trial "
+                        f"but the Ray cluster has {have:g} (try --set resources.{phase}.{kind}="
+                        f"{have:g})")
+
+
 def run_study(study: Study, options: RunOptions) -> list[dict]:
     """Run every arm; log the results table to the parent run and return its rows."""
     arms = prepare_arms(study, options.source)
-    uri = resolve_uri(study, options)
-    tracker = Tracker(uri)
-    folder = Path(options.storage).resolve() / study.name
-    experiment_id, parent_id = open_parent(tracker, study, folder, options.resume)
-    base = TrialContext(uri, experiment_id, parent_id, study.name, "", study.search_space.name)
-    status, rows, started = "FAILED", [], not ray.is_initialized()
+    started = not ray.is_initialized()
+    start_ray(options.address)
+    status, rows = "FAILED", []
     try:
-        start_ray(options.address)
-        for arm, resolved, data in arms:
-            rows += results_rows(arm.name, run_arm(arm, resolved, data, base, folder, options))
-        status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
+        check_resources(arms, ray.cluster_resources())
+        uri = resolve_uri(study, options)
+        tracker = Tracker(uri)
+        folder = Path(options.storage).resolve() / study.name
+        experiment_id, parent_id = open_parent(tracker, study, folder, options.resume)
+        base = TrialContext(uri, experiment_id, parent_id, study.name, "",
+                            study.search_space.name)
+        try:
+            for arm, resolved, data in arms:
+                rows += results_rows(arm.name, run_arm(arm, resolved, data, base, folder,
+                                                       options))
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            if rows:  # what finished is kept, whatever happened later
+                write_tables(tracker, parent_id, rows)
+            tracker.finish(parent_id, status)
     finally:
-        if rows:  # what finished is kept, whatever happened later
-            write_tables(tracker, parent_id, rows)
-        tracker.finish(parent_id, status)
         if started and ray.is_initialized():
             ray.shutdown()
     return rows

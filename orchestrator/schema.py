@@ -47,7 +47,8 @@ class NoiseSpec(Strict):
 class DataSpec(Strict):
     train: str = "embedded"  # dataset name (train400, embedded, ...) or a folder path
     test: list[str] = ["embedded"]  # test sets, evaluated after retraining
-    root: str = "./data"  # folder holding named datasets; --data-root overrides
+    # folder holding named datasets; --data-root overrides; None: ./data, else ../shared/datasets
+    root: str | None = None
     color: bool = False  # RGB instead of luminance
     patch_size: int = Field(64, ge=8)
     augment: bool = True  # k*90 rotation + flip

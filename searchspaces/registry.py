@@ -58,6 +58,7 @@ class Supernet(nn.Module, ABC):
 
     def on_epoch_start(self, epoch: int, num_epochs: int) -> None:
         """Hook for schedules inside the supernet (e.g. Gumbel temperature annealing)."""
+        return None
 
 
 class SearchSpace(ABC):
@@ -74,6 +75,7 @@ class SearchSpace(ABC):
     def check_data(self, options: SpaceOptions, patch_size: int) -> None:
         """Raise ValueError("options.<field>: ...") when the options cannot work on
         patches of `patch_size` (e.g. more U-net levels than the patch can halve)."""
+        return None
 
     @abstractmethod
     def build_supernet(self, options: dict[str, Any], in_channels: int) -> Supernet: ...
@@ -82,6 +84,14 @@ class SearchSpace(ABC):
     def build_derived(
         self, genotype: Genotype, options: dict[str, Any], in_channels: int
     ) -> nn.Module: ...
+
+    def describe(self, genotype: Genotype) -> str:
+        """A human-readable architecture summary (logged as architecture.txt)."""
+        import json
+
+        lines = [f"{genotype.space} architecture {genotype.arch_hash()}"]
+        lines += [f"  {key}: {json.dumps(value)}" for key, value in genotype.arch.items()]
+        return "\n".join(lines)
 
     @abstractmethod
     def validate_arch(self, genotype: Genotype) -> None:

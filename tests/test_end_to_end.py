@@ -65,6 +65,7 @@ def test_search_trials_log_metrics_and_genotype(finished_study):
         assert [m.step for m in history] == [0, 1]
         path = client.download_artifacts(run.info.run_id, "genotype.json")
         assert Genotype.load(path).arch_hash() == run.data.tags["arch_hash"]
+        assert "architecture.txt" in [a.path for a in client.list_artifacts(run.info.run_id)]
         lambdas.add(run.data.params["search.loss.ssim_lambda"])
     assert len(lambdas) == 2  # Optuna proposed two different values
 
@@ -93,4 +94,6 @@ def test_parent_holds_study_and_results_table(finished_study):
     assert "test/embedded/sigma25/psnr" in header and row.startswith("default,")
     study = Path(client.download_artifacts(parent.info.run_id, "study.yaml")).read_text()
     assert "name: e2e" in study
+    samples = client.list_artifacts(by_phase(runs, "retrain")[0].info.run_id, "samples/embedded")
+    assert len(samples) == 2 and samples[0].path.endswith("_sigma25.png")
     assert json.loads(parent.data.params["data.test"].replace("'", '"')) == ["embedded"]

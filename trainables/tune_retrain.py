@@ -10,7 +10,9 @@ import torch
 from orchestrator.schema import NoiseSpec, Study
 from searchspaces.genotype import Genotype
 from trainables import devices
+from trainables.loop_parts import validation_keys
 from trainables.retrain_loop import RetrainData, run_retrain
+from trainables.samples import sample_strips
 from trainables.tune_session import TrialContext, TrialSession, run_in_session
 
 
@@ -38,5 +40,8 @@ def retrain_trainable(config: dict[str, Any], *, study: dict[str, Any], data: Re
         buffer = io.BytesIO()
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
         session.tracker.log_bytes(session.run_id, buffer.getvalue(), "weights/model.pt")
+        keys = parsed.retrain.test_keys or noise.test_keys() or validation_keys(noise)
+        for path, png in sample_strips(model, data.test_sets, keys, runtime.device).items():
+            session.tracker.log_bytes(session.run_id, png, path)
 
     run_in_session(session, work)

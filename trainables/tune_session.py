@@ -16,6 +16,7 @@ import torch
 from ray import tune
 
 from orchestrator.tracking import Tracker
+from searchspaces.registry import get_space
 from trainables.evaluation import protocol_hash
 
 STATE_FILE = "state.pt"
@@ -69,7 +70,10 @@ class TrialSession:
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
 
     def log_genotype(self, genotype) -> None:
+        """genotype.json, a readable architecture description, and the arch_hash tag."""
         self.tracker.log_text(self.run_id, genotype.to_json() + "\n", "genotype.json")
+        description = get_space(genotype.space).describe(genotype)
+        self.tracker.log_text(self.run_id, description + "\n", "architecture.txt")
         self.tracker.set_tags(self.run_id, {"arch_hash": genotype.arch_hash()})
 
     def finish(self, status: str = "FINISHED") -> None:

@@ -80,3 +80,30 @@ def test_dry_run_checks_data_and_prints_plan(tmp_path, capsys, extra):
     image_folder(tmp_path / "data", "mytest")
     code, _ = run_cli(tmp_path, capsys, extra=extra)
     assert code == 0
+
+
+def test_default_data_root_falls_back_to_shared(tmp_path, monkeypatch):
+    from orchestrator.data import data_root
+
+    monkeypatch.chdir(tmp_path)
+    assert data_root("set12", None) == Path("./data")  # nothing anywhere: errors name ./data
+    image_folder(tmp_path / "shared" / "datasets", "set12")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert data_root("set12", None) == Path("../shared/datasets")
+    image_folder(tmp_path / "work" / "data", "set12")
+    assert data_root("set12", None) == Path("./data")
+    assert data_root("set12", "/elsewhere") == Path("/elsewhere")
+
+
+def test_resources_the_cluster_lacks_are_named(tmp_path):
+    from orchestrator.arms import Arm
+    from orchestrator.runner import ResourceError, check_resources
+    from orchestrator.studyfile import validate
+
+    study = validate({"name": "gpu", "search_space": {"name": "hinas"},
+                      "resources": {"retrain": {"cpu": 1, "gpu": 0.5}}})
+    arms = [(Arm("default"), study, ())]
+    check_resources(arms, {"CPU": 2.0, "GPU": 1.0})
+    with pytest.raises(ResourceError, match=r"resources\.retrain\.gpu: 0\.5 .* has 0"):
+        check_resources(arms, {"CPU": 2.0})
