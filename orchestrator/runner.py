@@ -67,10 +67,30 @@ def start_ray(address: str | None) -> None:
     # a checkpoint per epoch is the point: do not warn about the snapshots it triggers
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if address:
+        if address.split(":")[0] in ("127.0.0.1", "localhost"):
+            keep_on_loopback()  # a test cluster started with --node-ip-address 127.0.0.1
         ray.init(address=address, log_to_driver=False)
-    else:  # never reuse a stale cluster file (SPEC 5.5); loopback only
-        ray.init(address="local", include_dashboard=False, log_to_driver=False,
-                 _node_ip_address="127.0.0.1")
+        return
+    keep_on_loopback()
+    # address="local": never reuse a stale cluster file (SPEC 5.5)
+    ray.init(address="local", include_dashboard=False, log_to_driver=False,
+             _node_ip_address=LOOPBACK)
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def keep_on_loopback() -> None:
+    """A local cluster binds and advertises 127.0.0.1 only.
+
+    Ray 2.60 replaces a loopback node IP by the machine's external address unless
+    it believes it is not a cluster; this flag (read by the driver at call time and
+    by the processes ray.init spawns, through the environment) makes it keep 127.0.0.1.
+    """
+    from ray._private import ray_constants
+
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def prepare_arms(study: Study, source: str) -> list[tuple[Arm, Study, tuple]]:
