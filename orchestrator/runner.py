@@ -7,6 +7,7 @@ trials attach their child runs; its id is kept in the storage folder so that
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from orchestrator.data import stage_data
 from orchestrator.report import results_rows, write_tables
 from orchestrator.schema import Study
 from orchestrator.stages import best_candidates, retrain_stage, search_stage
+from orchestrator.studyfile import StudyError
 from orchestrator.tracking import Tracker, default_tracking_uri
 from trainables.evaluation import protocol_hash
 from trainables.tune_session import TrialContext
@@ -45,15 +47,20 @@ def open_parent(tracker: Tracker, study: Study, folder: Path, resume: bool) -> t
     """(experiment id, parent run id), reopening the saved parent run on resume."""
     experiment_id = tracker.experiment_id(study.tracking.experiment or study.name)
     saved = folder / INVOCATION_FILE
+    fingerprint = hashlib.sha256(study.model_dump_json().encode()).hexdigest()[:16]
     if resume and saved.is_file():
-        parent_id = json.loads(saved.read_text())["parent_run_id"]
-        tracker.reopen(parent_id)
-        return experiment_id, parent_id
+        invocation = json.loads(saved.read_text())
+        if invocation.get("study_hash") != fingerprint:
+            raise StudyError(f"{saved}: the study differs from the interrupted one; resume "
+                             "with the same file, --profile and --set values")
+        tracker.reopen(invocation["parent_run_id"])
+        return experiment_id, invocation["parent_run_id"]
     tags = {"study": study.name, "phase": "study", "method": study.search_space.name,
             "eval_protocol": protocol_hash()}
     parent_id = tracker.start_run(experiment_id, study.name, tags)
     folder.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps({"parent_run_id": parent_id, "experiment_id": experiment_id}))
+    saved.write_text(json.dumps({"parent_run_id": parent_id, "experiment_id": experiment_id,
+                                 "study_hash": fingerprint}))
     resolved = study.model_dump(mode="json")
     tracker.log_params(parent_id, {k: v for k, v in resolved.items() if k != "profiles"})
     tracker.log_text(parent_id, yaml.safe_dump(resolved, sort_keys=False), "study.yaml")
