@@ -1,0 +1,52 @@
+"""MLflow layout pieces without Ray: parent run, resume, params once, metrics by step."""
+
+import pytest
+
+from orchestrator.runner import open_parent
+from orchestrator.studyfile import StudyError, validate
+from orchestrator.tracking import Tracker, artifact_root_for, flat_params
+
+STUDY = {"name": "tracked", "search_space": {"name": "hinas", "options": {"num_layers": 2}}}
+
+
+@pytest.fixture(scope="module")
+def tracker(tmp_path_factory):
+    """One store for the module: creating an MLflow SQLite schema takes seconds."""
+    return Tracker(f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}")
+
+
+def test_parent_run_is_reopened_on_resume_and_refused_when_study_changed(tracker, tmp_path):
+    study = validate(STUDY)
+    experiment_id, parent_id = open_parent(tracker, study, tmp_path / "runs", resume=False)
+    run = tracker.client.get_run(parent_id)
+    assert run.data.tags["phase"] == "study" and run.data.params["search_space.name"] == "hinas"
+    assert "study.yaml" in [a.path for a in tracker.client.list_artifacts(parent_id)]
+    tracker.finish(parent_id, "KILLED")
+    again = open_parent(tracker, study, tmp_path / "runs", resume=True)
+    assert again == (experiment_id, parent_id)
+    assert tracker.client.get_run(parent_id).info.status == "RUNNING"
+    changed = validate({**STUDY, "seed": 1})
+    with pytest.raises(StudyError, match="differs"):
+        open_parent(tracker, changed, tmp_path / "runs", resume=True)
+    fresh = open_parent(tracker, study, tmp_path / "runs", resume=False)
+    assert fresh[1] != parent_id
+
+
+def test_params_are_logged_once_and_metrics_by_step(tracker):
+    experiment_id = tracker.experiment_id("exp")
+    run_id = tracker.start_run(experiment_id, "child", {"phase": "search"}, parent_id=None)
+    tracker.log_params(run_id, {"search": {"epochs": 3}, "data": {"test": ["set12"]}})
+    tracker.log_params(run_id, {"search": {"epochs": 3, "batch_size": 2}})  # resume-safe
+    assert tracker.client.get_run(run_id).data.params == {
+        "search.epochs": "3", "data.test": "['set12']", "search.batch_size": "2"}
+    tracker.log_metrics(run_id, {"val/psnr": 20.0, "genotype": "{...}", "flag": True}, step=0)
+    tracker.log_metrics(run_id, {"val/psnr": 21.0}, step=1)
+    history = tracker.client.get_metric_history(run_id, "val/psnr")
+    assert [(m.step, m.value) for m in history] == [(0, 20.0), (1, 21.0)]
+    assert set(tracker.client.get_run(run_id).data.metrics) == {"val/psnr"}
+
+
+def test_artifacts_live_beside_a_sqlite_store(tmp_path):
+    assert artifact_root_for(f"sqlite:///{tmp_path}/m.db") == (tmp_path / "mlartifacts").as_uri()
+    assert artifact_root_for("http://127.0.0.1:5000") is None
+    assert flat_params({"a": {"b": [1, 2]}}) == {"a.b": "[1, 2]"}
