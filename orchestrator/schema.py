@@ -94,7 +94,8 @@ class SearchSpaceSpec(Strict):
         except ValidationError as error:
             first = error.errors()[0]
             path = ".".join(str(p) for p in ("options", *first["loc"]))
-            raise ValueError(f"{path}: {first['msg']}") from None
+            message = first["msg"].removeprefix("Value error, ")
+            raise ValueError(f"{path}: {message}") from None
         return self
 
     def resolved_options(self) -> dict[str, Any]:
@@ -106,13 +107,14 @@ class SearchSpaceSpec(Strict):
 class SearchSpec(Strict):
     """The differentiable inner loop (SPEC 1.5)."""
 
-    strategy: Literal["bilevel", "joint"] = "bilevel"
+    strategy: Literal["bilevel", "joint"] | None = None  # None: the space's default_strategy
     epochs: int = Field(100, ge=1)
     steps_per_epoch: int = Field(100, ge=1)
     batch_size: int = Field(8, ge=1)
     warmup_epochs: int = Field(20, ge=0)  # weights only before architecture updates
     validate_from_epoch: int = Field(0, ge=0)  # best-on-validation from this epoch (0-based)
     patience: int | None = Field(None, ge=1)  # stop after this many evaluations w/o improvement
+    select_by: Literal["score", "psnr"] = "score"  # best epoch / patience: val/score or val/psnr
     weight_optimizer: OptimizerSpec = OptimizerSpec(
         name="sgd", lr=0.025, lr_min=0.001, weight_decay=3e-4
     )
@@ -226,6 +228,23 @@ class Study(Strict):
     arms: ArmsSpec = ArmsSpec()
     tracking: TrackingSpec = TrackingSpec()
     profiles: dict[str, dict[str, Any]] = {}  # name -> dotted overrides
+
+    @model_validator(mode="before")
+    @classmethod
+    def _space_default_strategy(cls, data: Any) -> Any:
+        """search.strategy left out (or null): the strategy the search space names."""
+        from searchspaces.registry import get_space
+
+        if not isinstance(data, dict) or not isinstance(data.get("search_space"), dict):
+            return data
+        search = {} if data.get("search") is None else data["search"]
+        if not isinstance(search, dict) or search.get("strategy") is not None:
+            return data
+        try:
+            strategy = get_space(str(data["search_space"].get("name"))).default_strategy
+        except KeyError:  # an unknown space is reported by SearchSpaceSpec
+            return data
+        return {**data, "search": {**search, "strategy": strategy}}
 
     @model_validator(mode="after")
     def _space_fits_data(self) -> Study:

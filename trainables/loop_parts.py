@@ -59,8 +59,10 @@ def patch_batches(
     seed: int,
     num_workers: int,
     noise: Any | None = None,
+    pin_memory: bool = False,
 ) -> Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]]:
-    """A function epoch -> iterator over `steps` (noisy, clean) batches, reproducible per epoch."""
+    """A function epoch -> iterator over `steps` (noisy, clean) batches, reproducible per epoch.
+    `pin_memory` (for CUDA) lets `to_device` copy them asynchronously."""
     dataset = PatchDataset(
         images,
         patch_size=data.patch_size,
@@ -70,7 +72,7 @@ def patch_batches(
         augment=data.augment,
         rescale=data.rescale,
     )
-    loader = make_loader(dataset, batch_size, num_workers=num_workers)
+    loader = make_loader(dataset, batch_size, num_workers=num_workers, pin_memory=pin_memory)
 
     def epoch_batches(epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         dataset.set_epoch(epoch)
@@ -79,8 +81,11 @@ def patch_batches(
     return epoch_batches
 
 
-def to_device(batch: tuple[torch.Tensor, ...], runtime: Runtime) -> tuple[torch.Tensor, ...]:
-    return tuple(t.to(runtime.device, non_blocking=runtime.non_blocking) for t in batch)
+def to_device(batch: tuple[torch.Tensor, ...], runtime: Runtime,
+              memory_format: torch.memory_format = torch.preserve_format
+              ) -> tuple[torch.Tensor, ...]:
+    return tuple(t.to(runtime.device, non_blocking=runtime.non_blocking,
+                      memory_format=memory_format) for t in batch)
 
 
 def validate(model, images: list[NamedImage], keys: list[str], runtime: Runtime) -> dict:

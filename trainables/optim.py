@@ -10,7 +10,7 @@ import torch
 
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], spec: dict[str, Any]):
-    params = list(params)
+    params = [{"params": list(params)}]  # one group, possibly empty (no arch parameters)
     if spec["name"] == "sgd":
         return torch.optim.SGD(
             params, lr=spec["lr"], momentum=spec["momentum"], weight_decay=spec["weight_decay"]

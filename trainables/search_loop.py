@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import torch
 
 from searchspaces.genotype import Genotype
 from searchspaces.registry import get_space
-from trainables.devices import Runtime, autocast
+from trainables.devices import Runtime, autocast, memory_format
 from trainables.images import NamedImage
 from trainables.loop_parts import (
     Reporter,
@@ -58,7 +59,7 @@ def build_search(study, runtime: Runtime):
     """Supernet, optimisers and schedulers for `study` (a validated Study)."""
     space = get_space(study.search_space.name)
     supernet = space.build_supernet(study.search_space.resolved_options(), in_channels(study))
-    supernet = supernet.to(runtime.device)
+    supernet = supernet.to(runtime.device, memory_format=memory_format(runtime, supernet))
     search = study.search
     total = search.epochs * search.steps_per_epoch
     weight_spec = search.weight_optimizer.model_dump()
@@ -71,7 +72,7 @@ def build_search(study, runtime: Runtime):
 
 
 def loss_step(model, loss_fn, batch, optimizers, runtime: Runtime, clip: float | None, params):
-    noisy, clean = to_device(batch, runtime)
+    noisy, clean = to_device(batch, runtime, memory_format(runtime, model))
     for optimizer in optimizers:
         optimizer.zero_grad(set_to_none=True)
     with autocast(runtime):
@@ -90,8 +91,10 @@ def train_epoch(parts, epoch: int, study, runtime: Runtime, batches_w, batches_a
     arch_on = epoch >= search.warmup_epochs
     weights = supernet.weight_parameters()
     total = torch.zeros((), device=runtime.device)
-    for batch_w, batch_a in zip(batches_w(epoch), batches_a(epoch)):
-        if search.strategy == "joint":
+    joint = search.strategy == "joint"  # one loss and step on the same batch: no Train-A batch
+    pairs = zip(batches_w(epoch), repeat(None) if joint else batches_a(epoch))
+    for batch_w, batch_a in pairs:
+        if joint:
             step_opts = [w_opt, a_opt] if arch_on else [w_opt]
             total += loss_step(supernet, loss_fn, batch_w, step_opts, runtime,
                                search.grad_clip_norm, supernet.parameters())
@@ -130,11 +133,12 @@ def update_best(best: Best, epoch: int, metrics: dict, supernet, study) -> bool:
     """Keep the best epoch's genotype; True when patience is exhausted."""
     if epoch < study.search.validate_from_epoch and epoch < study.search.epochs - 1:
         return False
-    if metrics["val/score"] > best.score:
+    score = metrics[f"val/{study.search.select_by}"]
+    if score > best.score:
         genotype = supernet.derive()
-        provenance = {"epoch": epoch, "val_score": metrics["val/score"],
+        provenance = {**genotype.provenance, "epoch": epoch, "val_score": metrics["val/score"],
                       "val_psnr": metrics["val/psnr"]}
-        best.score, best.epoch, best.stale = metrics["val/score"], epoch, 0
+        best.score, best.epoch, best.stale = score, epoch, 0
         best.genotype = Genotype(genotype.space, genotype.primitives, genotype.arch,
                                  provenance).to_dict()
     else:
@@ -149,10 +153,12 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
     parts = build_search(study, runtime)
     supernet, search = parts[0], study.search
     start, best = load_state(parts, state) if state else (0, Best())
-    batches_w = patch_batches(data.train_w, study.data, search.batch_size, search.steps_per_epoch,
-                              study.seed, search.num_workers)
+    # joint (single-level): weights and architecture share batches from Train-W and Train-A
+    train_w = data.train_w + data.train_a if search.strategy == "joint" else data.train_w
+    batches_w = patch_batches(train_w, study.data, search.batch_size, search.steps_per_epoch,
+                              study.seed, search.num_workers, pin_memory=runtime.non_blocking)
     batches_a = patch_batches(data.train_a, study.data, search.batch_size, search.steps_per_epoch,
-                              study.seed + 1, search.num_workers)
+                              study.seed + 1, search.num_workers, pin_memory=runtime.non_blocking)
     val_images, keys = centre_crop(data.val, search.val_crop), validation_keys(study.data.noise)
     for epoch in range(start, search.epochs):
         began = time.perf_counter()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from searchspaces.hinas.fused import fused_mixed_sum, is_fusable
 from searchspaces.hinas.operations import OPS
 
 NONE = "none"
@@ -33,7 +34,11 @@ class MixedOp(nn.Module):
     """sum_k w_k * op_k(x) over all candidate ops (Eq. 1).
 
     `none` is never computed (it adds exactly zero), and neither is an op whose
-    weight is exactly 0 (e.g. single-path sampling with one-hot weights)."""
+    weight is exactly 0 (e.g. single-path sampling with one-hot weights). With two or
+    more active conv ops the same sum is computed by `fused_mixed_sum` (one shared
+    activation, weights folded into the BatchNorms); `reference` forces op by op."""
+
+    reference = False  # class-wide switch for tests and FLOP counting
 
     def __init__(self, channels: int, primitives: Sequence[str], activation: str) -> None:
         super().__init__()
@@ -42,6 +47,14 @@ class MixedOp(nn.Module):
         )
 
     def forward(
+        self, x: torch.Tensor, weights: torch.Tensor, active: Sequence[bool]
+    ) -> torch.Tensor:
+        fusable = sum(on and is_fusable(op) for op, on in zip(self.ops.values(), active))
+        if fusable >= 2 and not self.reference:
+            return fused_mixed_sum(self.ops, x, weights, active)
+        return self.reference_forward(x, weights, active)
+
+    def reference_forward(
         self, x: torch.Tensor, weights: torch.Tensor, active: Sequence[bool]
     ) -> torch.Tensor:
         out = None

@@ -44,6 +44,8 @@ _MASKED_LOGIT = -1e4  # exp() underflows to exactly 0 in float32
 
 
 class HiNASSupernet(Supernet):
+    prefers_nhwc = True  # channels_last trains it faster on CPU (trainables.devices)
+
     def __init__(self, options: HiNASOptions, in_channels: int) -> None:
         super().__init__()
         self.options = options

@@ -1,0 +1,17 @@
+"""MoD-NAS search space (Searching Efficient Model-guided Deep Network for Image Denoising;
+SPEC 3).
+
+Modules: `operations` (the normal / down / up candidate sets), `skeleton` (the
+U-net frame shared by the searchable and the derived denoiser), `unet`
+(searchable U-net: mixed ops with per-channel gates, dense depth blocks, and
+their derivation rules), `unfolding` (model-guided T-stage unfolding and the
+supernet), `plan` (channel plan and parameter count of a genotype), `derived`
+(the discrete, physically narrower network), `validation` (genotype checks),
+`space` (options, registration, genotype format).
+"""
+
+from searchspaces.modnas import space  # noqa: F401  (registers "modnas")
+from searchspaces.modnas.space import ModNASOptions, ModNASSpace
+from searchspaces.modnas.unfolding import ModNASSupernet
+
+__all__ = ["ModNASOptions", "ModNASSpace", "ModNASSupernet"]

@@ -1,0 +1,146 @@
+"""MoD-NAS candidate operations: the three candidate sets keyed by primitive name (SPEC 3.2).
+
+MoD-NAS Sec. 3.2: every convolution starts with a ReLU and has no BatchNorm
+(so the convolutions carry a bias); every interpolation is followed by a
+convolution for channel conversion. The figure with the candidate lists is
+not in the text; the sets below are ours (SPEC 3.2):
+
+- normal (same resolution): conv 3x3 / 5x5, separable 3x3 / 5x5 (ReLU ->
+  depthwise kxk -> pointwise 1x1, one repeat), dilated 3x3 / 5x5 (dilation 2,
+  full convolution); `skip` joins the normal set only for the depth-by-skip
+  baseline (`depth_search: skip_op`);
+- down (halve H and W): conv 3x3 stride 2; bilinear x0.5 + conv 3x3;
+  max-pool 2 + conv 1x1;
+- up (double H and W): transposed conv 3x3 stride 2; pixel shuffle (conv 3x3
+  to 4C, then shuffle); bilinear x2 + conv 3x3; nearest x2 + conv 3x3.
+
+Every op maps `in_channels` to `out_channels`. `OPS[name].parameters(c_in,
+c_out)` is the op's parameter count written out by hand: the derived network's
+size can be computed from a genotype without building it (`plan.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+from torch import nn
+
+SKIP = "skip"
+NORMAL_PRIMITIVES: tuple[str, ...] = (
+    "conv_3x3", "conv_5x5", "sep_3x3", "sep_5x5", "dil_3x3", "dil_5x5",
+)
+DOWN_PRIMITIVES: tuple[str, ...] = ("down_conv_3x3", "down_bilinear", "down_maxpool")
+UP_PRIMITIVES: tuple[str, ...] = ("up_deconv_3x3", "up_pixel_shuffle", "up_bilinear", "up_nearest")
+ROLES = ("normal", "down", "up")
+
+
+def relu_conv(in_channels: int, out_channels: int, kernel: int, dilation: int = 1,
+              stride: int = 1) -> nn.Sequential:
+    """ReLU -> kxk convolution with bias (no BatchNorm, MoD-NAS Sec. 3.2)."""
+    padding = dilation * (kernel - 1) // 2
+    return nn.Sequential(
+        nn.ReLU(),
+        nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=padding,
+                  dilation=dilation),
+    )
+
+
+def relu_sep_conv(in_channels: int, out_channels: int, kernel: int) -> nn.Sequential:
+    """ReLU -> depthwise kxk (no bias) -> pointwise 1x1 (bias)."""
+    return nn.Sequential(
+        nn.ReLU(),
+        nn.Conv2d(in_channels, in_channels, kernel, padding=kernel // 2, groups=in_channels,
+                  bias=False),
+        nn.Conv2d(in_channels, out_channels, 1),
+    )
+
+
+class Resample(nn.Module):
+    """Interpolation or pooling by a fixed factor (no parameters)."""
+
+    def __init__(self, mode: str, scale: float) -> None:
+        super().__init__()
+        self.mode, self.scale = mode, scale
+
+    def forward(self, x):
+        if self.mode == "max":
+            return F.max_pool2d(x, 2)  # (B, C, H/2, W/2)
+        align = False if self.mode == "bilinear" else None
+        return F.interpolate(x, scale_factor=self.scale, mode=self.mode, align_corners=align)
+
+
+def relu_resample_conv(in_channels: int, out_channels: int, mode: str, scale: float,
+                       kernel: int) -> nn.Sequential:
+    """ReLU -> resample -> kxk conv for the channel conversion."""
+    return nn.Sequential(
+        nn.ReLU(), Resample(mode, scale),
+        nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2),
+    )
+
+
+def relu_deconv(in_channels: int, out_channels: int) -> nn.Sequential:
+    """ReLU -> transposed conv 3x3, stride 2 (exactly doubles H and W)."""
+    return nn.Sequential(
+        nn.ReLU(),
+        nn.ConvTranspose2d(in_channels, out_channels, 3, stride=2, padding=1, output_padding=1),
+    )
+
+
+def relu_pixel_shuffle(in_channels: int, out_channels: int) -> nn.Sequential:
+    """ReLU -> conv 3x3 to 4 x out_channels -> pixel shuffle x2."""
+    return nn.Sequential(
+        nn.ReLU(), nn.Conv2d(in_channels, 4 * out_channels, 3, padding=1), nn.PixelShuffle(2)
+    )
+
+
+def conv_parameters(in_channels: int, out_channels: int, kernel: int) -> int:
+    return kernel * kernel * in_channels * out_channels + out_channels
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    role: str  # "normal", "down" or "up"
+    build: Callable[[int, int], nn.Module]  # (in_channels, out_channels) -> module
+    parameters: Callable[[int, int], int]  # (in_channels, out_channels) -> parameter count
+    gated: bool = True  # has output channels of its own (everything but skip)
+
+
+def _conv_op(role: str, kernel: int, dilation: int = 1, stride: int = 1) -> OpSpec:
+    return OpSpec(role, lambda i, o: relu_conv(i, o, kernel, dilation, stride),
+                  lambda i, o: conv_parameters(i, o, kernel))
+
+
+def _sep_op(kernel: int) -> OpSpec:
+    return OpSpec("normal", lambda i, o: relu_sep_conv(i, o, kernel),
+                  lambda i, o: kernel * kernel * i + conv_parameters(i, o, 1))
+
+
+def _resample_op(role: str, mode: str, scale: float, kernel: int) -> OpSpec:
+    return OpSpec(role, lambda i, o: relu_resample_conv(i, o, mode, scale, kernel),
+                  lambda i, o: conv_parameters(i, o, kernel))
+
+
+OPS: dict[str, OpSpec] = {
+    "conv_3x3": _conv_op("normal", 3),
+    "conv_5x5": _conv_op("normal", 5),
+    "sep_3x3": _sep_op(3),
+    "sep_5x5": _sep_op(5),
+    "dil_3x3": _conv_op("normal", 3, dilation=2),
+    "dil_5x5": _conv_op("normal", 5, dilation=2),
+    SKIP: OpSpec("normal", lambda i, o: nn.Identity(), lambda i, o: 0, gated=False),
+    "down_conv_3x3": _conv_op("down", 3, stride=2),
+    "down_bilinear": _resample_op("down", "bilinear", 0.5, 3),
+    "down_maxpool": _resample_op("down", "max", 0.5, 1),
+    "up_deconv_3x3": OpSpec("up", relu_deconv, lambda i, o: conv_parameters(i, o, 3)),
+    "up_pixel_shuffle": OpSpec("up", relu_pixel_shuffle,
+                               lambda i, o: conv_parameters(i, 4 * o, 3)),
+    "up_bilinear": _resample_op("up", "bilinear", 2.0, 3),
+    "up_nearest": _resample_op("up", "nearest", 2.0, 3),
+}
+
+
+def ops_of_role(role: str) -> tuple[str, ...]:
+    """Every known primitive of a role ("normal" includes skip), in table order."""
+    return tuple(name for name, spec in OPS.items() if spec.role == role)

@@ -1,0 +1,126 @@
+"""The channel plan a MoD-NAS genotype implies, and its parameter count.
+
+Read from a validated genotype `arch` (format in `space.py`) without building
+any module: which layers are alive, and how many channels each layer reads
+and writes. The derived network (`derived.py`) is built from this plan, and
+`parameter_count` adds up the hand-written per-op counts of
+`operations.OPS`, so tests can check the built network against it.
+
+Channel flow of one denoiser: the stem writes its kept channels; a normal layer reads
+the output of its `input` (0 = the block input) and writes `channels` (a skip
+writes what it reads); the block output is layer 3's output; a sampling layer
+reads the block output; the input of decoding block l < L-1 is
+max(skip of level l, up-sampled output of block l+1) (`skeleton.add_padded`);
+the head reads decoding block 0's output. Layers that layer 3 does not reach
+by following `input` are dead: the derived network drops them.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from searchspaces.modnas.operations import OPS, conv_parameters
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    op: str
+    in_channels: int
+    out_channels: int
+    input: int  # 0 = block input, j = normal layer j; -1: the block output (sampling layers)
+    alive: bool
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    in_channels: int
+    layers: tuple[LayerPlan, ...]  # normal layers 1..3
+    sample: LayerPlan | None  # down (encoder) / up (decoder l > 0)
+
+    @property
+    def out_channels(self) -> int:
+        """Channels of the block output (layer 3)."""
+        return self.layers[-1].out_channels
+
+
+def alive_layers(layers: list[dict[str, Any]]) -> set[int]:
+    """Normal layers (1-based) on the input chain that ends at layer 3."""
+    alive, layer = set(), len(layers)
+    while layer > 0:
+        alive.add(layer)
+        layer = layers[layer - 1]["input"]
+    return alive
+
+
+def block_plan(block: dict[str, Any], in_channels: int, sample_key: str | None) -> BlockPlan:
+    alive = alive_layers(block["layers"])
+    widths = [in_channels]  # widths[j] = channels of output j (0 = block input)
+    plans = []
+    for j, layer in enumerate(block["layers"], start=1):
+        reads = widths[layer["input"]]
+        writes = reads if layer["channels"] is None else layer["channels"]
+        plans.append(LayerPlan(layer["op"], reads, writes, layer["input"], j in alive))
+        widths.append(writes)
+    sample = None
+    if sample_key is not None:
+        spec = block[sample_key]
+        sample = LayerPlan(spec["op"], widths[-1], spec["channels"], -1, True)
+    return BlockPlan(in_channels, tuple(plans), sample)
+
+
+def unet_plan(denoiser: dict[str, Any]) -> tuple[list[BlockPlan], list[BlockPlan]]:
+    """(encoder plans by level, decoder plans by level) of one denoiser."""
+    encoders, features = [], denoiser["stem"]["channels"]
+    for block in denoiser["encoder"]:
+        encoders.append(block_plan(block, features, "down"))
+        features = encoders[-1].sample.out_channels
+    levels = len(denoiser["decoder"])
+    decoders: list[BlockPlan | None] = [None] * levels
+    for level in reversed(range(levels)):
+        if level < levels - 1:
+            features = max(features, encoders[level].out_channels)
+        decoders[level] = block_plan(denoiser["decoder"][level], features,
+                                     "up" if level > 0 else None)
+        if level > 0:
+            features = decoders[level].sample.out_channels
+    return encoders, decoders
+
+
+def layer_parameters(layer: LayerPlan) -> int:
+    if not layer.alive:
+        return 0
+    return OPS[layer.op].parameters(layer.in_channels, layer.out_channels)
+
+
+def block_parameters(block: BlockPlan) -> int:
+    total = sum(layer_parameters(layer) for layer in block.layers)
+    return total + (layer_parameters(block.sample) if block.sample else 0)
+
+
+def denoiser_parameters(denoiser: dict[str, Any], in_channels: int) -> int:
+    encoders, decoders = unet_plan(denoiser)
+    blocks = sum(block_parameters(block) for block in encoders + decoders)
+    stem_and_head = conv_parameters(in_channels, denoiser["stem"]["channels"], 3) + conv_parameters(
+        decoders[0].out_channels, in_channels, 3)
+    return blocks + stem_and_head
+
+
+def parameter_count(arch: dict[str, Any], in_channels: int) -> int:
+    """Parameters of the derived network of `arch`, from the plan alone."""
+    denoisers = sum(denoiser_parameters(d, in_channels) for d in arch["denoisers"])
+    step_sizes = 2 * arch["stages"] if arch["unfolding"] else 0  # delta_t, eta_t
+    return denoisers + step_sizes
+
+
+def full_width_arch(arch: dict[str, Any]) -> dict[str, Any]:
+    """The same ops and paths with every searched channel count at the full width."""
+    wide = copy.deepcopy(arch)
+    for denoiser in wide["denoisers"]:
+        denoiser["stem"]["channels"] = arch["width"]
+        for block in denoiser["encoder"] + denoiser["decoder"]:
+            for layer in [*block["layers"], block.get("down"), block.get("up")]:
+                if layer is not None and layer["channels"] is not None:
+                    layer["channels"] = arch["width"]
+    return wide

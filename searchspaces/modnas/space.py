@@ -1,0 +1,205 @@
+"""The registered "modnas" search space: options, factories, one-hot fixture, data check.
+
+One registered space covers MoD-NAS and its ablation baselines through
+options: `unfolding: false` is plain differentiable NAS (one U-net, y -> D(y),
+Fig. 3) and `depth_search: skip_op` searches depth with a `skip` candidate
+instead of dense connections (Fig. 4).
+
+Genotype `arch` format (JSON data only; validated by `validation.py`):
+
+    {
+      "stages": 3,              # T, one denoiser per stage (1 without unfolding)
+      "unfolding": true,        # model-guided update (Eq. 6b); false: y -> D(y)
+      "levels": 4,              # U-net resolution levels
+      "width": 64,              # full width of every layer (the supernet's)
+      "channel_multiple": 8,    # m: kept channel counts are multiples of m (or the width)
+      "depth_search": "dense",  # or "skip_op"
+      "denoisers": [            # one per stage
+        {"stem": {"channels": 48},  # the 3x3 conv from the image, width searched too
+         "encoder": [           # levels - 1 blocks, level 0 first
+           {"layers": [{"op": "conv_3x3", "channels": 48, "input": 0},
+                       {"op": "sep_3x3", "channels": 40, "input": 1},
+                       {"op": "dil_3x3", "channels": 40, "input": 1}],
+            "down": {"op": "down_conv_3x3", "channels": 24}}, ...],
+         "decoder": [           # levels blocks, level 0 first; block 0 has no "up"
+           {"layers": [...]},
+           {"layers": [...], "up": {"op": "up_deconv_3x3", "channels": 32}}, ...]}
+      ]
+    }
+
+A normal layer j (1..3) has its op, its kept output channels and its kept
+input path (0 = the block input, i = layer i < j; layer 1 reads 0; with
+skip_op, layer j reads j - 1). A `skip` op has `"channels": null` (it writes
+what it reads). The block output is layer 3's output: layers it does not reach
+through `input` are dead and not built. Sampling layers read the block output.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, field_validator
+from torch import nn
+
+from searchspaces.genotype import Genotype
+from searchspaces.modnas.derived import ModNASNetwork
+from searchspaces.modnas.operations import (
+    DOWN_PRIMITIVES,
+    NORMAL_PRIMITIVES,
+    OPS,
+    SKIP,
+    UP_PRIMITIVES,
+)
+from searchspaces.modnas.unet import NUM_LAYERS, kept_channel_indices
+from searchspaces.modnas.unfolding import SPACE_NAME, ModNASSupernet
+from searchspaces.modnas.validation import validate_arch
+from searchspaces.registry import SearchSpace, SpaceOptions, register_space
+
+MIN_BOTTOM = 4  # pixels per side at the lowest level of a training patch
+
+
+class ModNASOptions(SpaceOptions):
+    unfolding: bool = True  # model-guided unfolding; False: plain differentiable NAS (Fig. 3)
+    stages: int = 3  # T, unfolded stages (paper: 3 in search; 1, 3, 6 retrained)
+    depth_search: Literal["dense", "skip_op"] = "dense"  # dense paths (gamma) or a skip op
+    levels: int = 4  # U-net resolution levels (4, as DPDNN)
+    width: int = 64  # full width of every layer before the width search
+    rho: float = Field(0.9, gt=0, le=1)  # kept fraction of a layer's gate mass (Eq. 10a)
+    channel_multiple: int = 8  # m: kept channels rounded up to a multiple (Eq. 10b)
+    normal_ops: tuple[str, ...] = NORMAL_PRIMITIVES  # candidates of normal layers
+    down_ops: tuple[str, ...] = DOWN_PRIMITIVES  # candidates of down-sampling layers
+    up_ops: tuple[str, ...] = UP_PRIMITIVES  # candidates of up-sampling layers
+
+    @field_validator("stages", "levels", "width", "channel_multiple")
+    @classmethod
+    def _at_least_one(cls, value: int, info: Any) -> int:
+        if value < 1:
+            raise ValueError(f"{info.field_name} must be >= 1, got {value}")
+        return value
+
+    @field_validator("stages")
+    @classmethod
+    def _one_stage_without_unfolding(cls, value: int, info: Any) -> int:
+        if info.data.get("unfolding") is False and value != 1:
+            raise ValueError(f"without unfolding there is one denoiser: stages must be 1, "
+                             f"got {value}")
+        return value
+
+    @field_validator("channel_multiple")
+    @classmethod
+    def _multiple_within_width(cls, value: int, info: Any) -> int:
+        width = info.data.get("width")
+        if width is not None and value > width:
+            raise ValueError(f"channel_multiple {value} is larger than the width {width}")
+        return value
+
+    @field_validator("normal_ops", "down_ops", "up_ops")
+    @classmethod
+    def _known_ops_of_role(cls, value: tuple[str, ...], info: Any) -> tuple[str, ...]:
+        role = info.field_name.removesuffix("_ops")
+        wrong = [name for name in value if name not in OPS or OPS[name].role != role]
+        if SKIP in value:
+            raise ValueError("'skip' is added to the normal ops by depth_search: skip_op")
+        if wrong or not value:
+            known = ", ".join(n for n, spec in OPS.items() if spec.role == role and n != SKIP)
+            raise ValueError(f"unknown {role} op {wrong[:1]} (known: {known})")
+        if len(set(value)) != len(value):
+            raise ValueError(f"{info.field_name} must be unique, got {list(value)}")
+        return value
+
+    def normal_primitives(self) -> tuple[str, ...]:
+        return self.normal_ops + ((SKIP,) if self.depth_search == "skip_op" else ())
+
+    def all_primitives(self) -> tuple[str, ...]:
+        return self.normal_primitives() + self.down_ops + self.up_ops
+
+
+@register_space
+class ModNASSpace(SearchSpace):
+    """MoD-NAS (Searching Efficient Model-guided Deep Network for Image Denoising)."""
+
+    name = SPACE_NAME
+    options_model = ModNASOptions
+    default_strategy = "bilevel"
+
+    def check_data(self, options: ModNASOptions, patch_size: int) -> None:  # type: ignore[override]
+        factor = 2 ** (options.levels - 1)
+        if patch_size % factor or patch_size < MIN_BOTTOM * factor:
+            raise ValueError(
+                f"options.levels: {options.levels} levels need patch_size to be a multiple of "
+                f"{factor} and at least {MIN_BOTTOM * factor}, got {patch_size}"
+            )
+
+    def build_supernet(self, options: dict[str, Any], in_channels: int) -> ModNASSupernet:
+        return ModNASSupernet(self.parse_options(options), in_channels)
+
+    def build_derived(
+        self, genotype: Genotype, options: dict[str, Any], in_channels: int
+    ) -> nn.Module:
+        """Everything structural comes from the genotype; the options are only parsed."""
+        if genotype.space != SPACE_NAME:
+            raise ValueError(f"space: expected {SPACE_NAME!r}, got {genotype.space!r}")
+        self.parse_options(options)
+        self.validate_arch(genotype)
+        return ModNASNetwork(genotype, in_channels)
+
+    def validate_arch(self, genotype: Genotype) -> None:
+        validate_arch(genotype)
+
+    def tiny_options(self) -> dict[str, Any]:
+        return {"stages": 2, "levels": 2, "width": 8, "channel_multiple": 4}
+
+    def set_one_hot(self, supernet: ModNASSupernet) -> Genotype:  # type: ignore[override]
+        """Ops, channel counts and input paths cycle with (stage, block, layer); channel
+        counts are those the width rule keeps for a one-hot gate pattern."""
+        options = supernet.options
+        counts = one_hot_counts(options)
+        denoisers = [one_hot_denoiser(options, stage, counts) for stage in range(options.stages)]
+        return supernet.load_arch(denoisers)
+
+
+# --- the one-hot fixture -------------------------------------------------------------
+def one_hot_counts(options: ModNASOptions, logit: float = 10.0) -> list[int]:
+    """Valid channel counts c that the width rule maps the gate pattern
+    (c gates at softplus(logit), the rest at softplus(-logit)) back to."""
+    multiple, width = options.channel_multiple, options.width
+    candidates = sorted({*range(multiple, width + 1, multiple), width})
+    counts = []
+    for count in candidates:
+        logits = torch.tensor([logit] * count + [-logit] * (width - count))
+        if len(kept_channel_indices(F.softplus(logits), options.rho, multiple)) == count:
+            counts.append(count)
+    return counts or [width]
+
+
+def one_hot_layer(ops: tuple[str, ...], counts: list[int], key: int) -> dict[str, Any]:
+    op = ops[key % len(ops)]
+    return {"op": op, "channels": counts[key % len(counts)] if OPS[op].gated else None}
+
+
+def one_hot_block(options: ModNASOptions, key: int, counts: list[int]) -> list[dict[str, Any]]:
+    layers = []
+    for j in range(1, NUM_LAYERS + 1):
+        dense = options.depth_search == "dense" and j > 1
+        source = (key + j) % j if dense else j - 1
+        layers.append({**one_hot_layer(options.normal_primitives(), counts, key + j),
+                       "input": source})
+    return layers
+
+
+def one_hot_denoiser(options: ModNASOptions, stage: int, counts: list[int]) -> dict[str, Any]:
+    levels = options.levels
+    encoder = [{"layers": one_hot_block(options, stage + level, counts),
+                "down": one_hot_layer(options.down_ops, counts, stage + level)}
+               for level in range(levels - 1)]
+    decoder = []
+    for level in range(levels):
+        key = stage + levels + level
+        block = {"layers": one_hot_block(options, key, counts)}
+        if level > 0:
+            block["up"] = one_hot_layer(options.up_ops, counts, key)
+        decoder.append(block)
+    stem = {"channels": counts[stage % len(counts)]}
+    return {"stem": stem, "encoder": encoder, "decoder": decoder}

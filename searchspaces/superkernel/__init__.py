@@ -1,0 +1,16 @@
+"""Superkernel NAS (Mozejko et al., CVPRW 2020; SPEC 4).
+
+Modules: `distributions` (joint, factorized, filterwise and filterwise-attention
+structural distributions, Gumbel-softmax / relaxed Bernoulli), `superconv`
+(the superkernel convolution, masks, "full" and "separate" modes), `blocks`
+(DCR blocks with SkipInit, channel attention, up/down), `resunet` and
+`attention_unet` (backbone bodies), `network` (the multi-subnetwork denoiser
+around them), `supernet` (searched and no-superkernel supernets), `derived`
+(distilled plain network), `space` (options, registration, genotype validation).
+"""
+
+from searchspaces.superkernel import space  # noqa: F401  (registers "superkernel")
+from searchspaces.superkernel.space import SuperkernelOptions, SuperkernelSpace
+from searchspaces.superkernel.supernet import FixedSupernet, SuperkernelSupernet
+
+__all__ = ["FixedSupernet", "SuperkernelOptions", "SuperkernelSpace", "SuperkernelSupernet"]

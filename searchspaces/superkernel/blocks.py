@@ -1,0 +1,102 @@
+"""Building blocks shared by the two superkernel backbones, searched or derived
+(Mozejko et al. 2020, Sec. 3, Figs. 2-4; SPEC 4.2).
+
+The searchable convolutions are created by a *slot factory*: given the slot's
+name (its key in the genotype), its input channels and the width of its U-net
+level, it returns a module computing ReLU(conv(x)) and its output channels. The
+supernet's factory makes a `SuperConv2d`; the derived network's factory makes a
+plain `ConvReLU` of the chosen kernel size and filter count. Everything else is
+the same code, so the derived network is the supernet's architecture with the
+chosen slices, physically smaller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+# (slot name, input channels, level width) -> (ReLU(conv) module, output channels)
+SlotFactory = Callable[[str, int, int], tuple[nn.Module, int]]
+ATTENTION_REDUCTION = 8  # (ours; RCAN uses 16) channel squeeze of the attention blocks
+
+
+def conv(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2)
+
+
+class ConvReLU(nn.Sequential):
+    """A plain convolution followed by ReLU: a distilled superkernel slot."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
+        super().__init__(conv(in_channels, out_channels, kernel_size), nn.ReLU())
+
+
+class Downsample(nn.Sequential):
+    """Stride-2 3x3 convolution + ReLU (Sec. 3.1)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(conv(in_channels, out_channels, stride=2), nn.ReLU())
+
+
+class Upsample(nn.Sequential):
+    """Sub-pixel upsampling (Sec. 3.1, after SGN): 3x3 conv to 4C, pixel shuffle by 2."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(conv(in_channels, 4 * out_channels), nn.PixelShuffle(2))
+
+
+class ChannelAttention(nn.Module):
+    """Channel attention block of RCAN (Zhang et al., ECCV 2018): x * sigmoid(MLP(avgpool x))."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        hidden = max(1, channels // ATTENTION_REDUCTION)
+        self.gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, hidden, 1),
+            nn.ReLU(),
+            nn.Conv2d(hidden, channels, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)  # (B, C, H, W)
+
+
+class DCRBlock(nn.Module):
+    """Densely connected residual block (Park et al., DHDN, CVPRW 2019; paper Figs. 3-4).
+
+    Two searchable ReLU(conv) slots with dense concatenation, then a 3x3 ReLU(conv)
+    that restores the width: branch = f([x, h1, h2]), h1 = s1(x), h2 = s2([x, h1]).
+    Output x + branch, or x + alpha * branch with SkipInit (De & Smith 2020): a
+    trainable scalar alpha, initialised to `skipinit_scale` (0 in the paper, so the
+    block starts as the identity). `skipinit_scale=None`: no scalar (the SK-DCR block
+    of the attention U-net).
+    """
+
+    def __init__(
+        self, name: str, channels: int, make_slot: SlotFactory, skipinit_scale: float | None
+    ) -> None:
+        super().__init__()
+        self.first, first_channels = make_slot(f"{name}.sk0", channels, channels)
+        dense = channels + first_channels
+        self.second, second_channels = make_slot(f"{name}.sk1", dense, channels)
+        self.fuse = ConvReLU(dense + second_channels, channels)
+        self.scale = None if skipinit_scale is None else nn.Parameter(torch.tensor(skipinit_scale))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        first = self.first(x)  # (B, g1, H, W)
+        second = self.second(torch.cat([x, first], dim=1))  # (B, g2, H, W)
+        branch = self.fuse(torch.cat([x, first, second], dim=1))  # (B, C, H, W)
+        return x + (branch if self.scale is None else self.scale * branch)
+
+
+def dcr_stack(
+    name: str, channels: int, count: int, make_slot: SlotFactory, skipinit_scale: float | None
+) -> nn.Sequential:
+    """`count` DCR blocks named `{name}.dcr0`, `{name}.dcr1`, ..."""
+    return nn.Sequential(
+        *[DCRBlock(f"{name}.dcr{i}", channels, make_slot, skipinit_scale) for i in range(count)]
+    )

@@ -1,0 +1,234 @@
+"""The registered "superkernel" search space: options, factories, genotype validation
+(Mozejko et al., "Superkernel Neural Architecture Search for Image Denoising",
+CVPRW 2020; SPEC 4).
+
+Genotype `arch` format (JSON data only):
+
+    {
+      "backbone": "resunet",        # or "attention_unet"
+      "depth": 2,                   # stride-2 downsamplings (depth + 1 U-net levels)
+      "width": 32,                  # level-0 width; level l has width * (l + 1) channels
+      "blocks_per_level": 2,        # DCR blocks per level, encoder and decoder
+      "num_subnets": 1,             # parallel U-net bodies
+      "layers": {                   # searchable slot -> [kernel size, filters]
+        "sub0.enc0.dcr0.sk0": [5, 19],
+        "sub0.enc0.dcr0.sk1": [3, 13],
+        ...
+      }
+    }
+
+Slot names are `sub<i>.<enc|dec><level>.dcr<j>.sk<0|1>`: the two superkernels of
+DCR block j at that level of subnetwork i; the structure fixes which slots
+exist. Primitives are `conv_<k>x<k>`, one per candidate kernel size, and every
+layer's kernel size is one of them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from torch import nn
+
+from searchspaces.genotype import Genotype
+from searchspaces.registry import SearchSpace, SpaceOptions, Supernet, register_space
+from searchspaces.superkernel.derived import SPACE_NAME, build_derived_network
+from searchspaces.superkernel.distributions import Choice
+from searchspaces.superkernel.network import BACKBONES, Structure, slot_widths
+from searchspaces.superkernel.supernet import FixedSupernet, SuperkernelSupernet
+
+STRUCTURE_KEYS = ("backbone", "depth", "width", "blocks_per_level", "num_subnets")
+ARCH_KEYS = (*STRUCTURE_KEYS, "layers")
+_PRIMITIVE = re.compile(r"conv_(\d+)x\1")
+
+# Paper settings per backbone, used where the study leaves an option out (Secs. 5.2, 5.3.1).
+BACKBONE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "resunet": {"kernel_sizes": (3, 5), "growth_rates": (0.2, 0.4, 0.6), "blocks_per_level": 2},
+    "attention_unet": {
+        "kernel_sizes": (3, 5, 7), "growth_rates": (1.0, 0.5, 0.25), "blocks_per_level": 1
+    },
+}
+
+
+class SuperkernelOptions(SpaceOptions):
+    backbone: Literal["resunet", "attention_unet"] = "resunet"  # SkipInit / multi-attentional
+    # structural distribution (Secs. 4.1-4.4); "none": the no-superkernel baseline
+    superkernel: Literal["joint", "factorized", "filterwise", "filterwise_attention", "none"] = (
+        "joint"
+    )
+    mode: Literal["full", "separate"] = "full"  # one masked conv / one conv per candidate
+    kernel_sizes: tuple[int, ...]  # candidate k (default per backbone: (3, 5) / (3, 5, 7))
+    growth_rates: tuple[float, ...]  # candidate filters as fractions of the level width
+    depth: int = Field(3, ge=1)  # stride-2 downsamplings (paper Model 1: 3, Model 2: 2)
+    width: int = Field(32, ge=1)  # level-0 width (Model 1: 32, Model 2: 64)
+    blocks_per_level: int = Field(ge=1)  # DCR blocks per level (default 2 / 1)
+    num_subnets: int = Field(1, ge=1)  # parallel U-net bodies (paper: 1, 3, 6)
+    tau_start: float = Field(1.0, gt=0)  # Gumbel temperature at the first epoch (ours)
+    tau_end: float = Field(0.1, gt=0)  # ... at the last epoch, exponential decay (ours)
+    key_dim: int = Field(4, ge=2)  # l, columns of the attention key matrix V (F x l)
+    skipinit_scale: float = 0.0  # initial SkipInit scalar (paper: 0, identity blocks)
+    fixed_kernel_size: int | None = None  # baseline kernel (default: largest candidate)
+    fixed_growth: float | None = None  # baseline growth rate (default: largest candidate)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backbone_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {**BACKBONE_DEFAULTS.get(data.get("backbone", "resunet"), {}), **data}
+
+    @field_validator("kernel_sizes")
+    @classmethod
+    def _odd_kernels(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value:
+            raise ValueError("the candidate set of kernel sizes must not be empty")
+        for kernel_size in value:
+            _check_kernel_size(kernel_size)
+        if len(set(value)) != len(value):
+            raise ValueError(f"candidate kernel sizes must be unique, got {list(value)}")
+        return value
+
+    @field_validator("growth_rates")
+    @classmethod
+    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if not value:
+            raise ValueError("the candidate set of growth rates must not be empty")
+        for rate in value:
+            _check_fraction(rate)
+        return value
+
+    @field_validator("fixed_kernel_size")
+    @classmethod
+    def _odd_fixed_kernel(cls, value: int | None) -> int | None:
+        return value if value is None else _check_kernel_size(value)
+
+    @field_validator("fixed_growth")
+    @classmethod
+    def _fixed_fraction(cls, value: float | None) -> float | None:
+        return value if value is None else _check_fraction(value)
+
+    @model_validator(mode="after")
+    def _cooling(self) -> SuperkernelOptions:
+        if self.tau_end > self.tau_start:
+            raise ValueError(f"tau_end ({self.tau_end}) must not exceed tau_start "
+                             f"({self.tau_start})")
+        return self
+
+
+def _check_kernel_size(value: int) -> int:
+    if value < 1 or value % 2 == 0:
+        raise ValueError(f"kernel size {value} must be odd and positive (centred slices)")
+    return value
+
+
+def _check_fraction(value: float) -> float:
+    if not 0 < value <= 1:
+        raise ValueError(f"filter fraction {value} must be in (0, 1]")
+    return value
+
+
+@register_space
+class SuperkernelSpace(SearchSpace):
+    """Superkernel NAS: kernel sizes and filter counts of DCR blocks in a U-net."""
+
+    name = SPACE_NAME
+    options_model = SuperkernelOptions
+    default_strategy = "joint"  # single-level: weights and logits in one step (SPEC 1.5)
+
+    def check_data(self, options: SuperkernelOptions, patch_size: int) -> None:  # type: ignore[override]
+        multiple = 2**options.depth
+        if patch_size % multiple:
+            raise ValueError(f"options.depth: {options.depth} downsamplings need patches that "
+                             f"are multiples of {multiple}, got {patch_size}")
+
+    def build_supernet(self, options: dict[str, Any], in_channels: int) -> Supernet:
+        parsed = self.parse_options(options)
+        if parsed.superkernel == "none":
+            return FixedSupernet(parsed, in_channels)
+        return SuperkernelSupernet(parsed, in_channels)
+
+    def build_derived(
+        self, genotype: Genotype, options: dict[str, Any], in_channels: int
+    ) -> nn.Module:
+        if genotype.space != SPACE_NAME:
+            raise ValueError(f"space: expected {SPACE_NAME!r}, got {genotype.space!r}")
+        self.validate_arch(genotype)
+        scale = self.parse_options(options).skipinit_scale
+        return build_derived_network(genotype, in_channels, scale)
+
+    def validate_arch(self, genotype: Genotype) -> None:
+        validate_arch(genotype)
+
+    def tiny_options(self) -> dict[str, Any]:
+        """A depth-1 SkipInit U-net, one DCR block per level: 6 superkernel slots. The
+        SkipInit scalar starts at 0.5 so that every weight gets a gradient on the first
+        step (at the paper's 0 the residual branches are exactly cut off at init)."""
+        return {"depth": 1, "width": 4, "blocks_per_level": 1, "skipinit_scale": 0.5}
+
+    def set_one_hot(self, supernet: SuperkernelSupernet) -> Genotype:  # type: ignore[override]
+        """Slot i takes kernel size i mod n_k and filter candidate (i // n_k) mod n_f."""
+        choices = {}
+        for index, slot in enumerate(supernet.slots()):
+            counts = slot.distribution.filter_counts
+            num_kernels = len(slot.kernel_sizes)
+            choices[slot.slot_name] = Choice(index % num_kernels,
+                                             counts[(index // num_kernels) % len(counts)])
+        return supernet.load_choices(choices)
+
+
+# --- genotype validation ------------------------------------------------------------------
+def validate_arch(genotype: Genotype) -> None:
+    """Raise ValueError naming the offending field if `genotype` is not a superkernel one."""
+    kernel_sizes = _primitive_kernel_sizes(genotype.primitives)
+    arch = genotype.arch
+    for key in ARCH_KEYS:
+        if key not in arch:
+            raise ValueError(f"arch.{key}: missing")
+    unknown = sorted(set(arch) - set(ARCH_KEYS))
+    if unknown:
+        raise ValueError(f"arch.{unknown[0]}: unknown key")
+    if arch["backbone"] not in BACKBONES:
+        raise ValueError(f"arch.backbone: unknown {arch['backbone']!r} "
+                         f"(known: {', '.join(BACKBONES)})")
+    for key in STRUCTURE_KEYS[1:]:
+        _require_int(arch[key], f"arch.{key}", minimum=1)
+    _validate_layers(arch["layers"], slot_widths(Structure.from_mapping(arch)), kernel_sizes)
+
+
+def _primitive_kernel_sizes(primitives: tuple[str, ...]) -> set[int]:
+    if not primitives:
+        raise ValueError("primitives: expected at least one conv_<k>x<k>")
+    sizes = set()
+    for name in primitives:
+        match = _PRIMITIVE.fullmatch(name)
+        if match is None or int(match.group(1)) % 2 == 0:
+            raise ValueError(f"primitives: {name!r} is not conv_<k>x<k> with an odd k")
+        sizes.add(int(match.group(1)))
+    return sizes
+
+
+def _validate_layers(layers: Any, expected: dict[str, int], kernel_sizes: set[int]) -> None:
+    if not isinstance(layers, dict):
+        raise ValueError("arch.layers: expected an object of slot -> [kernel size, filters]")
+    missing = [name for name in expected if name not in layers]
+    if missing:
+        raise ValueError(f"arch.layers.{missing[0]}: missing")
+    extra = sorted(set(layers) - set(expected))
+    if extra:
+        raise ValueError(f"arch.layers.{extra[0]}: no such slot in this backbone")
+    for name, value in layers.items():
+        field = f"arch.layers.{name}"
+        if not isinstance(value, list) or len(value) != 2:
+            raise ValueError(f"{field}: expected [kernel size, filters]")
+        kernel_size = _require_int(value[0], f"{field} kernel size", minimum=1)
+        if kernel_size not in kernel_sizes:
+            raise ValueError(f"{field}: kernel size {kernel_size} is not among the primitives")
+        _require_int(value[1], f"{field} filters", minimum=1)
+
+
+def _require_int(value: Any, field: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{field}: expected an integer >= {minimum}, got {value!r}")
+    return value
+

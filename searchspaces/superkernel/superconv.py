@@ -1,0 +1,123 @@
+"""The superkernel convolution (Mozejko et al. 2020, Secs. 4.1 and 4.5; SPEC 4.1).
+
+One maximal kernel (F filters of K x K, K the largest candidate kernel size)
+and its bias are shared by every candidate slice S_{k,f}: the centred k x k
+sub-kernel of the first f filters (or of the filters a Bernoulli mask keeps).
+The module computes ReLU(conv) with the slice drawn from its structural
+distribution, in one of two modes:
+
+- "full" (Sec. 4.5.2, Eq. 4; the default): ONE convolution with the maximal
+  kernel times the expected mask sum_s g_s M_s. The bias is masked likewise
+  with sum_s g_s m_s, m_s the filter indicator of slice s (Sec. 4.5.4: the
+  kernel mask reduced over all but the filter dimension). Exact for the
+  convolution itself; the ReLU that follows makes it an approximation of Eq. 3.
+- "separate" (Sec. 4.5.3, the LHS of Eq. 5): one convolution per candidate,
+  with the candidate's own k x k kernel and f filters (zero-padded back to F
+  channels), each followed by the ReLU, the outputs weighted by g_s. For
+  Bernoulli filter masks one convolution per kernel size; the soft mask scales
+  output channels, which commutes with ReLU (positively homogeneous).
+
+With a one-hot distribution the two modes compute the same function.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from searchspaces.superkernel.distributions import StructuralDistribution, make_distribution
+
+MODES = ("full", "separate")
+
+
+def centred_masks(kernel_sizes: tuple[int, ...]) -> torch.Tensor:
+    """(n_k, K, K) spatial masks: ones on the centred k x k window of a K x K kernel."""
+    size = max(kernel_sizes)
+    masks = torch.zeros(len(kernel_sizes), size, size)
+    for index, kernel in enumerate(kernel_sizes):
+        start = (size - kernel) // 2
+        masks[index, start : start + kernel, start : start + kernel] = 1.0
+    return masks
+
+
+class SuperConv2d(nn.Module):
+    """ReLU(conv) whose kernel size and filters are searched with a superkernel."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        kernel_sizes: tuple[int, ...],
+        filter_counts: tuple[int, ...],
+        distribution: str,
+        mode: str = "full",
+        key_dim: int = 4,
+        slot_name: str = "",
+    ) -> None:
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"unknown superkernel mode {mode!r} (known: {', '.join(MODES)})")
+        self.kernel_sizes = tuple(kernel_sizes)
+        self.mode = mode
+        self.slot_name = slot_name  # the genotype key of this slot
+        self.out_channels = max(filter_counts)
+        size = max(kernel_sizes)
+        self.weight = nn.Parameter(torch.empty(self.out_channels, in_channels, size, size))
+        self.bias = nn.Parameter(torch.empty(self.out_channels))
+        self._reset_parameters()
+        self.distribution: StructuralDistribution = make_distribution(
+            distribution, len(kernel_sizes), tuple(filter_counts), key_dim
+        )
+        self.register_buffer("spatial_masks", centred_masks(self.kernel_sizes), persistent=False)
+
+    def _reset_parameters(self) -> None:
+        """The default initialisation of nn.Conv2d, for the maximal kernel."""
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        bound = 1 / math.sqrt(self.weight[0].numel())
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def expected_mask(
+        self, weights: torch.Tensor, patterns: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Kernel mask (F, K, K) = sum_{k,p} w[k,p] S_k (x) P_p and bias mask (F,)."""
+        kernel = torch.einsum("kp,pf,kij->fij", weights, patterns, self.spatial_masks)
+        return kernel, weights.sum(0) @ patterns
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights, patterns = self.distribution.relaxed()  # (n_k, P), (P, F)
+        if self.mode == "full":
+            return self._full(x, weights, patterns)
+        return self._separate(x, weights, patterns)
+
+    def _full(self, x: torch.Tensor, weights: torch.Tensor, patterns: torch.Tensor):
+        kernel_mask, bias_mask = self.expected_mask(weights, patterns)
+        kernel = self.weight * kernel_mask[:, None]  # (F, C, K, K)
+        padding = max(self.kernel_sizes) // 2
+        return F.relu(F.conv2d(x, kernel, self.bias * bias_mask, padding=padding))  # (B, F, H, W)
+
+    def _separate(self, x: torch.Tensor, weights: torch.Tensor, patterns: torch.Tensor):
+        soft = not self.distribution.prefix_patterns
+        out = None
+        for kernel_index, kernel_size in enumerate(self.kernel_sizes):
+            for pattern_index, filters in enumerate(self.distribution.pattern_filters()):
+                term = self.candidate(x, kernel_size, filters)  # (B, F, H, W)
+                if soft:
+                    term = term * patterns[pattern_index][None, :, None, None]
+                term = weights[kernel_index, pattern_index] * term
+                out = term if out is None else out + term
+        return out
+
+    def candidate(self, x: torch.Tensor, kernel_size: int, filters: int) -> torch.Tensor:
+        """ReLU(conv) of the slice: centred kernel_size^2 window, first `filters` filters,
+        zero-padded back to F output channels."""
+        start = (max(self.kernel_sizes) - kernel_size) // 2
+        window = slice(start, start + kernel_size)
+        kernel = self.weight[:filters, :, window, window]  # (f, C, k, k)
+        out = F.relu(F.conv2d(x, kernel, self.bias[:filters], padding=kernel_size // 2))
+        return F.pad(out, (0, 0, 0, 0, 0, self.out_channels - filters))  # (B, F, H, W)
+
+    def extra_repr(self) -> str:
+        return (f"{self.weight.shape[1]}, {self.out_channels}, kernel_sizes={self.kernel_sizes}, "
+                f"filters={self.distribution.filter_counts}, mode={self.mode}")

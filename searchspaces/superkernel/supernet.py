@@ -1,0 +1,110 @@
+"""The superkernel supernets (Mozejko et al. 2020, Secs. 3-4; SPEC 4.1-4.2).
+
+`SuperkernelSupernet`: the backbone of `network.py` with every searchable slot a
+`SuperConv2d`; its architecture parameters are the structural distributions of
+all slots. The Gumbel / relaxed-Bernoulli temperature is annealed
+exponentially from `tau_start` (first epoch) to `tau_end` (last epoch) (ours:
+the paper does not give the schedule).
+
+`FixedSupernet`: the no-superkernel baseline. The plain network of the fixed
+genotype (largest kernel and growth, or the configured ones), with no
+architecture parameters; the search phase just trains it and `derive()`
+returns its genotype.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from searchspaces.genotype import Genotype
+from searchspaces.registry import Supernet
+from searchspaces.superkernel.derived import (
+    build_derived_network,
+    filter_candidates,
+    fixed_genotype,
+    make_genotype,
+)
+from searchspaces.superkernel.distributions import Choice
+from searchspaces.superkernel.network import Structure, SuperkernelNetwork
+from searchspaces.superkernel.superconv import SuperConv2d
+
+if TYPE_CHECKING:
+    from searchspaces.superkernel.space import SuperkernelOptions
+
+
+def annealed_temperature(start: float, end: float, epoch: int, num_epochs: int) -> float:
+    """start * (end / start) ** (epoch / (num_epochs - 1)): start first, end last."""
+    progress = min(1.0, epoch / max(1, num_epochs - 1))
+    return start * (end / start) ** progress
+
+
+class SuperkernelSupernet(Supernet):
+    def __init__(self, options: SuperkernelOptions, in_channels: int) -> None:
+        super().__init__()
+        self.options = options
+        self.structure = Structure.from_mapping(options)
+        self.network = SuperkernelNetwork(
+            self.structure, in_channels, self._superconv, options.skipinit_scale
+        )
+        self.on_epoch_start(0, 1)
+
+    def _superconv(self, name: str, in_channels: int, level_width: int) -> tuple[nn.Module, int]:
+        options = self.options
+        counts = filter_candidates(options.growth_rates, level_width)
+        slot = SuperConv2d(in_channels, options.kernel_sizes, counts, options.superkernel,
+                           options.mode, options.key_dim, slot_name=name)
+        return slot, slot.out_channels
+
+    def slots(self) -> list[SuperConv2d]:
+        """The searchable convolutions, in build order."""
+        return [module for module in self.modules() if isinstance(module, SuperConv2d)]
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return [param for slot in self.slots() for param in slot.distribution.parameters()]
+
+    def arch_distributions(self) -> list[torch.Tensor]:
+        return [probs for slot in self.slots() for probs in slot.distribution.probabilities()]
+
+    def on_epoch_start(self, epoch: int, num_epochs: int) -> None:
+        options = self.options
+        tau = annealed_temperature(options.tau_start, options.tau_end, epoch, num_epochs)
+        for slot in self.slots():
+            slot.distribution.temperature = tau
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.network(image)  # (B, C, H, W)
+
+    def derive(self) -> Genotype:
+        return self._genotype({slot.slot_name: slot.distribution.choose() for slot in self.slots()})
+
+    def load_choices(self, choices: dict[str, Choice]) -> Genotype:
+        """Make every slot's distribution one-hot on its choice; returns the genotype."""
+        for slot in self.slots():
+            slot.distribution.set_choice(choices[slot.slot_name])
+        return self._genotype(choices)
+
+    def _genotype(self, choices: dict[str, Choice]) -> Genotype:
+        sizes = self.options.kernel_sizes
+        layers = {name: [sizes[c.kernel_index], c.filters] for name, c in choices.items()}
+        return make_genotype(self.structure, sizes, layers)
+
+
+class FixedSupernet(Supernet):
+    """The no-superkernel baseline: a plain network, no architecture parameters."""
+
+    def __init__(self, options: SuperkernelOptions, in_channels: int) -> None:
+        super().__init__()
+        self.genotype = fixed_genotype(options)
+        self.network = build_derived_network(self.genotype, in_channels, options.skipinit_scale)
+
+    def arch_parameters(self) -> list[nn.Parameter]:
+        return []
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.network(image)  # (B, C, H, W)
+
+    def derive(self) -> Genotype:
+        return self.genotype

@@ -1,0 +1,382 @@
+"""Superkernel NAS specifics on tiny tensors: masks, full vs separate, distributions,
+distillation, SkipInit, the no-superkernel baseline, options, genotypes, and the
+joint single-level search loop."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from orchestrator.studyfile import validate
+from searchspaces.genotype import Genotype, GenotypeError
+from searchspaces.registry import get_space
+from searchspaces.superkernel.blocks import DCRBlock
+from searchspaces.superkernel.distributions import (
+    DISTRIBUTIONS,
+    Choice,
+    FilterwiseAttentionDistribution,
+)
+from searchspaces.superkernel.superconv import SuperConv2d, centred_masks
+from searchspaces.superkernel.supernet import FixedSupernet, annealed_temperature
+from trainables import devices
+from trainables.embedded import embedded_images
+from trainables.search_loop import Best, SearchData, run_search, update_best
+
+SPACE = get_space("superkernel")
+KERNELS, FILTERS = (1, 3, 5), (2, 3, 5)
+
+LITERAL_GENOTYPE = """{
+  "format": "nas-denoise-genotype", "version": 1, "space": "superkernel",
+  "primitives": ["conv_3x3", "conv_5x5"],
+  "arch": {
+    "backbone": "resunet", "depth": 1, "width": 4, "blocks_per_level": 1, "num_subnets": 1,
+    "layers": {
+      "sub0.enc0.dcr0.sk0": [5, 1], "sub0.enc0.dcr0.sk1": [3, 2],
+      "sub0.enc1.dcr0.sk0": [3, 5], "sub0.enc1.dcr0.sk1": [5, 3],
+      "sub0.dec0.dcr0.sk0": [3, 2], "sub0.dec0.dcr0.sk1": [5, 1]
+    }
+  },
+  "provenance": {"trial": "t1", "epoch": 3, "val_psnr": 27.5}
+}"""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _layer(kind: str, mode: str = "full", in_channels: int = 3) -> SuperConv2d:
+    torch.manual_seed(0)
+    return SuperConv2d(in_channels, KERNELS, FILTERS, kind, mode, key_dim=3)
+
+
+def _supernet(**overrides):
+    torch.manual_seed(0)
+    return SPACE.build_supernet({**SPACE.tiny_options(), **overrides}, 1)
+
+
+# --- superkernel convolution ----------------------------------------------------------------
+def test_centred_masks():
+    masks = centred_masks((1, 3, 5))
+    assert masks.shape == (3, 5, 5)
+    assert masks.sum((1, 2)).tolist() == [1, 9, 25]
+    assert masks[0, 2, 2] == 1 and masks[1, 1:4, 1:4].all() and masks[1, 0].sum() == 0
+
+
+@pytest.mark.parametrize("kind", DISTRIBUTIONS)
+@pytest.mark.parametrize("kernel_index, filters", [(0, 2), (1, 5), (2, 3)])
+def test_full_equals_separate_for_one_hot(kind, kernel_index, filters):
+    full, separate = _layer(kind, "full"), _layer(kind, "separate")
+    for layer in (full, separate):
+        layer.distribution.set_choice(Choice(kernel_index, filters))
+    x = torch.randn(2, 3, 9, 9)
+    for training in (True, False):  # Gumbel noise cannot move a saturated one-hot
+        full.train(training), separate.train(training)
+        out_full, out_separate = full(x), separate(x)
+        assert torch.allclose(out_full, out_separate, atol=1e-6, rtol=0)
+        assert out_full[:, filters:].abs().sum() == 0  # filters beyond the slice are cut
+
+
+@pytest.mark.parametrize("kind", DISTRIBUTIONS)
+def test_full_and_separate_supernets_agree_for_one_hot(kind):
+    full, separate = _supernet(superkernel=kind), _supernet(superkernel=kind, mode="separate")
+    separate.load_state_dict(full.state_dict())
+    assert SPACE.set_one_hot(full) == SPACE.set_one_hot(separate)
+    image = torch.rand(2, 1, 8, 8)
+    assert torch.allclose(full(image), separate(image), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["joint", "factorized"])
+def test_expected_mask_is_probability_weighted_sum_of_slice_masks(kind):
+    layer = _layer(kind).eval()
+    with torch.no_grad():
+        for param in layer.distribution.parameters():
+            param.normal_()
+    probs = layer.distribution.probabilities()
+    joint = probs[0].view(3, 3) if kind == "joint" else torch.outer(probs[0], probs[1])
+    expected_kernel, expected_bias = torch.zeros(5, 5, 5), torch.zeros(5)
+    for (k, size), (f, count) in itertools.product(enumerate(KERNELS), enumerate(FILTERS)):
+        slice_mask = torch.zeros(5, 5, 5)  # (F, K, K): centred size x size of the first count
+        start = (5 - size) // 2
+        slice_mask[:count, start : start + size, start : start + size] = 1
+        expected_kernel += joint[k, f] * slice_mask
+        expected_bias[:count] += joint[k, f]
+    kernel, bias = layer.expected_mask(*layer.distribution.relaxed())
+    assert torch.allclose(kernel, expected_kernel, atol=1e-6)
+    assert torch.allclose(bias, expected_bias, atol=1e-6)
+
+
+def test_filterwise_expected_mask_is_kernel_mixture_times_filter_probabilities():
+    layer = _layer("filterwise").eval()
+    with torch.no_grad():
+        layer.distribution.kernel_logits.normal_()
+        layer.distribution.filter_logits.normal_()
+    kernel_probs = torch.softmax(layer.distribution.kernel_logits, 0)
+    filter_probs = torch.sigmoid(layer.distribution.filter_logits)
+    spatial = (kernel_probs[:, None, None] * centred_masks(KERNELS)).sum(0)  # (K, K)
+    kernel, bias = layer.expected_mask(*layer.distribution.relaxed())
+    assert torch.allclose(kernel, filter_probs[:, None, None] * spatial, atol=1e-6)
+    assert torch.allclose(bias, filter_probs, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", DISTRIBUTIONS)
+def test_eval_is_deterministic_and_training_samples(kind):
+    layer, x = _layer(kind), torch.randn(1, 3, 6, 6)
+    assert not torch.equal(layer(x), layer(x))  # Gumbel / logistic noise
+    layer.eval()
+    assert torch.equal(layer(x), layer(x))
+
+
+@pytest.mark.parametrize("kind", DISTRIBUTIONS)
+@pytest.mark.parametrize("mode", ["full", "separate"])
+def test_gradients_reach_weights_and_logits(kind, mode):
+    layer = _layer(kind, mode)
+    layer(torch.randn(2, 3, 6, 6)).square().mean().backward()
+    for name, param in layer.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_attention_logits_are_softmax_of_keys_times_base():
+    distribution = _layer("filterwise_attention").distribution
+    assert isinstance(distribution, FilterwiseAttentionDistribution)
+    keys, base = distribution.keys.detach(), distribution.filter_logits.detach()
+    expected = torch.softmax(keys @ keys.T, dim=-1) @ base
+    assert torch.allclose(distribution.logits_per_filter(), expected)
+    assert keys.shape == (5, 3)
+
+
+def test_temperature_is_annealed_from_start_to_end():
+    supernet = _supernet(tau_start=2.0, tau_end=0.5)
+    temperatures = []
+    for epoch in range(3):
+        supernet.on_epoch_start(epoch, 3)
+        temperatures.append({slot.distribution.temperature for slot in supernet.slots()})
+    assert temperatures == [{2.0}, {1.0}, {0.5}]
+    assert annealed_temperature(1.0, 0.1, 0, 1) == 1.0
+
+
+# --- distillation ---------------------------------------------------------------------------
+def test_distillation_takes_argmax_of_categoricals():
+    joint = _layer("joint").distribution
+    with torch.no_grad():
+        joint.logits.copy_(torch.tensor([0, 1, 0, 0, 0, 0, 0, 3, 2.0]))
+    assert joint.choose() == Choice(2, 3)  # pair (k index 2, f index 1)
+    factorized = _layer("factorized").distribution
+    with torch.no_grad():
+        factorized.kernel_logits.copy_(torch.tensor([0.0, 2, 1]))
+        factorized.filter_logits.copy_(torch.tensor([3.0, 0, 1]))
+    assert factorized.choose() == Choice(1, 2)
+
+
+def test_distillation_keeps_filters_above_one_half_and_at_least_one():
+    filterwise = _layer("filterwise").distribution
+    with torch.no_grad():
+        filterwise.kernel_logits.copy_(torch.tensor([0.0, 0, 1]))
+        filterwise.filter_logits.copy_(torch.tensor([0.3, -1, 2, -0.1, 0.01]))
+    assert filterwise.choose() == Choice(2, 3)
+    with torch.no_grad():
+        filterwise.filter_logits.fill_(-2.0)
+    assert filterwise.choose().filters == 1
+
+
+def _conv(in_channels: int, out_channels: int, kernel: int) -> int:
+    return kernel * kernel * in_channels * out_channels + out_channels
+
+
+def _dcr(channels: int, first: list[int], second: list[int]) -> int:
+    (k0, f0), (k1, f1) = first, second
+    return (_conv(channels, f0, k0) + _conv(channels + f0, f1, k1)
+            + _conv(channels + f0 + f1, channels, 3) + 1)  # + the SkipInit scalar
+
+
+def test_derived_network_has_the_parameter_count_of_its_genotype():
+    genotype = Genotype.from_json(LITERAL_GENOTYPE)
+    layers, width = genotype.arch["layers"], 4
+    expected = (
+        _conv(1, width, 3)  # head
+        + _dcr(width, layers["sub0.enc0.dcr0.sk0"], layers["sub0.enc0.dcr0.sk1"])
+        + _conv(width, 2 * width, 3)  # stride-2 down
+        + _dcr(2 * width, layers["sub0.enc1.dcr0.sk0"], layers["sub0.enc1.dcr0.sk1"])
+        + _conv(2 * width, 4 * width, 3)  # pixel-shuffle up
+        + _conv(2 * width, width, 1)  # merge with the skip
+        + _dcr(width, layers["sub0.dec0.dcr0.sk0"], layers["sub0.dec0.dcr0.sk1"])
+        + _conv(width, 1, 3)  # tail
+    )
+    net = SPACE.build_derived(genotype, SPACE.tiny_options(), 1)
+    assert sum(p.numel() for p in net.parameters()) == expected
+    assert net(torch.rand(1, 1, 8, 8)).shape == (1, 1, 8, 8)
+
+
+def test_derived_network_is_physically_smaller_than_the_supernet():
+    supernet = _supernet(backbone="attention_unet", num_subnets=2, depth=1, width=4)
+    genotype = SPACE.set_one_hot(supernet)
+    net = SPACE.build_derived(genotype, {}, 1)
+    convs = dict(net.named_modules())
+    for slot in supernet.slots():
+        path = next(n for n, m in supernet.named_modules() if m is slot).removeprefix("network.")
+        kernel_size, filters = genotype.arch["layers"][slot.slot_name]
+        assert convs[path][0].weight.shape[::2] == (filters, kernel_size)
+    assert sum(p.numel() for p in net.parameters()) < sum(
+        p.numel() for p in supernet.weight_parameters())
+
+
+# --- backbones ------------------------------------------------------------------------------
+def test_skipinit_blocks_are_the_identity_at_initialisation():
+    def make_slot(name, in_channels, width):
+        return SuperConv2d(in_channels, (3, 5), (2, 3), "joint"), 3
+
+    block, x = DCRBlock("b", 4, make_slot, skipinit_scale=0.0), torch.randn(2, 4, 8, 8)
+    assert torch.equal(block(x), x)
+    assert block.scale.requires_grad
+    supernet = SPACE.build_supernet({"depth": 1, "width": 4, "blocks_per_level": 1}, 1)
+    blocks = [m for m in supernet.modules() if isinstance(m, DCRBlock)]
+    assert len(blocks) == 3 and all(b.scale.item() == 0.0 for b in blocks)
+
+
+@pytest.mark.parametrize("backbone, depth, blocks, slots", [
+    ("resunet", 3, 2, 28), ("resunet", 2, 2, 20), ("attention_unet", 2, 1, 10)])
+def test_slot_counts_match_the_paper(backbone, depth, blocks, slots):
+    options = {"backbone": backbone, "depth": depth, "width": 2, "blocks_per_level": blocks}
+    assert len(SPACE.build_supernet(options, 1).slots()) == slots  # Sec. 5.2.1: 28 / 20
+
+
+@pytest.mark.parametrize("kind", DISTRIBUTIONS)
+@pytest.mark.parametrize("mode", ["full", "separate"])
+def test_attention_supernet_runs_on_odd_sizes(kind, mode):
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 11, 13)
+    supernet = SPACE.build_supernet({**SPACE.tiny_options(), "backbone": "attention_unet",
+                                     "num_subnets": 2, "superkernel": kind, "mode": mode}, 3)
+    assert supernet(image).shape == image.shape
+
+
+def test_paper_defaults_per_backbone():
+    resunet = SPACE.parse_options({})
+    attention = SPACE.parse_options({"backbone": "attention_unet"})
+    assert (resunet.kernel_sizes, resunet.growth_rates) == ((3, 5), (0.2, 0.4, 0.6))
+    assert (attention.kernel_sizes, attention.growth_rates) == ((3, 5, 7), (1.0, 0.5, 0.25))
+    assert SPACE.default_strategy == "joint"
+
+
+# --- no-superkernel baseline ----------------------------------------------------------------
+def test_no_superkernel_baseline_is_the_largest_fixed_network():
+    supernet = _supernet(superkernel="none")
+    assert isinstance(supernet, FixedSupernet) and supernet.arch_parameters() == []
+    genotype = supernet.derive()
+    assert genotype.primitives == ("conv_5x5",)
+    assert {tuple(v) for v in genotype.arch["layers"].values()} == {(5, 2), (5, 5)}  # 0.6 x 4, 8
+    searched = SPACE.set_one_hot(_supernet())
+    assert set(genotype.arch["layers"]) == set(searched.arch["layers"])
+    custom = _supernet(superkernel="none", fixed_kernel_size=3, fixed_growth=0.2).derive()
+    assert {tuple(v) for v in custom.arch["layers"].values()} == {(3, 1), (3, 2)}
+
+
+# --- options and genotypes ------------------------------------------------------------------
+@pytest.mark.parametrize("options, key", [
+    ({"kernel_sizes": []}, "kernel_sizes"),
+    ({"kernel_sizes": [3, 4]}, "kernel_sizes"),
+    ({"growth_rates": []}, "growth_rates"),
+    ({"growth_rates": [0.5, 1.5]}, "growth_rates"),
+    ({"growth_rates": [0.0]}, "growth_rates"),
+    ({"fixed_kernel_size": 2}, "fixed_kernel_size"),
+    ({"fixed_growth": 0}, "fixed_growth"),
+    ({"tau_start": 0.1, "tau_end": 1.0}, "tau_end"),
+])
+def test_bad_options_name_the_key(options, key):
+    with pytest.raises(ValidationError) as caught:
+        SPACE.parse_options(options)
+    assert key in str(caught.value)
+
+
+def test_bad_options_are_one_line_study_errors():
+    study = {"name": "x", "search_space": {"name": "superkernel",
+                                           "options": {"kernel_sizes": [3, 4]}}}
+    with pytest.raises(ValueError) as caught:
+        validate(study)
+    assert "options.kernel_sizes" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_patch_size_must_fit_the_downsamplings():
+    study = {"name": "x", "data": {"patch_size": 36}, "search_space": {"name": "superkernel"}}
+    with pytest.raises(ValueError, match="options.depth"):
+        validate(study)
+
+
+def test_literal_genotype_round_trip():
+    genotype = Genotype.from_json(LITERAL_GENOTYPE)
+    assert genotype.arch["layers"]["sub0.enc1.dcr0.sk0"] == [3, 5]
+    assert Genotype.from_json(genotype.to_json()).canonical() == genotype.canonical()
+
+
+@pytest.mark.parametrize("corrupt, field", [
+    (lambda d: d["arch"]["layers"].pop("sub0.dec0.dcr0.sk1"), "sub0.dec0.dcr0.sk1"),
+    (lambda d: d["arch"]["layers"].update({"sub1.enc0.dcr0.sk0": [3, 1]}), "sub1.enc0"),
+    (lambda d: d["arch"]["layers"].update({"sub0.enc0.dcr0.sk0": [7, 1]}), "kernel size 7"),
+    (lambda d: d["arch"]["layers"].update({"sub0.enc0.dcr0.sk0": [3, 0]}), "filters"),
+    (lambda d: d["arch"].update(backbone="vgg"), "arch.backbone"),
+    (lambda d: d["arch"].update(depth=0), "arch.depth"),
+    (lambda d: d.update(primitives=["conv_4x4"]), "primitives"),
+])
+def test_malformed_genotypes_name_the_field(corrupt, field):
+    document = json.loads(LITERAL_GENOTYPE)
+    corrupt(document)
+    with pytest.raises(GenotypeError, match=field):
+        Genotype.from_dict(document)
+
+
+# --- joint single-level search (SPEC 1.5, 4.3) ----------------------------------------------
+TINY_STUDY = {
+    "name": "tiny",
+    "data": {"patch_size": 16, "noise": {"type": "awgn", "sigma": 25}},
+    "search_space": {"name": "superkernel", "options": SPACE.tiny_options()},
+    "search": {"epochs": 2, "steps_per_epoch": 2, "batch_size": 2, "warmup_epochs": 0,
+               "val_crop": 16, "select_by": "psnr", "grad_clip_norm": None,
+               "weight_optimizer": {"name": "adam", "lr": 1e-3, "schedule": "constant"},
+               "arch_optimizer": {"name": "adam", "lr": 0.05, "schedule": "constant"}},
+}
+
+
+@pytest.fixture(scope="module")
+def search_data():
+    images = embedded_images("train", color=False)[:4]
+    return SearchData(train_w=images[:2], train_a=images[2:3], val=images[3:])
+
+
+def test_joint_search_steps_weights_and_logits_together(search_data):
+    study = validate(TINY_STUDY)
+    assert study.search.strategy == "joint"  # the space's default
+    reports = []
+    genotype = run_search(study, search_data, lambda *r: reports.append(copy.deepcopy(r)),
+                          devices.configure(1, 0))
+    first, last = reports[0][2]["model"], reports[-1][2]["model"]
+    logits = [key for key in first if key.endswith("distribution.logits")]
+    assert logits and all(not torch.equal(first[k], last[k]) for k in logits)
+    best = reports[-1][2]["best"]
+    assert best["score"] == max(m["val/psnr"] for _, m, _ in reports)  # select_by: psnr
+    assert genotype.space == "superkernel"
+
+
+def test_patience_counts_evaluations_without_psnr_improvement():
+    study = validate({**TINY_STUDY, "search": {**TINY_STUDY["search"], "patience": 2}})
+    best, supernet = Best(), _supernet()
+    history = [(20.0, 1.0), (19.0, 2.0), (20.0, 3.0)]  # val/score improves, val/psnr does not
+    stops = [update_best(best, epoch, {"val/psnr": psnr, "val/score": score}, supernet, study)
+             for epoch, (psnr, score) in enumerate(history)]
+    assert stops == [False, False, True]
+    assert (best.epoch, best.score) == (0, 20.0)
+
+
+def test_baseline_searches_without_arch_params(search_data):
+    study = {**TINY_STUDY, "search": {**TINY_STUDY["search"], "epochs": 1}}
+    study["search_space"] = {"name": "superkernel",
+                             "options": {**SPACE.tiny_options(), "superkernel": "none"}}
+    genotype = run_search(validate(study), search_data, lambda *r: None, devices.configure(1, 0))
+    assert genotype.primitives == ("conv_5x5",)
