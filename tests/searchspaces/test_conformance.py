@@ -19,13 +19,6 @@ SPACES = space_names()
 SIZE = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors: intra-op threading only adds overhead (and contention on shared hosts)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _supernet(name: str, in_channels: int = 1):

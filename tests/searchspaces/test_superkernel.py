@@ -45,12 +45,6 @@ LITERAL_GENOTYPE = """{
 }"""
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _layer(kind: str, mode: str = "full", in_channels: int = 3) -> SuperConv2d:
