@@ -60,7 +60,8 @@ def test_search_trials_log_metrics_and_genotype(finished_study):
     client, runs = finished_study
     lambdas = set()
     for run in by_phase(runs, "search"):
-        assert {"val/psnr", "train/loss", "search/alpha_entropy"} <= set(run.data.metrics)
+        assert {"val/psnr", "train/loss", "search/alpha_entropy", "genotype/val_psnr"} <= set(
+            run.data.metrics)
         history = client.get_metric_history(run.info.run_id, "val/psnr")
         assert [m.step for m in history] == [0, 1]
         path = client.download_artifacts(run.info.run_id, "genotype.json")

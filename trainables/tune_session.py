@@ -75,6 +75,9 @@ class TrialSession:
         description = get_space(genotype.space).describe(genotype)
         self.tracker.log_text(self.run_id, description + "\n", "architecture.txt")
         self.tracker.set_tags(self.run_id, {"arch_hash": genotype.arch_hash()})
+        # numbers the space derived with the architecture (e.g. MoD-NAS params_full_width)
+        self.tracker.log_metrics(self.run_id, {f"genotype/{key}": value for key, value
+                                               in genotype.provenance.items()}, step=0)
 
     def finish(self, status: str = "FINISHED") -> None:
         self.tracker.finish(self.run_id, status)
