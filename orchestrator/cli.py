@@ -42,14 +42,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def plan(study) -> str:
-    lines = [f"study {study.name}: space {study.search_space.name}, train {study.data.train}, "
-             f"test {', '.join(study.data.test)}"]
+    lines = [f"study {study.name}: train {study.data.train}, test {', '.join(study.data.test)}"]
     for arm in expand_arms(study):
         resolved = arm_study(study, arm)
         tuned = ", ".join(resolved.tune.space) or "nothing (seed repeats)"
-        lines.append(f"  arm {arm.name}: {resolved.tune.num_samples} search trial(s) tuning "
-                     f"{tuned}; {resolved.search.epochs} search epochs; retrain top "
-                     f"{resolved.retrain.top_k} for {resolved.retrain.epochs} epochs")
+        lines.append(
+            f"  arm {arm.name} [{resolved.search_space.name}, {resolved.search.strategy}]: "
+            f"{resolved.tune.num_samples} search trial(s) tuning {tuned}; "
+            f"{resolved.search.epochs} search epochs; retrain top {resolved.retrain.top_k} "
+            f"for {resolved.retrain.epochs} epochs")
     return "\n".join(lines)
 
 
