@@ -13,6 +13,9 @@ the "full" mode is.
 its FLOPs are sum(k^2) * sum(f) = 83 * 1.75 F against 49 F for "full": a
 FLOP ratio of 2.96 (reported in the detail); the rest of the measured ratio is
 the overhead of 9 small convolutions, activations and paddings per layer.
+The detail also times the paper's literal Eq. 3, where every candidate is the
+maximal superkernel masked by its slice (S * I_{k,f}, Sec. 4.5.2): 9 full-size
+convolutions per layer, the cost the paper's mask trick was designed to avoid.
 """
 
 from __future__ import annotations
@@ -36,12 +39,26 @@ SIZES = {  # channels F, image side, batch, layers, timed repeats
 }
 
 
+class MaskedSliceConv2d(SuperConv2d):
+    """"separate" as the paper writes Eq. 3: each candidate convolves with the maximal
+    kernel masked to its slice (same numbers as the sliced candidate, more FLOPs)."""
+
+    def candidate(self, x: torch.Tensor, kernel_size: int, filters: int) -> torch.Tensor:
+        spatial = self.spatial_masks[self.kernel_sizes.index(kernel_size)]  # (K, K)
+        rows = (torch.arange(self.out_channels, device=x.device) < filters).to(x.dtype)  # (F,)
+        kernel = self.weight * (rows[:, None, None, None] * spatial)  # (F, C, K, K)
+        padding = max(self.kernel_sizes) // 2
+        return F.relu(F.conv2d(x, kernel, self.bias * rows, padding=padding))  # (B, F, H, W)
+
+
 def layer_stack(mode: str, channels: int, layers: int) -> nn.Sequential:
-    """`layers` joint superkernel layers F -> F, same initial weights for both modes."""
+    """`layers` joint superkernel layers F -> F, same initial weights for every mode."""
     torch.manual_seed(0)
     counts = tuple(max(1, round(rate * channels)) for rate in GROWTH_RATES)
+    layer = MaskedSliceConv2d if mode == "eq3" else SuperConv2d
+    conv_mode = "separate" if mode == "eq3" else mode
     return nn.Sequential(
-        *[SuperConv2d(channels, KERNEL_SIZES, counts, "joint", mode) for _ in range(layers)]
+        *[layer(channels, KERNEL_SIZES, counts, "joint", conv_mode) for _ in range(layers)]
     )
 
 
@@ -67,14 +84,15 @@ def superkernel_full_vs_separate_speedup(size: str = "quick") -> dict:
         raise ValueError(f"size: expected one of {', '.join(SIZES)}, got {size!r}")
     spec = SIZES[size]
     channels, side = spec["channels"], spec["side"]
-    models = {mode: layer_stack(mode, channels, spec["layers"]) for mode in ("full", "separate")}
+    modes = ("full", "separate", "eq3")
+    models = {mode: layer_stack(mode, channels, spec["layers"]) for mode in modes}
     optimizers = {mode: torch.optim.Adam(m.parameters(), lr=2e-5) for mode, m in models.items()}
     generator = torch.Generator().manual_seed(0)
     image = torch.randn(spec["batch"], channels, side, side, generator=generator)  # (B, F, S, S)
     target = torch.randn(image.shape, generator=generator)
-    times: dict[str, list[float]] = {"full": [], "separate": []}
+    times: dict[str, list[float]] = {mode: [] for mode in modes}
     for repeat in range(spec["repeats"] + 1):  # the first round is warm-up
-        order = ("full", "separate") if repeat % 2 else ("separate", "full")
+        order = modes if repeat % 2 else modes[::-1]
         for mode in order:
             elapsed = train_step(models[mode], optimizers[mode], image, target)
             if repeat:
@@ -90,6 +108,8 @@ def superkernel_full_vs_separate_speedup(size: str = "quick") -> dict:
             "growth_rates": list(GROWTH_RATES), "candidates_per_layer": 9,
             "full_step_ms": 1000 * medians["full"],
             "separate_step_ms": 1000 * medians["separate"],
+            "eq3_masked_separate_step_ms": 1000 * medians["eq3"],
+            "eq3_masked_separate_over_full": medians["eq3"] / medians["full"],
             "conv_flop_ratio": flop_ratio(channels),
             "threads": torch.get_num_threads(),
         },
