@@ -1,7 +1,8 @@
 """The test-time evaluation protocol shared by every method (SPEC 1.2).
 
-One noisy input per (image, degradation key), seeded from the image name and the
-key by `trainables.degradations.degrade_for_test`, never clipped; the whole
+One noisy input per (image, degradation key) from
+`trainables.degradations.degrade_for_test` (AWGN drawn as the DnCNN / KAIR test
+scripts draw it: legacy numpy generator seeded 0 per image), never clipped; the whole
 image goes through the network; the output is clipped to [0, 1] and rounded to
 8 bits as in the DnCNN / FFDNet / KAIR evaluations; PSNR and SSIM (Wang et al.,
 "Image Quality Assessment: From Error Visibility to Structural Similarity", TIP
@@ -32,13 +33,13 @@ if TYPE_CHECKING:
 
 PROTOCOL: dict = {
     "name": "whole-image-8bit",
-    "version": 1,
+    "version": 2,
     "noise": {
         "draws_per_image": 1,
         "function": "trainables.degradations.degrade_for_test",
         "keys": {"sigma<s>": "AWGN, sigma s / 255", "q<q>": "Pillow JPEG at quality q"},
-        "seed": "int.from_bytes(sha256(f'{image_name}|{key}').digest()[:8], 'big')",
-        "generator": "numpy.random.default_rng(seed).standard_normal, float64",
+        "seed": "0 for every image (DnCNN / FFDNet / KAIR test scripts)",
+        "generator": "numpy.random.RandomState(0).normal(0, sigma / 255, shape), float64",
         "noisy_input_clipped": False,
     },
     "inference": {"mode": "whole_image", "tiling": None, "grad": "torch.inference_mode"},

@@ -206,22 +206,28 @@ def test_jpeg_output_differs_from_clean_and_stays_in_range():
     assert error_q10 > error_q90 > 0
 
 
-def test_test_inputs_are_deterministic_and_differ_across_keys_and_names():
+def test_test_inputs_are_deterministic_and_follow_the_dncnn_draw():
     clean = np.full((64, 64, 1), 0.5, np.float32)
     first = degrade_for_test(clean, "01", "sigma25")
     assert first.dtype == np.float32 and np.array_equal(
         first, degrade_for_test(clean, "01", "sigma25")
     )
-    assert not np.array_equal(first, degrade_for_test(clean, "02", "sigma25"))
-    assert not np.allclose(first - 0.5, (degrade_for_test(clean, "01", "sigma50") - 0.5) / 2)
+    # the DnCNN/KAIR convention: one seed for every image, noise scales with sigma
+    assert np.array_equal(first, degrade_for_test(clean, "02", "sigma25"))
+    assert np.allclose(first - 0.5, (degrade_for_test(clean, "01", "sigma50") - 0.5) / 2,
+                       atol=1e-6)
+    assert not np.array_equal(first[:32, :32], degrade_for_test(clean[:32, :32], "01",
+                                                                 "sigma25"))
     assert abs((first - clean).std() - 25 / 255) < 0.05 * 25 / 255
 
 
-def test_test_noise_seed_protocol_is_pinned():
-    """sha256("01|sigma25") seeds the noise; changing it would change every published score."""
+def test_test_noise_protocol_is_pinned():
+    """np.random.seed(0); normal(0, 25/255): changing it would change every published score."""
     noisy = degrade_for_test(np.zeros((2, 2, 1), np.float32), "01", "sigma25")
-    expected = [0.08012968, -0.03916731, 0.18887606, 0.04025842]
-    assert np.allclose(noisy.ravel(), expected, atol=1e-7)
+    expected = np.random.RandomState(0).normal(0, 25 / 255, (2, 2, 1)).astype(np.float32)
+    assert np.allclose(noisy.ravel(), [0.1729463, 0.0392311, 0.0959547, 0.21969542],
+                       atol=1e-7)
+    assert np.array_equal(noisy, expected)
 
 
 def test_test_keys_parse_and_format():
