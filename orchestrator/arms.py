@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.dotted import with_overrides
-from orchestrator.schema import Study
+from orchestrator.schema import ParamSpec, Study
 from orchestrator.studyfile import StudyError, validate
 
 
@@ -57,3 +57,32 @@ def arm_study(study: Study, arm: Arm, source: str = "study") -> Study:
         return validate(with_overrides(raw, arm.overrides), f"{source}: arm '{arm.name}'")
     except ValueError as error:
         raise StudyError(str(error)) from None
+
+
+def tuned_values(spec: ParamSpec) -> list[Any]:
+    """The values Optuna may propose that bound the space: every choice, or low and high."""
+    if spec.type == "categorical":
+        return list(spec.choices)
+    bounds = [spec.low, spec.high]
+    return [int(v) for v in bounds] if spec.type == "int" else bounds
+
+
+def check_tuned_space(study: Study, label: str) -> None:
+    """Every choice / bound of `tune.space` must give a valid study, before any trial runs."""
+    raw = study.model_dump(mode="json")
+    for key, spec in study.tune.space.items():
+        for value in tuned_values(spec):
+            try:
+                validate(with_overrides(raw, {key: value}), f"{label}: tune.space.{key}={value}")
+            except ValueError as error:
+                raise StudyError(str(error)) from None
+
+
+def checked_arms(study: Study, source: str = "study") -> list[tuple[Arm, Study]]:
+    """Every arm's study, validated with its overrides and its tuned space's extremes."""
+    checked = []
+    for arm in expand_arms(study):
+        resolved = arm_study(study, arm, source)
+        check_tuned_space(resolved, f"{source}: arm '{arm.name}'")
+        checked.append((arm, resolved))
+    return checked

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from orchestrator.arms import arm_study, expand_arms
+from orchestrator.arms import arm_study, checked_arms, expand_arms
 from orchestrator.runner import (
     ResourceError,
     RunOptions,
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         study = load_study(args.file, args.profile, args.assignments, args.data_root)
         if args.command == "validate":
-            print(f"{args.file}: ok ({len(expand_arms(study))} arm(s))")
+            print(f"{args.file}: ok ({len(checked_arms(study, args.file))} arm(s))")
             return 0
         if args.dry_run:
             prepare_arms(study, args.file)  # datasets exist and fit the patch size

@@ -7,6 +7,7 @@ import io
 import math
 from typing import Any
 
+from orchestrator.schema import NoiseSpec
 from orchestrator.tracking import Tracker
 
 LEADING = ["arm", "arch_hash", "noise", "cost/params", "cost/gflops_per_mp",
@@ -20,9 +21,9 @@ def results_rows(arm: str, results) -> list[dict[str, Any]]:
         metrics = result.metrics or {}
         if result.error is not None or not any(k.startswith("test/") for k in metrics):
             continue
-        noise = result.config.get("noise", {})
+        noise = NoiseSpec.model_validate(result.config["noise"])
         row = {"arm": arm, "arch_hash": metrics.get("arch_hash", ""),
-               "noise": noise.get("sigma", noise.get("sigma_range", noise.get("quality")))}
+               "noise": ",".join(noise.test_keys()) or f"blind {noise.sigma_range}"}
         row.update({k: v for k, v in metrics.items() if k.startswith(("cost/", "test/"))})
         rows.append(row)
     return rows

@@ -16,13 +16,13 @@ from pathlib import Path
 import ray
 import yaml
 
-from orchestrator.arms import Arm, arm_study, expand_arms
+from orchestrator.arms import Arm, checked_arms
 from orchestrator.data import stage_data
 from orchestrator.report import results_rows, write_tables
 from orchestrator.schema import Study
 from orchestrator.stages import best_candidates, retrain_stage, search_stage
 from orchestrator.studyfile import StudyError
-from orchestrator.tracking import Tracker, default_tracking_uri
+from orchestrator.tracking import Tracker, default_tracking_uri, study_params
 from trainables.evaluation import protocol_hash
 from trainables.tune_session import TrialContext
 
@@ -62,7 +62,7 @@ def open_parent(tracker: Tracker, study: Study, folder: Path, resume: bool) -> t
     saved.write_text(json.dumps({"parent_run_id": parent_id, "experiment_id": experiment_id,
                                  "study_hash": fingerprint}))
     resolved = study.model_dump(mode="json")
-    tracker.log_params(parent_id, {k: v for k, v in resolved.items() if k != "profiles"})
+    tracker.log_params(parent_id, study_params(resolved))
     tracker.log_text(parent_id, yaml.safe_dump(resolved, sort_keys=False), "study.yaml")
     return experiment_id, parent_id
 
@@ -102,11 +102,8 @@ def keep_on_loopback() -> None:
 
 def prepare_arms(study: Study, source: str) -> list[tuple[Arm, Study, tuple]]:
     """Every arm's validated study and data, before anything runs or is logged (fail fast)."""
-    prepared = []
-    for arm in expand_arms(study):
-        resolved = arm_study(study, arm, source)
-        prepared.append((arm, resolved, stage_data(resolved)))
-    return prepared
+    return [(arm, resolved, stage_data(resolved))
+            for arm, resolved in checked_arms(study, source)]
 
 
 def run_arm(arm: Arm, study: Study, data: tuple, base: TrialContext, folder: Path,

@@ -134,7 +134,8 @@ class RetrainSpec(Strict):
     optimizer: OptimizerSpec = OptimizerSpec(name="sgd", lr=0.05, lr_min=0.0, schedule="poly")
     loss: LossSpec = LossSpec(ssim_lambda=0.6, average_terms=True)
     grad_clip_value: float | None = Field(5.0, gt=0)
-    space_options: dict[str, Any] = {}  # overrides of search_space.options (e.g. width: 20)
+    scale_options: dict[str, float] = {}  # searched option x factor (HiNAS: width: 2)
+    space_options: dict[str, Any] = {}  # absolute overrides of search_space.options
     noise: list[NoiseSpec] | None = None  # one retrain per entry; default: data.noise
     test_keys: list[str] | None = None  # e.g. [sigma15, sigma25]; default: the noise's levels
     top_k: int = Field(1, ge=1)  # best distinct genotypes of each arm to retrain
@@ -256,4 +257,8 @@ class Study(Strict):
             space.check_data(options, self.data.patch_size)
         except ValueError as error:
             raise ValueError(f"search_space.{error}") from None
+        unknown = sorted(set(self.retrain.scale_options) - set(type(options).model_fields))
+        if unknown:
+            raise ValueError(f"retrain.scale_options.{unknown[0]}: not an option of "
+                             f"search space {self.search_space.name!r}")
         return self

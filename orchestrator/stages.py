@@ -33,6 +33,7 @@ class Candidate:
     genotype: Genotype
     score: float
     search_run_id: str
+    tuned: dict  # the search trial's Optuna picks (dotted keys), applied to the retrain too
 
 
 def wrap(trainable: Callable, resources: Resources, **fixed: Any):
@@ -107,7 +108,8 @@ def best_candidates(results, metric: str, mode: str, top_k: int) -> list[Candida
         better = key not in found or (score > found[key].score if mode == "max"
                                       else score < found[key].score)
         if better:
-            found[key] = Candidate(genotype, score, metrics.get("mlflow_run_id", ""))
+            found[key] = Candidate(genotype, score, metrics.get("mlflow_run_id", ""),
+                                   dict(result.config or {}))
     ranked = sorted(found.values(), key=lambda c: c.score, reverse=(mode == "max"))
     return ranked[:top_k]
 
@@ -122,7 +124,8 @@ def retrain_stage(study: Study, study_dict: dict, data: RetrainData, context: Tr
     def make_tuner() -> tune.Tuner:
         param_space = {
             "candidate": tune.grid_search([
-                {"genotype": c.genotype.to_json(), "source": c.search_run_id} for c in candidates
+                {"genotype": c.genotype.to_json(), "source": c.search_run_id, "tuned": c.tuned}
+                for c in candidates
             ]),
             "noise": tune.grid_search([n.model_dump(mode="json") for n in noises]),
         }

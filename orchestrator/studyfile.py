@@ -6,6 +6,7 @@ dotted key path, e.g. `studies/x.yaml: search.epochs: Input should be ...`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,9 @@ def format_validation_error(error: ValidationError, source: str) -> str:
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key"
+    nested = re.match(r"(options(?:\.\w+)+): (.*)", message)
+    if nested and path:  # a space's own option error: one dotted path from the top
+        path, message = f"{path}.{nested.group(1)}", nested.group(2)
     more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"{source}: {path}: {message}{more}" if path else f"{source}: {message}{more}"
 

@@ -79,8 +79,13 @@ def test_retrain_logs_test_cost_genotype_and_weights(finished_study):
     assert metrics["cost/params"] > 0 and metrics["cost/gflops_per_mp"] > 0
     genotype = Genotype.load(client.download_artifacts(run.info.run_id, "genotype.json"))
     assert genotype.arch_hash() == run.data.tags["arch_hash"]
-    searched = {r.data.tags["arch_hash"] for r in by_phase(runs, "search")}
-    assert run.data.tags["arch_hash"] in searched
+    source = next(r for r in by_phase(runs, "search")
+                  if r.info.run_id == run.data.tags["search_run_id"])
+    assert run.data.tags["arch_hash"] == source.data.tags["arch_hash"]
+    # the retrain applies its search trial's Optuna picks
+    key = "search.loss.ssim_lambda"
+    assert run.data.params[key] == source.data.params[key]
+    assert not any(k.startswith(("profiles.", "arms.")) for k in run.data.params)
     weights = torch.load(client.download_artifacts(run.info.run_id, "weights/model.pt"),
                          weights_only=True)
     assert sum(t.numel() for t in weights.values() if t.is_floating_point()) >= metrics[
@@ -93,6 +98,7 @@ def test_parent_holds_study_and_results_table(finished_study):
     table = Path(client.download_artifacts(parent.info.run_id, "results/results.csv"))
     header, row = table.read_text().splitlines()[:2]
     assert "test/embedded/sigma25/psnr" in header and row.startswith("default,")
+    assert ",sigma25," in row
     study = Path(client.download_artifacts(parent.info.run_id, "study.yaml")).read_text()
     assert "name: e2e" in study
     samples = client.list_artifacts(by_phase(runs, "retrain")[0].info.run_id, "samples/embedded")

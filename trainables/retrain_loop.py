@@ -41,7 +41,15 @@ class RetrainData:
 
 
 def derived_options(study) -> dict[str, Any]:
-    return {**study.search_space.resolved_options(), **study.retrain.space_options}
+    """The searched options (the trial's, Optuna's picks included), scaled, then overridden."""
+    options = study.search_space.resolved_options()
+    for key, factor in study.retrain.scale_options.items():
+        if key not in options:
+            raise ValueError(f"retrain.scale_options.{key}: not an option of "
+                             f"{study.search_space.name}")
+        scaled = options[key] * factor
+        options[key] = round(scaled) if isinstance(options[key], int) else scaled
+    return {**options, **study.retrain.space_options}
 
 
 def build_retrain(study, genotype: Genotype, runtime: Runtime):

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from orchestrator.dotted import with_overrides
 from orchestrator.schema import NoiseSpec, Study
 from searchspaces.genotype import Genotype
 from trainables import devices
@@ -18,9 +19,11 @@ from trainables.tune_session import TrialContext, TrialSession, run_in_session
 
 def retrain_trainable(config: dict[str, Any], *, study: dict[str, Any], data: RetrainData,
                       context: TrialContext) -> None:
-    """`config`: {"candidate": {"genotype": JSON, "source": search run id}, "noise": spec}."""
-    parsed = Study.model_validate(study)
+    """`config`: {"candidate": {"genotype": JSON, "source": search run id, "tuned": the
+    search trial's Optuna picks}, "noise": spec}."""
     candidate = config["candidate"]
+    study = with_overrides(study, candidate.get("tuned") or {})  # retrain what was searched
+    parsed = Study.model_validate(study)
     genotype = Genotype.from_json(candidate["genotype"], source="retrain config genotype")
     noise = NoiseSpec.model_validate(config["noise"])
     tags = {"arch_hash": genotype.arch_hash(), "noise": ",".join(noise.test_keys()),

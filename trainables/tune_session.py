@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from ray import tune
 
-from orchestrator.tracking import Tracker
+from orchestrator.tracking import Tracker, study_params
 from searchspaces.registry import get_space
 from trainables.evaluation import protocol_hash
 
@@ -56,7 +56,7 @@ class TrialSession:
                     **(tags or {})}
         name = f"{context.arm}/{phase}/{trial_id}"
         run_id = tracker.start_run(context.experiment_id, name, all_tags, context.parent_run_id)
-        tracker.log_params(run_id, params)
+        tracker.log_params(run_id, study_params(params))
         return cls(tracker, run_id, None)
 
     def report(self, epoch: int, metrics: dict[str, float], state: dict[str, Any],

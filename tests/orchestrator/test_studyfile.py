@@ -125,3 +125,26 @@ def test_dotted_helpers_do_not_mutate():
     changed = with_overrides(tree, {"a.c.d": 2})
     assert tree == {"a": {"b": 1}} and get_dotted(changed, "a.c.d") == 2
     assert dict(flatten(changed)) == {"a.b": 1, "a.c.d": 2}
+
+
+def test_validate_checks_every_arm_and_the_tuned_extremes(tmp_path, capsys):
+    from orchestrator.cli import main
+
+    arm_text = MINIMAL + "arms: {named: [{name: bad, set: {search_space.options.num_nodes: 0}}]}\n"
+    assert main(["validate", str(write(tmp_path, arm_text))]) == 2
+    error = capsys.readouterr().err
+    assert "arm 'bad'" in error and "search_space.options.num_nodes" in error
+    tuned = MINIMAL + ("tune: {space: {search_space.options.num_nodes: "
+                       "{type: categorical, choices: [2, 0]}}}\n")
+    assert main(["validate", str(write(tmp_path, tuned))]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert "tune.space.search_space.options.num_nodes=0" in error
+    bounded = MINIMAL + ("tune: {space: {search.epochs: {type: int, low: 0, high: 3}}}\n")
+    assert main(["validate", str(write(tmp_path, bounded))]) == 2
+    assert "search.epochs=0" in capsys.readouterr().err
+
+
+def test_space_option_errors_carry_the_full_dotted_path(tmp_path):
+    message = error_of(tmp_path, "name: t\nsearch_space: {name: hinas, options: {num_nodes: 0}}\n")
+    assert "search_space.options.num_nodes:" in message and "Value error" not in message

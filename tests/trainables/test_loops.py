@@ -84,3 +84,14 @@ def test_retrain_tests_and_costs_at_the_end(images, runtime):
     assert "test/tiny/sigma25/psnr" not in reports[0]
     assert {"test/tiny/sigma25/psnr", "test/tiny/sigma25/ssim", "cost/params"} <= set(metrics)
     assert metrics["cost/params"] == sum(p.numel() for p in model.parameters())
+
+
+def test_retrain_options_scale_the_searched_width_then_override():
+    from trainables.retrain_loop import derived_options
+
+    base = {**TINY, "retrain": {"scale_options": {"width": 2}}}
+    assert derived_options(validate(base))["width"] == 6  # searched 3, retrained at twice
+    both = {**TINY, "retrain": {"scale_options": {"width": 2}, "space_options": {"width": 5}}}
+    assert derived_options(validate(both))["width"] == 5
+    with pytest.raises(ValueError, match="retrain.scale_options.widht"):
+        validate({**TINY, "retrain": {"scale_options": {"widht": 2}}})
