@@ -29,6 +29,13 @@ def _load(name: str, role: str, root: str | None, color: bool) -> tuple[NamedIma
     return tuple(resolve_dataset(name, role, data_root(name, root), color))
 
 
+def resolved_roots(study: Study) -> dict[str, str]:
+    """Where each named dataset of the study was found (logged: data.root may be unset)."""
+    names = [study.data.train, *study.data.test]
+    return {name: str(data_root(name, study.data.root).resolve())
+            for name in names if name != "embedded" and "/" not in name}
+
+
 def train_images(study: Study) -> list[NamedImage]:
     data = study.data
     images = list(_load(data.train, "train", data.root, data.color))

@@ -17,7 +17,7 @@ import ray
 import yaml
 
 from orchestrator.arms import Arm, checked_arms
-from orchestrator.data import stage_data
+from orchestrator.data import resolved_roots, stage_data
 from orchestrator.report import results_rows, write_tables
 from orchestrator.schema import Study
 from orchestrator.stages import best_candidates, retrain_stage, search_stage
@@ -160,6 +160,9 @@ def run_study(study: Study, options: RunOptions) -> list[dict]:
         experiment_id, parent_id = open_parent(tracker, study, folder, options.resume)
         base = TrialContext(uri, experiment_id, parent_id, study.name, "",
                             study.search_space.name)
+        roots = {name: root for _, resolved, _ in arms
+                 for name, root in resolved_roots(resolved).items()}
+        tracker.set_tags(parent_id, {f"data_root.{name}": root for name, root in roots.items()})
         try:
             for arm, resolved, data in arms:
                 rows += results_rows(arm.name, run_arm(arm, resolved, data, base, folder,
