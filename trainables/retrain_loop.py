@@ -102,7 +102,8 @@ def run_retrain(study, genotype: Genotype, noise, data: RetrainData, report: Rep
             target.load_state_dict(saved)
         start = state["epoch"] + 1
     batches = patch_batches(data.train, study.data, retrain.batch_size, retrain.steps_per_epoch,
-                            study.seed, retrain.num_workers, noise=noise)
+                            study.seed, retrain.num_workers, noise=noise,
+                            pin_memory=runtime.non_blocking)
     val_images, keys = centre_crop(data.val, study.search.val_crop), validation_keys(noise)
     test_keys = retrain.test_keys or noise.test_keys() or keys
     metrics: dict[str, float] = {}

@@ -1,0 +1,1 @@
+"""Measured performance: side-by-side ratios (`python -m bench`, see bench/runner.py)."""
