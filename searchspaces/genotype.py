@@ -106,3 +106,16 @@ class Genotype:
     def load(cls, path: str | Path) -> Genotype:
         path = Path(path)
         return cls.from_json(path.read_text(), source=str(path))
+
+
+def require_keys(value: Any, keys: tuple[str, ...], field: str) -> dict[str, Any]:
+    """`value` as an object with exactly `keys` (arch validation of every space)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{field}: expected an object with keys {', '.join(keys)}")
+    for key in keys:
+        if key not in value:
+            raise ValueError(f"{field}.{key}: missing")
+    unknown = sorted(set(value) - set(keys))
+    if unknown:
+        raise ValueError(f"{field}.{unknown[0]}: unknown key")
+    return value

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import field_validator, model_validator
 from torch import nn
 
-from searchspaces.genotype import Genotype
+from searchspaces.genotype import Genotype, require_keys
 from searchspaces.hinas.cells import NONE
 from searchspaces.hinas.derived import HiNASNetwork
 from searchspaces.hinas.operations import JOURNAL_PRIMITIVES, OPS
@@ -138,13 +138,7 @@ def validate_arch(genotype: Genotype) -> None:
     for name in genotype.primitives:
         if name not in OPS:
             raise ValueError(f"primitives: unknown op {name!r}")
-    arch = genotype.arch
-    for key in ARCH_KEYS:
-        if key not in arch:
-            raise ValueError(f"arch.{key}: missing")
-    unknown = sorted(set(arch) - set(ARCH_KEYS))
-    if unknown:
-        raise ValueError(f"arch.{unknown[0]}: unknown key")
+    arch = require_keys(genotype.arch, ARCH_KEYS, "arch")
     num_nodes = _require_int(arch["num_nodes"], "arch.num_nodes", minimum=1)
     for key in ("layerwise", "residual"):
         if not isinstance(arch[key], bool):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from searchspaces.genotype import Genotype
+from searchspaces.genotype import Genotype, require_keys
 from searchspaces.modnas.operations import OPS, SKIP
 from searchspaces.modnas.unet import NUM_LAYERS
 
@@ -33,16 +33,6 @@ def require_int(value: Any, field: str, minimum: int) -> int:
     return value
 
 
-def require_keys(value: Any, keys: tuple[str, ...], field: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError(f"{field}: expected an object with keys {', '.join(keys)}")
-    for key in keys:
-        if key not in value:
-            raise ValueError(f"{field}.{key}: missing")
-    unknown = sorted(set(value) - set(keys))
-    if unknown:
-        raise ValueError(f"{field}.{unknown[0]}: unknown key")
-    return value
 
 
 def require_list(value: Any, length: int, field: str, what: str) -> list[Any]:

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from torch import nn
 
-from searchspaces.genotype import Genotype
+from searchspaces.genotype import Genotype, require_keys
 from searchspaces.registry import SearchSpace, SpaceOptions, Supernet, register_space
 from searchspaces.superkernel.derived import SPACE_NAME, build_derived_network
 from searchspaces.superkernel.distributions import Choice
@@ -181,13 +181,7 @@ class SuperkernelSpace(SearchSpace):
 def validate_arch(genotype: Genotype) -> None:
     """Raise ValueError naming the offending field if `genotype` is not a superkernel one."""
     kernel_sizes = _primitive_kernel_sizes(genotype.primitives)
-    arch = genotype.arch
-    for key in ARCH_KEYS:
-        if key not in arch:
-            raise ValueError(f"arch.{key}: missing")
-    unknown = sorted(set(arch) - set(ARCH_KEYS))
-    if unknown:
-        raise ValueError(f"arch.{unknown[0]}: unknown key")
+    arch = require_keys(genotype.arch, ARCH_KEYS, "arch")
     if arch["backbone"] not in BACKBONES:
         raise ValueError(f"arch.backbone: unknown {arch['backbone']!r} "
                          f"(known: {', '.join(BACKBONES)})")
