@@ -139,8 +139,3 @@ OPS: dict[str, OpSpec] = {
     "up_bilinear": _resample_op("up", "bilinear", 2.0, 3),
     "up_nearest": _resample_op("up", "nearest", 2.0, 3),
 }
-
-
-def ops_of_role(role: str) -> tuple[str, ...]:
-    """Every known primitive of a role ("normal" includes skip), in table order."""
-    return tuple(name for name, spec in OPS.items() if spec.role == role)

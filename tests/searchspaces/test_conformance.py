@@ -19,8 +19,6 @@ SPACES = space_names()
 SIZE = 16
 
 
-
-
 def _supernet(name: str, in_channels: int = 1):
     torch.manual_seed(0)
     space = get_space(name)

@@ -39,8 +39,6 @@ LITERAL_GENOTYPE = """{
 }"""
 
 
-
-
 def _supernet(**overrides):
     torch.manual_seed(0)
     return SPACE.build_supernet({**SPACE.tiny_options(), **overrides}, 1)

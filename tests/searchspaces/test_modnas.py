@@ -51,8 +51,6 @@ LITERAL_GENOTYPE = """{
 }"""
 
 
-
-
 def _supernet(**overrides):
     torch.manual_seed(0)
     return SPACE.build_supernet({**TINY, **overrides}, 1)

@@ -45,8 +45,6 @@ LITERAL_GENOTYPE = """{
 }"""
 
 
-
-
 def _layer(kind: str, mode: str = "full", in_channels: int = 3) -> SuperConv2d:
     torch.manual_seed(0)
     return SuperConv2d(in_channels, KERNELS, FILTERS, kind, mode, key_dim=3)
