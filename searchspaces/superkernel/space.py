@@ -57,7 +57,7 @@ class SuperkernelOptions(SpaceOptions):
     superkernel: Literal["joint", "factorized", "filterwise", "filterwise_attention", "none"] = (
         "joint"
     )
-    mode: Literal["full", "separate"] = "full"  # one masked conv / one conv per candidate
+    mode: Literal["full", "separate"] = "full"  # one masked conv / exact, a conv per kernel size
     kernel_sizes: tuple[int, ...]  # candidate k (default per backbone: (3, 5) / (3, 5, 7))
     growth_rates: tuple[float, ...]  # candidate filters as fractions of the level width
     depth: int = Field(3, ge=1)  # stride-2 downsamplings (paper Model 1: 3, Model 2: 2)

@@ -11,17 +11,23 @@ distribution, in one of two modes:
   with sum_s g_s m_s, m_s the filter indicator of slice s (Sec. 4.5.4: the
   kernel mask reduced over all but the filter dimension). Exact for the
   convolution itself; the ReLU that follows makes it an approximation of Eq. 3.
-- "separate" (Sec. 4.5.3, the LHS of Eq. 5): one convolution per candidate,
-  with the candidate's own k x k kernel and f filters (zero-padded back to F
-  channels), each followed by the ReLU, the outputs weighted by g_s. For
-  Bernoulli filter masks one convolution per kernel size; the soft mask scales
-  output channels, which commutes with ReLU (positively homogeneous).
+- "separate" (Sec. 4.5.3, the LHS of Eq. 5): sum_s g_s ReLU(conv(S_s, x)), every
+  candidate through its own ReLU, exact. Computed with one convolution per
+  kernel size k rather than one per candidate (k, f): the slice with the first
+  f filters outputs the first f channels of the k x k convolution with all F
+  filters, and ReLU acts per channel, so the f-candidates of one k share that
+  convolution and their weights fold into a per-channel scale,
+  sum_p g_{k,p} patterns[p] (a soft Bernoulli mask likewise: ReLU is positively
+  homogeneous). The candidates' kernel sizes cannot share one convolution: the
+  ReLU sits between them. `candidate_terms` keeps the one-convolution-per-
+  candidate form as the reference the tests compare against.
 
 With a one-hot distribution the two modes compute the same function.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -98,25 +104,34 @@ class SuperConv2d(nn.Module):
         return F.relu(F.conv2d(x, kernel, self.bias * bias_mask, padding=padding))  # (B, F, H, W)
 
     def _separate(self, x: torch.Tensor, weights: torch.Tensor, patterns: torch.Tensor):
-        soft = not self.distribution.prefix_patterns
+        scales = weights @ patterns  # (n_k, F): weight of each filter under each kernel size
         out = None
         for kernel_index, kernel_size in enumerate(self.kernel_sizes):
-            for pattern_index, filters in enumerate(self.distribution.pattern_filters()):
-                term = self.candidate(x, kernel_size, filters)  # (B, F, H, W)
-                if soft:
-                    term = term * patterns[pattern_index][None, :, None, None]
-                term = weights[kernel_index, pattern_index] * term
-                out = term if out is None else out + term
-        return out
+            term = self.window_conv(x, kernel_size) * scales[kernel_index][None, :, None, None]
+            out = term if out is None else out + term
+        return out  # (B, F, H, W)
 
-    def candidate(self, x: torch.Tensor, kernel_size: int, filters: int) -> torch.Tensor:
-        """ReLU(conv) of the slice: centred kernel_size^2 window, first `filters` filters,
-        zero-padded back to F output channels."""
+    def window_conv(self, x: torch.Tensor, kernel_size: int, filters: int | None = None):
+        """ReLU(conv) with the centred kernel_size^2 window of the first `filters` filters
+        (all F by default)."""
         start = (max(self.kernel_sizes) - kernel_size) // 2
         window = slice(start, start + kernel_size)
         kernel = self.weight[:filters, :, window, window]  # (f, C, k, k)
-        out = F.relu(F.conv2d(x, kernel, self.bias[:filters], padding=kernel_size // 2))
-        return F.pad(out, (0, 0, 0, 0, 0, self.out_channels - filters))  # (B, F, H, W)
+        return F.relu(F.conv2d(x, kernel, self.bias[:filters], padding=kernel_size // 2))
+
+    def candidate_terms(self, x: torch.Tensor, weights: torch.Tensor, patterns: torch.Tensor):
+        """The LHS of Eq. 5 term by term, one convolution per candidate (k, f) with its own
+        k x k kernel and f filters: the reference "separate" (slower, same numbers)."""
+        out = None
+        for (kernel_index, kernel_size), (pattern_index, pattern) in itertools.product(
+            enumerate(self.kernel_sizes), enumerate(patterns)
+        ):
+            filters = self.distribution.pattern_filters()[pattern_index]
+            term = self.window_conv(x, kernel_size, filters) * pattern[:filters, None, None]
+            term = F.pad(term, (0, 0, 0, 0, 0, self.out_channels - term.shape[1]))
+            term = weights[kernel_index, pattern_index] * term
+            out = term if out is None else out + term
+        return out  # (B, F, H, W)
 
     def extra_repr(self) -> str:
         return (f"{self.weight.shape[1]}, {self.out_channels}, kernel_sizes={self.kernel_sizes}, "

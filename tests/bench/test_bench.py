@@ -79,3 +79,25 @@ def test_concurrency_speedup_from_trial_clocks():
     found = concurrency_speedup(sequential, concurrent)
     assert found["sequential_s"] == 20.0 and found["concurrent_span_s"] == 11.0
     assert found["speedup"] == pytest.approx(20 / 11)
+
+
+def test_superkernel_variants_compute_the_same_separate(tiny_results):
+    import torch
+
+    from bench.superkernel_speed import VARIANTS, layer_stack
+
+    image = torch.randn(1, 8, 12, 12)
+    outputs = {}
+    for name in VARIANTS:
+        stack = layer_stack(name, 8, 2).eval()  # same weights, expected (noise-free) weights
+        generator = torch.Generator().manual_seed(1)
+        for layer in stack:
+            torch.nn.init.normal_(layer.distribution.logits, generator=generator)
+        with torch.no_grad():
+            outputs[name] = stack(image)
+    for name in ("per_candidate", "masked_per_candidate"):
+        assert torch.allclose(outputs[name], outputs["separate"], atol=1e-5), name
+    assert not torch.allclose(outputs["full"], outputs["separate"], atol=1e-3)
+    detail = tiny_results["superkernel_full_vs_separate_speedup"]["detail"]
+    assert detail["conv_flops_over_full"]["masked_per_candidate"] == 9.0
+    assert detail["per_candidate_over_full"] > 0 and detail["separate_step_ms"] > 0

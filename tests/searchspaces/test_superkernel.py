@@ -78,6 +78,20 @@ def test_full_equals_separate_for_one_hot(kind, kernel_index, filters):
 
 
 @pytest.mark.parametrize("kind", DISTRIBUTIONS)
+def test_separate_equals_one_convolution_per_candidate(kind):
+    layer = _layer(kind, "separate")
+    with torch.no_grad():
+        for param in layer.distribution.parameters():
+            param.normal_()
+    x = torch.randn(2, 3, 9, 9)
+    weights, patterns = layer.distribution.relaxed()  # a Gumbel sample: no candidate is 0
+    assert (weights > 0).all() and weights.max() < 1
+    fused = layer._separate(x, weights, patterns)
+    assert torch.allclose(fused, layer.candidate_terms(x, weights, patterns), atol=1e-6, rtol=0)
+    assert not torch.allclose(fused, layer._full(x, weights, patterns), atol=1e-3)  # ReLU
+
+
+@pytest.mark.parametrize("kind", DISTRIBUTIONS)
 def test_full_and_separate_supernets_agree_for_one_hot(kind):
     full, separate = _supernet(superkernel=kind), _supernet(superkernel=kind, mode="separate")
     separate.load_state_dict(full.state_dict())
