@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from searchspaces.hinas.operations import make_activation
+from searchspaces.hinas.operations import Pointwise, make_activation
 
 
 class Stem(nn.Sequential):
@@ -28,7 +28,7 @@ class Projection(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, affine: bool) -> None:
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, 1, bias=False),
+            Pointwise(in_channels, out_channels),
             nn.BatchNorm2d(out_channels, affine=affine),
         )
 

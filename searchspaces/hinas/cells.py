@@ -1,10 +1,8 @@
 """HiNAS inner space: mixed op, search cell, derived cell and the DARTS derivation
 rule (journal Sec. 3.1, Eqs. 1-3; SPEC 2.2).
 
-Edges are numbered node by node: node i has one edge per earlier state, in the
-order [two-back input, previous input, node 0, ..., node i-1], so node i's
-edges start at `edge_index(i, 0)`. A genotype cell is a list of nodes, each a
-list of two `[op_name, input_index]` pairs with the same input numbering.
+Edges are numbered as in `topology.py`. A genotype cell is a list of nodes, each
+a list of two `[op_name, input_index]` pairs with the same input numbering.
 """
 
 from __future__ import annotations
@@ -14,20 +12,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from searchspaces.hinas import fanout
 from searchspaces.hinas.fused import fused_mixed_sum, is_fusable
 from searchspaces.hinas.operations import OPS
+from searchspaces.hinas.topology import add_all, edge_index, num_edges
 
 NONE = "none"
-
-
-def num_edges(num_nodes: int) -> int:
-    """Edges of a cell with `num_nodes` nodes: node i has 2 + i inputs."""
-    return sum(2 + node for node in range(num_nodes))
-
-
-def edge_index(node: int, input_index: int) -> int:
-    """Row of the alpha matrix for the edge `input_index -> node`."""
-    return sum(2 + earlier for earlier in range(node)) + input_index
 
 
 class MixedOp(nn.Module):
@@ -69,7 +59,10 @@ class MixedOp(nn.Module):
 class SearchCell(nn.Module):
     """Supercell: every node sums mixed ops over all earlier states; the output is
     the concat of the N nodes (Eqs. 2-3). `calls` counts forward runs, so tests and
-    benchmarks can measure what cell sharing saves."""
+    benchmarks can measure what cell sharing saves. The edges leaving one state run
+    together (`fanout.py`) unless `stack_edges` is off or an op weight is exactly 0."""
+
+    stack_edges = True  # class-wide switch for tests and benchmarks
 
     def __init__(
         self, channels: int, num_nodes: int, primitives: Sequence[str], activation: str
@@ -80,6 +73,7 @@ class SearchCell(nn.Module):
             MixedOp(channels, primitives, activation) for _ in range(num_edges(num_nodes))
         )
         self.calls = 0
+        self.stackable = fanout.supports(self.edges)  # edges leaving a state run together
 
     def forward(
         self, two_back: torch.Tensor, previous: torch.Tensor, weights: torch.Tensor
@@ -87,6 +81,10 @@ class SearchCell(nn.Module):
         # two_back, previous: (B, C, H, W); weights: (E, K) softmax(alpha)
         self.calls += 1
         active = (weights != 0).tolist()  # one host sync per cell, not per op
+        stack = self.stack_edges and self.stackable and not MixedOp.reference
+        if stack and all(map(all, active)):
+            return torch.cat(fanout.cell_forward(  # (B, N*C, H, W)
+                self.edges, self.num_nodes, two_back, previous, weights), dim=1)
         states = [two_back, previous]
         for node in range(self.num_nodes):
             start = edge_index(node, 0)
@@ -129,14 +127,6 @@ def derive_cell(weights: torch.Tensor, primitives: Sequence[str], num_nodes: int
         kept = sorted(sorted(range(node + 2), key=lambda i: -strengths[i])[:2])
         cell.append([[primitives[candidates[_argmax(rows[start + i])]], i] for i in kept])
     return cell
-
-
-def add_all(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Sum without stacking (no extra (n, ...) buffer: memory is what cell sharing saves)."""
-    total = tensors[0]
-    for tensor in tensors[1:]:
-        total = total + tensor
-    return total
 
 
 def _argmax(values: Sequence[float]) -> int:

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from searchspaces.hinas.operations import ConvBN, SepConv
+from searchspaces.layout import grad_like_input
 
 NONE, SKIP = "none", "skip"
 
@@ -37,9 +38,12 @@ def scaled_batch_norm(norm: nn.BatchNorm2d, features: torch.Tensor,
         if norm.momentum is None:
             momentum = 1.0 / float(norm.num_batches_tracked)
     use_batch = norm.training or norm.running_mean is None
-    scale = weight.expand(features.shape[1])  # (C,) all equal to the op weight
-    return F.batch_norm(features, norm.running_mean, norm.running_var, scale, None,
-                        use_batch, momentum, norm.eps)
+    # (C,) all equal to the op weight. Contiguous: torch 2.13's CPU BatchNorm backward for
+    # NHWC input and gradient reads a stride-0 (expanded) weight wrongly (measured: garbage).
+    scale = weight.expand(features.shape[1]).contiguous()
+    out = F.batch_norm(features, norm.running_mean, norm.running_var, scale, None,
+                       use_batch, momentum, norm.eps)
+    return grad_like_input(out)  # a term of a node: its gradient is a slice of the cell's
 
 
 def conv_bn_tail(op: ConvBN, activated: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

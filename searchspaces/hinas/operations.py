@@ -62,10 +62,28 @@ class SepConv(nn.Sequential):
                 nn.Conv2d(
                     channels, channels, kernel, padding=kernel // 2, groups=channels, bias=False
                 ),
-                nn.Conv2d(channels, channels, 1, bias=False),
+                Pointwise(channels, channels),
                 nn.BatchNorm2d(channels, affine=affine),
             ]
         super().__init__(*layers)
+
+
+class Pointwise(nn.Conv2d):
+    """1x1 convolution without bias; on a channels_last input it runs as one matrix product
+    over the pixels (B*H*W, C_in) @ (C_in, C_out). PyTorch sends a single-threaded 1x1
+    conv with a batch under 16 to its slow path, which converts NHWC to NCHW and back
+    (measured 1.2-1.6x slower fwd + bwd at 10-40 channels)."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+            return super().forward(x)
+        batch, channels, height, width = x.shape
+        pixels = x.permute(0, 2, 3, 1).reshape(-1, channels)  # (B*H*W, C_in), no copy
+        out = pixels @ self.weight.view(self.out_channels, channels).t()  # (B*H*W, C_out)
+        return out.view(batch, height, width, -1).permute(0, 3, 1, 2)  # NHWC (B, C_out, H, W)
 
 
 class Zero(nn.Module):

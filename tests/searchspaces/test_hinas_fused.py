@@ -23,7 +23,7 @@ def _single_thread():
 
 def run(module, forward, inputs, weights, reference: bool):
     """Forward + backward of `forward(module, x, w)` with MixedOp.reference set as asked."""
-    x = inputs.clone().requires_grad_()
+    x = inputs.clone().requires_grad_()  # clone keeps the layout
     w = weights.clone().requires_grad_()
     MixedOp.reference = reference
     try:
@@ -43,11 +43,12 @@ def assert_same_modules(fused, reference):
 
 @pytest.mark.parametrize("activation", ["leaky_relu", "relu"])
 @pytest.mark.parametrize("train", [True, False])
-def test_fused_mixed_op_matches_reference(activation, train):
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_fused_mixed_op_matches_reference(activation, train, layout):
     torch.manual_seed(0)
     mixed = MixedOp(3, JOURNAL_PRIMITIVES, activation).train(train)
     twin = copy.deepcopy(mixed)
-    inputs = torch.randn(2, 3, 6, 6)
+    inputs = torch.randn(2, 3, 6, 6).contiguous(memory_format=layout)
     weights = torch.softmax(torch.randn(len(JOURNAL_PRIMITIVES)), -1)
     active = [True] * len(JOURNAL_PRIMITIVES)
 
