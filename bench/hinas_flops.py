@@ -4,7 +4,8 @@ size) measured in the same process, alternately, with the same thread count.
 
 A step's FLOPs are 3x its forward count by torch.utils.flop_counter.FlopCounterMode
 (backward = grad input + grad weight); the counter sees only the convolutions, i.e. the
-useful work of Eq. 1, identical for the fused and the op-by-op mixed op. The dense conv's
+useful work of Eq. 1, identical for every form of the cell (edges stacked per source,
+fused per edge, op by op; a 1x1 conv run as a matrix product counts the same). The dense conv's
 rate is the better of its NCHW and channels_last runs. The official HiNAS code reaches
 about 0.2 here.
 """

@@ -12,6 +12,7 @@ checkpoint it and resume.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from itertools import repeat
@@ -168,7 +169,7 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
         metrics = {"train/loss": loss, **validate(supernet, val_images, keys, runtime)}
         stop = update_best(best, epoch, metrics, supernet, study)
         metrics.update({
-            "search/alpha_entropy": supernet.arch_entropy(),
+            **entropy_metric(supernet),
             "search/lr": parts[1].param_groups[0]["lr"],
             "best/score": best.score if best.epoch >= 0 else metrics["val/score"],
             "time/epoch_s": time.perf_counter() - began,
@@ -177,3 +178,10 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
         if stop:
             break
     return Genotype.from_dict(best.genotype, source="best genotype")
+
+
+def entropy_metric(supernet) -> dict[str, float]:
+    """search/alpha_entropy; left out for a supernet with nothing to search (a fixed
+    baseline), whose entropy would be NaN."""
+    entropy = supernet.arch_entropy()
+    return {} if math.isnan(entropy) else {"search/alpha_entropy": entropy}

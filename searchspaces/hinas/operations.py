@@ -70,9 +70,9 @@ class SepConv(nn.Sequential):
 
 class Pointwise(nn.Conv2d):
     """1x1 convolution without bias; on a channels_last input it runs as one matrix product
-    over the pixels (B*H*W, C_in) @ (C_in, C_out). PyTorch sends a single-threaded 1x1
-    conv with a batch under 16 to its slow path, which converts NHWC to NCHW and back
-    (measured 1.2-1.6x slower fwd + bwd at 10-40 channels)."""
+    over the pixels (B*H*W, C_in) @ (C_in, C_out). Single-threaded, with a small batch,
+    PyTorch ran these 1x1 convs on its slow path, converting NHWC to NCHW and back
+    (measured 1.1-1.6x slower fwd + bwd at 10-40 channels)."""
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels, 1, bias=False)

@@ -10,7 +10,7 @@ from searchspaces.genotype import Genotype
 from trainables import devices
 from trainables.embedded import embedded_images
 from trainables.retrain_loop import RetrainData, run_retrain
-from trainables.search_loop import SearchData, build_search, run_search
+from trainables.search_loop import SearchData, build_search, entropy_metric, run_search
 
 TINY = {
     "name": "tiny",
@@ -95,3 +95,13 @@ def test_retrain_options_scale_the_searched_width_then_override():
     assert derived_options(validate(both))["width"] == 5
     with pytest.raises(ValueError, match="retrain.scale_options.widht"):
         validate({**TINY, "retrain": {"scale_options": {"widht": 2}}})
+
+
+def test_entropy_is_left_out_for_a_supernet_with_nothing_to_search():
+    from searchspaces.registry import get_space
+
+    space = get_space("superkernel")
+    fixed = space.build_supernet({**space.tiny_options(), "superkernel": "none"}, 1)
+    searched = space.build_supernet(space.tiny_options(), 1)
+    assert entropy_metric(fixed) == {}
+    assert entropy_metric(searched)["search/alpha_entropy"] > 0
