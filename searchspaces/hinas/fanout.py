@@ -123,12 +123,11 @@ def source_terms(edges: Sequence[nn.Module], state: torch.Tensor,
         else:  # separable: n small grouped-free ops beat grouped convolutions here (measured)
             for edge_terms, op, weight in zip(terms, ops, weights[:, index]):
                 edge_terms.append(sep_conv_tail(op, activated, weight))
-    outputs = []
-    for edge, edge_terms in enumerate(terms):
-        if stacked is not None:
-            edge_terms.insert(0, stacked[:, edge * channels:(edge + 1) * channels])
-        outputs.append(add_all(edge_terms) if edge_terms else torch.zeros_like(state))
-    return outputs
+    if stacked is not None:  # split, not slices: backward concatenates in the same layout
+        for edge_terms, part in zip(terms, stacked.split(channels, dim=1)):
+            edge_terms.insert(0, part)
+    return [add_all(edge_terms) if edge_terms else torch.zeros_like(state)
+            for edge_terms in terms]
 
 
 def cell_forward(edges: Sequence[nn.Module], num_nodes: int, two_back: torch.Tensor,
@@ -139,12 +138,12 @@ def cell_forward(edges: Sequence[nn.Module], num_nodes: int, two_back: torch.Ten
     states = [two_back, previous]
     pending: list[list[torch.Tensor]] = [[] for _ in range(num_nodes)]
     for source in range(num_nodes + 1):  # the last node feeds no edge
-        if source >= 2:
-            states.append(add_all(pending[source - 2]))
+        if source >= 2:  # one layout fix per node for the gradients of all its terms
+            states.append(grad_like_input(add_all(pending[source - 2])))
         targets = range(max(0, source - 1), num_nodes)
         rows = [edge_index(node, source) for node in targets]
         terms = source_terms([edges[row] for row in rows], states[source], weights[rows])
         for node, term in zip(targets, terms):
             pending[node].append(term)
-    states.append(add_all(pending[-1]))
+    states.append(grad_like_input(add_all(pending[-1])))
     return states[2:]
