@@ -17,7 +17,7 @@ import torch
 from searchspaces.genotype import Genotype
 from searchspaces.registry import build_derived_from_genotype
 from trainables.cost import cost_metrics
-from trainables.devices import Runtime, autocast
+from trainables.devices import Runtime, autocast, memory_format
 from trainables.evaluation import evaluate_sets
 from trainables.images import NamedImage
 from trainables.loop_parts import (
@@ -55,7 +55,7 @@ def derived_options(study) -> dict[str, Any]:
 def build_retrain(study, genotype: Genotype, runtime: Runtime):
     channels = 3 if study.data.color else 1
     model = build_derived_from_genotype(genotype, derived_options(study), channels)
-    model = model.to(runtime.device)
+    model = model.to(runtime.device, memory_format=memory_format(runtime, model))
     spec = study.retrain.optimizer.model_dump()
     optimizer = build_optimizer(model.parameters(), spec)
     total = study.retrain.epochs * study.retrain.steps_per_epoch
@@ -68,7 +68,7 @@ def train_epoch(parts, batches, study, runtime: Runtime) -> float:
     total = torch.zeros((), device=runtime.device)
     model.train()
     for batch in batches:
-        noisy, clean = to_device(batch, runtime)
+        noisy, clean = to_device(batch, runtime, memory_format(runtime, model))
         optimizer.zero_grad(set_to_none=True)
         with autocast(runtime):
             loss = loss_fn(model(noisy).float(), clean)

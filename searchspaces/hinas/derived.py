@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 
 class HiNASNetwork(nn.Module):
+    prefers_nhwc = True  # channels_last: 1.1-1.4x faster CPU training step (measured)
+
     def __init__(self, genotype: Genotype, options: HiNASOptions, in_channels: int) -> None:
         super().__init__()
         arch, act = genotype.arch, options.activation

@@ -51,6 +51,8 @@ class Structure:
 class SuperkernelNetwork(nn.Module):
     """num_subnets bodies -> concat -> [channel attention] -> 3x3 conv -> + input."""
 
+    prefers_nhwc = True  # channels_last: 1.1-1.4x faster CPU training step (measured)
+
     def __init__(
         self, structure: Structure, in_channels: int, make_slot: SlotFactory,
         skipinit_scale: float,

@@ -74,6 +74,11 @@ def test_memory_format_needs_runtime_and_model():
     assert devices.memory_format(nhwc, supernet) == torch.channels_last
     assert devices.memory_format(nchw, supernet) == torch.contiguous_format
     assert devices.memory_format(nhwc, torch.nn.Conv2d(1, 1, 1)) == torch.contiguous_format
+    for name in ("hinas", "modnas", "superkernel"):  # derived networks retrain in NHWC too
+        space = get_space(name)
+        options = space.tiny_options()
+        derived = space.build_derived(space.build_supernet(options, 1).derive(), options, 1)
+        assert devices.memory_format(nhwc, derived) == torch.channels_last, name
 
 
 def test_configure_cpu_bf16(restore_threads):
