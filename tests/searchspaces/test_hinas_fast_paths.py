@@ -1,6 +1,7 @@
-"""The source-by-source cell (searchspaces/hinas/fanout.py) computes what the edge-by-edge
-reference does: node outputs, gradients (inputs, op weights, parameters) and BatchNorm
-running statistics, for softmax weights; weights with exact zeros take the edge path."""
+"""The fast forms of the HiNAS search cell compute what the op-by-op reference does (outputs,
+gradients of inputs, op weights and parameters, BatchNorm running statistics), in NCHW and
+NHWC: the fused mixed op (searchspaces/hinas/fused.py) and the source-by-source cell
+(fanout.py); weights with exact zeros take the edge path."""
 
 from __future__ import annotations
 
@@ -43,6 +44,32 @@ def assert_same_modules(got, expected):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-5, msg=name)
     for (name, a), (_, b) in zip(got.named_buffers(), expected.named_buffers()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "relu"])
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("nhwc", [False, True])
+def test_fused_mixed_op_matches_reference(activation, train, nhwc):
+    torch.manual_seed(0)
+    mixed = MixedOp(3, JOURNAL_PRIMITIVES, activation).train(train)
+    twin = copy.deepcopy(mixed)
+    fmt = torch.channels_last if nhwc else torch.contiguous_format
+    inputs = torch.randn(2, 3, 6, 6).contiguous(memory_format=fmt)
+    weights = torch.softmax(torch.randn(len(JOURNAL_PRIMITIVES)), -1)
+    active = [True] * len(JOURNAL_PRIMITIVES)
+    results = []
+    for module, reference in ((mixed, False), (twin, True)):
+        x, w = inputs.clone().requires_grad_(), weights.clone().requires_grad_()
+        MixedOp.reference = reference
+        try:
+            out = module(x, w, active)
+            out.backward(torch.linspace(-1, 1, out.numel()).reshape(out.shape))
+        finally:
+            MixedOp.reference = False
+        results.append((out.detach(), x.grad, w.grad))
+    for got, expected in zip(*results):
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    assert_same_modules(mixed, twin)
 
 
 def make_cell(activation="leaky_relu", nodes=3, channels=3, primitives=JOURNAL_PRIMITIVES):
@@ -103,7 +130,9 @@ def test_skip_and_none_only_cell_matches_reference():
         torch.testing.assert_close(a, b)
 
 
-def test_supernet_step_matches_reference():
+@pytest.mark.parametrize("stack_edges", [True, False])  # source by source / fused per edge
+def test_supernet_step_matches_reference(stack_edges, monkeypatch):
+    monkeypatch.setattr(SearchCell, "stack_edges", stack_edges)
     space = get_space("hinas")
     torch.manual_seed(0)
     options = {"num_layers": 3, "num_nodes": 3, "width": 2, "stem_channels": 4}
