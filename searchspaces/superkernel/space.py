@@ -218,7 +218,10 @@ def _validate_layers(layers: Any, expected: dict[str, int], kernel_sizes: set[in
         kernel_size = _require_int(value[0], f"{field} kernel size", minimum=1)
         if kernel_size not in kernel_sizes:
             raise ValueError(f"{field}: kernel size {kernel_size} is not among the primitives")
-        _require_int(value[1], f"{field} filters", minimum=1)
+        filters = _require_int(value[1], f"{field} filters", minimum=1)
+        if filters > expected[name]:  # growth rates are fractions in (0, 1] of the width
+            raise ValueError(f"{field}: {filters} filters exceed the level width "
+                             f"{expected[name]} of this slot")
 
 
 def _require_int(value: Any, field: str, minimum: int) -> int:

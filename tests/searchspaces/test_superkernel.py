@@ -327,6 +327,8 @@ def test_literal_genotype_round_trip():
     (lambda d: d["arch"]["layers"].update({"sub1.enc0.dcr0.sk0": [3, 1]}), "sub1.enc0"),
     (lambda d: d["arch"]["layers"].update({"sub0.enc0.dcr0.sk0": [7, 1]}), "kernel size 7"),
     (lambda d: d["arch"]["layers"].update({"sub0.enc0.dcr0.sk0": [3, 0]}), "filters"),
+    (lambda d: d["arch"]["layers"].update({"sub0.enc0.dcr0.sk0": [3, 999]}),
+     "sub0.enc0.dcr0.sk0: 999 filters exceed the level width"),
     (lambda d: d["arch"].update(backbone="vgg"), "arch.backbone"),
     (lambda d: d["arch"].update(depth=0), "arch.depth"),
     (lambda d: d.update(primitives=["conv_4x4"]), "primitives"),
