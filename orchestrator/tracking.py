@@ -90,6 +90,10 @@ class Tracker:
         for start in range(0, len(items), METRIC_BATCH):
             self.client.log_batch(run_id, metrics=items[start : start + METRIC_BATCH])
 
+    def last_step(self, run_id: str, key: str) -> int:
+        """Highest step logged for metric `key` in the run, -1 when there is none."""
+        return max((m.step for m in self.client.get_metric_history(run_id, key)), default=-1)
+
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         items = [RunTag(k, str(v)) for k, v in tags.items()]
         self.client.log_batch(run_id, tags=items)

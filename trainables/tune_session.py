@@ -2,6 +2,9 @@
 
 A trial restored by Tune finds its checkpoint, which carries the MLflow run id,
 so a resumed trial reopens its own child run instead of creating a second one.
+Metrics go to MLflow before the checkpoint goes to Tune (an interrupted trial
+logs twice rather than never); a resumed trial does not log again the epochs its
+run already has (kept: the values of the first pass).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from trainables.evaluation import protocol_hash
 
 STATE_FILE = "state.pt"
 RUN_FILE = "mlflow_run.json"
+EPOCH_METRIC = "train/loss"  # reported every epoch by both loops
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,10 @@ class TrialContext:
 
 
 class TrialSession:
-    def __init__(self, tracker: Tracker, run_id: str, state: dict[str, Any] | None):
+    def __init__(self, tracker: Tracker, run_id: str, state: dict[str, Any] | None,
+                 logged_through: int = -1):
         self.tracker, self.run_id, self.state = tracker, run_id, state
+        self.logged_through = logged_through  # last epoch the MLflow run already has
 
     @classmethod
     def open(cls, context: TrialContext, phase: str, params: dict[str, Any],
@@ -49,7 +55,7 @@ class TrialSession:
                 run_id = json.loads((Path(folder) / RUN_FILE).read_text())["run_id"]
                 state = torch.load(Path(folder) / STATE_FILE, weights_only=False)
             tracker.reopen(run_id)
-            return cls(tracker, run_id, state)
+            return cls(tracker, run_id, state, tracker.last_step(run_id, EPOCH_METRIC))
         trial_id = tune.get_context().get_trial_id()
         all_tags = {"study": context.study, "arm": context.arm, "method": context.method,
                     "phase": phase, "trial_id": trial_id, "eval_protocol": protocol_hash(),
@@ -61,8 +67,10 @@ class TrialSession:
 
     def report(self, epoch: int, metrics: dict[str, float], state: dict[str, Any],
                extra: dict[str, Any] | None = None) -> None:
-        """Log metrics to MLflow, then hand metrics + checkpoint to Tune."""
-        self.tracker.log_metrics(self.run_id, metrics, step=epoch)
+        """Log metrics to MLflow (unless the run has this epoch), then hand metrics +
+        checkpoint to Tune."""
+        if epoch > self.logged_through:
+            self.tracker.log_metrics(self.run_id, metrics, step=epoch)
         with tempfile.TemporaryDirectory() as folder:
             torch.save(state, Path(folder) / STATE_FILE)
             (Path(folder) / RUN_FILE).write_text(json.dumps({"run_id": self.run_id}))

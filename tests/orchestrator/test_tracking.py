@@ -50,3 +50,24 @@ def test_artifacts_live_beside_a_sqlite_store(tmp_path):
     assert artifact_root_for(f"sqlite:///{tmp_path}/m.db") == (tmp_path / "mlartifacts").as_uri()
     assert artifact_root_for("http://127.0.0.1:5000") is None
     assert flat_params({"a": {"b": [1, 2]}}) == {"a.b": "[1, 2]"}
+
+
+def test_a_resumed_trial_does_not_log_an_epoch_twice(tracker, monkeypatch):
+    from trainables import tune_session
+
+    reported = []
+    monkeypatch.setattr(tune_session.tune, "report", lambda result, checkpoint: reported.append(
+        result["epoch"]))
+    run_id = tracker.start_run(tracker.experiment_id("resume"), "trial", {}, parent_id=None)
+    assert tracker.last_step(run_id, "train/loss") == -1
+    first = tune_session.TrialSession(tracker, run_id, None)
+    for epoch in range(3):  # killed after MLflow had epoch 2, before Tune kept its checkpoint
+        first.report(epoch, {"train/loss": 1.0 + epoch}, {})
+    resumed = tune_session.TrialSession(tracker, run_id, {}, tracker.last_step(run_id,
+                                                                               "train/loss"))
+    for epoch in range(2, 4):  # Tune restarts after the checkpoint of epoch 1
+        resumed.report(epoch, {"train/loss": 10.0 + epoch}, {})
+    history = tracker.client.get_metric_history(run_id, "train/loss")
+    assert sorted((m.step, m.value) for m in history) == [(0, 1.0), (1, 2.0), (2, 3.0),
+                                                           (3, 13.0)]
+    assert reported == [0, 1, 2, 2, 3]  # Tune still gets every epoch and checkpoint
