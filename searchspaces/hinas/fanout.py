@@ -11,16 +11,16 @@ kernel launch per op and edge. Here the n edges leaving s are one op each:
 - the activation of s once (every conv op starts with it);
 - conv and dilated conv: ONE C -> n*C convolution with the n edges' kernels
   stacked, then ONE BatchNorm over the n*C channels;
-- separable conv: the activation repeated n times, then grouped convolutions
-  (depthwise n*C groups, pointwise n groups) and BatchNorms over n*C channels;
-- each edge's op weight w_k folded into the last BatchNorm as a per-channel
-  scale, as in `fused.py` (affine-free BatchNorms only);
+- each edge's op weight w_k folded into that BatchNorm as a per-channel scale,
+  as in `fused.py` (affine-free BatchNorms only);
+- separable conv: edge by edge on the shared activation (`fused.sep_conv_tail`):
+  grouped convolutions over the n edges ran slower than n small ones here;
 - skip adds w_skip * s per edge; `none` adds nothing.
 
 Per channel nothing changes (BatchNorm statistics are per channel; each
-output channel of a stacked or grouped convolution is its edge's own), so the
-result equals the edge-by-edge sum within float rounding, parameters, running
-statistics and gradients included (tests/searchspaces/test_hinas_fanout.py).
+output channel of a stacked convolution is its edge's own), so the result
+equals the edge-by-edge sum within float rounding, parameters, running
+statistics and gradients included (tests/searchspaces/test_hinas_fast_paths.py).
 The modules stay those of each edge's `MixedOp`: state dicts do not change.
 Used when every op of the cell is active (weights exactly 0, e.g. one-hot
 sampling, take the edge-by-edge path, which skips those ops).
@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from searchspaces.hinas.fused import sep_conv_tail
+from searchspaces.hinas.fused import batch_norms, sep_conv_tail
 from searchspaces.hinas.operations import ConvBN, SepConv, Zero
 from searchspaces.hinas.topology import add_all, edge_index
 from searchspaces.layout import grad_like_input
@@ -55,49 +55,18 @@ def supports(edges: Sequence[nn.Module]) -> bool:
     return True
 
 
-def stacked_batch_norm(norms: Sequence[nn.BatchNorm2d], features: torch.Tensor,
-                       scale: torch.Tensor | None) -> torch.Tensor:
-    """The n affine-free BatchNorms of `norms` over their n*C stacked channels, times
-    `scale` (n*C,) when given. Follows `nn.BatchNorm2d.forward` for each of them
-    (running statistics, momentum, batch count)."""
-    first = norms[0]
-    momentum = 0.0 if first.momentum is None else first.momentum
-    if first.training and first.track_running_stats:
-        for norm in norms:
-            norm.num_batches_tracked.add_(1)
-        if first.momentum is None:
-            momentum = 1.0 / float(first.num_batches_tracked)
-    tracked = first.running_mean is not None
-    mean = torch.cat([norm.running_mean for norm in norms]) if tracked else None
-    var = torch.cat([norm.running_var for norm in norms]) if tracked else None
-    use_batch = first.training or not tracked
-    out = F.batch_norm(features, mean, var, scale, None, use_batch, momentum, first.eps)
-    if tracked and use_batch:  # write the updated statistics back to each module
-        with torch.no_grad():
-            for norm, new_mean, new_var in zip(norms, mean.chunk(len(norms)),
-                                               var.chunk(len(norms))):
-                norm.running_mean.copy_(new_mean)
-                norm.running_var.copy_(new_var)
-    return grad_like_input(out)  # its gradient arrives as slices of the stacked channels
-
-
 def stacked_conv(convs: Sequence[nn.Conv2d], features: torch.Tensor) -> torch.Tensor:
-    """The n convolutions (no bias) as one: dense ones stacked along the output channels
-    on one shared input, grouped ones (depthwise, or a 1x1 on n stacked inputs) with n
-    times the groups."""
+    """n dense convolutions (no bias) of one input as one, stacked along the outputs."""
     first = convs[0]
-    weight = torch.cat([conv.weight for conv in convs])  # (n*C_out, C_in / groups, k, k)
-    stacked_input = features.shape[1] == first.in_channels * len(convs)
-    groups = first.groups * len(convs) if stacked_input else first.groups
-    return F.conv2d(features, weight, None, first.stride, first.padding, first.dilation,
-                    groups)
+    weight = torch.cat([conv.weight for conv in convs])  # (n*C_out, C_in, k, k)
+    return F.conv2d(features, weight, None, first.stride, first.padding, first.dilation)
 
 
 def conv_bn_stack(ops: Sequence[ConvBN], activated: torch.Tensor,
                   scale: torch.Tensor) -> torch.Tensor:
     """n ConvBN ops on one activated input: (B, n*C, H, W)."""
     features = stacked_conv([op[1] for op in ops], activated)
-    return stacked_batch_norm([op[2] for op in ops], features, scale)
+    return batch_norms([op[2] for op in ops], features, scale)
 
 
 def source_terms(edges: Sequence[nn.Module], state: torch.Tensor,

@@ -8,7 +8,7 @@ ends with a BatchNorm without affine parameters (`affine=False` in the
 search), so `w_k * BN_k(y)` equals BN_k(y) with a per-channel scale of `w_k`:
 the op weight is folded into that BatchNorm, which removes one multiply per op
 forward and backward and the tensor it saves. The maths is unchanged (equal
-within float rounding; tests/searchspaces/test_hinas_fused.py compares it with
+within float rounding; tests/searchspaces/test_hinas_fast_paths.py compares it with
 the op-by-op reference), and the modules, parameters and running statistics
 are the ones of `MixedOp.ops`, so state dicts do not change.
 """
@@ -27,23 +27,41 @@ from searchspaces.layout import grad_like_input
 NONE, SKIP = "none", "skip"
 
 
+def batch_norms(norms: Sequence[nn.BatchNorm2d], features: torch.Tensor,
+                scale: torch.Tensor | None) -> torch.Tensor:
+    """The affine-free BatchNorms `norms` over their stacked channels (n*C, one norm: C),
+    times `scale` (n*C,) when given, as one op. Follows `nn.BatchNorm2d.forward` for each
+    of them (running statistics, momentum, batch count)."""
+    first = norms[0]
+    momentum = 0.0 if first.momentum is None else first.momentum
+    if first.training and first.track_running_stats:
+        for norm in norms:
+            norm.num_batches_tracked.add_(1)
+        if first.momentum is None:
+            momentum = 1.0 / float(first.num_batches_tracked)
+    tracked, single = first.running_mean is not None, len(norms) == 1
+    mean = var = None
+    if tracked:  # one norm updates its buffers in place; stacked ones are copied back
+        mean = first.running_mean if single else torch.cat([n.running_mean for n in norms])
+        var = first.running_var if single else torch.cat([n.running_var for n in norms])
+    use_batch = first.training or not tracked
+    out = F.batch_norm(features, mean, var, scale, None, use_batch, momentum, first.eps)
+    if tracked and use_batch and not single:
+        with torch.no_grad():
+            for norm, new_mean, new_var in zip(norms, mean.chunk(len(norms)),
+                                               var.chunk(len(norms))):
+                norm.running_mean.copy_(new_mean)
+                norm.running_var.copy_(new_var)
+    return grad_like_input(out)  # a term of a node: its gradient is a slice of the cell's
+
+
 def scaled_batch_norm(norm: nn.BatchNorm2d, features: torch.Tensor,
                       weight: torch.Tensor) -> torch.Tensor:
-    """`weight * norm(features)` for a BatchNorm without affine parameters, as one op.
-
-    Follows `nn.BatchNorm2d.forward` (running statistics, momentum, batch count)."""
-    momentum = 0.0 if norm.momentum is None else norm.momentum
-    if norm.training and norm.track_running_stats:
-        norm.num_batches_tracked.add_(1)
-        if norm.momentum is None:
-            momentum = 1.0 / float(norm.num_batches_tracked)
-    use_batch = norm.training or norm.running_mean is None
+    """`weight * norm(features)` for a BatchNorm without affine parameters, as one op."""
     # (C,) all equal to the op weight. Contiguous: torch 2.13's CPU BatchNorm backward for
     # NHWC input and gradient reads a stride-0 (expanded) weight wrongly (measured: garbage).
     scale = weight.expand(features.shape[1]).contiguous()
-    out = F.batch_norm(features, norm.running_mean, norm.running_var, scale, None,
-                       use_batch, momentum, norm.eps)
-    return grad_like_input(out)  # a term of a node: its gradient is a slice of the cell's
+    return batch_norms([norm], features, scale)
 
 
 def conv_bn_tail(op: ConvBN, activated: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
