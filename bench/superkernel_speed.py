@@ -8,16 +8,18 @@ supernet training step (forward, MSE backward, Adam step) per variant, all
 variants interleaved in one process (alternating the order), channels_last as the
 search loop runs them, and the medians of the repeats compared. The value is
 "separate" / "full" for the two modes the product offers: how many times faster
-"full" is. The detail adds two per-candidate forms of the exact "separate":
+"full" is. The product's "separate" is exact and computes the K^2 taps of the
+maximal kernel once, as "full" does (superconv.py: the widths of a kernel size share
+its convolution, and the kernel sizes are running sums of rings), so its extra cost
+is the rings' smaller convolutions and one ReLU per kernel size. The detail adds
+the slower exact forms it replaced, for comparison:
 
+- per_kernel_size: one k x k convolution per kernel size, shared by its widths
+  (sum(k^2) F = 83 F multiply-adds against 49 F: 1.69x);
 - per_candidate: Eq. 3 term by term, each candidate with its own k x k kernel and
-  f filters (sum(k^2) * sum(f) = 83 * 1.75 F multiply-adds against 49 F: 2.96x);
+  f filters (sum(k^2) * sum(f) = 83 * 1.75 F: 2.96x);
 - masked_per_candidate: Eq. 3 as Sec. 4.5.2 reparametrises the slices, each
   candidate the maximal kernel masked to its slice, S * I_{k,f} (9x the FLOPs).
-
-The product's "separate" computes the same numbers as both with one convolution
-per kernel size (superconv.py): sum(k^2) F = 83 F multiply-adds, 1.69x "full".
-ReLU forbids merging the kernel sizes, so no exact "separate" needs fewer.
 """
 
 from __future__ import annotations
@@ -39,6 +41,16 @@ SIZES = {  # channels F, image side, batch, layers, timed repeats
     "quick": {"channels": 32, "side": 64, "batch": 2, "layers": 3, "repeats": 5},
     "full": {"channels": 64, "side": 128, "batch": 4, "layers": 3, "repeats": 5},  # paper patches
 }
+
+
+class PerKernelSizeConv2d(SuperConv2d):
+    """One convolution per kernel size k, all F filters, its widths as channel scales."""
+
+    def _separate(self, x: torch.Tensor, weights: torch.Tensor, patterns: torch.Tensor):
+        scales = weights @ patterns  # (n_k, F)
+        terms = [self.window_conv(x, k) * scales[i][None, :, None, None]
+                 for i, k in enumerate(self.kernel_sizes)]
+        return torch.stack(terms).sum(0)
 
 
 class PerCandidateConv2d(SuperConv2d):
@@ -67,6 +79,7 @@ class MaskedCandidateConv2d(SuperConv2d):
 VARIANTS = {  # bench name -> (layer class, SuperConv2d mode)
     "full": (SuperConv2d, "full"),
     "separate": (SuperConv2d, "separate"),
+    "per_kernel_size": (PerKernelSizeConv2d, "separate"),
     "per_candidate": (PerCandidateConv2d, "separate"),
     "masked_per_candidate": (MaskedCandidateConv2d, "separate"),
 }
@@ -90,7 +103,8 @@ def flop_ratios(channels: int) -> dict[str, float]:
     full = max(KERNEL_SIZES) ** 2 * max(counts)
     squares = sum(k * k for k in KERNEL_SIZES)
     return {
-        "separate": squares * max(counts) / full,
+        "separate": 1.0,
+        "per_kernel_size": squares * max(counts) / full,
         "per_candidate": squares * sum(counts) / full,
         "masked_per_candidate": float(len(KERNEL_SIZES) * len(counts)),
     }

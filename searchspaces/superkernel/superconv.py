@@ -12,15 +12,19 @@ distribution, in one of two modes:
   kernel mask reduced over all but the filter dimension). Exact for the
   convolution itself; the ReLU that follows makes it an approximation of Eq. 3.
 - "separate" (Sec. 4.5.3, the LHS of Eq. 5): sum_s g_s ReLU(conv(S_s, x)), every
-  candidate through its own ReLU, exact. Computed with one convolution per
-  kernel size k rather than one per candidate (k, f): the slice with the first
-  f filters outputs the first f channels of the k x k convolution with all F
-  filters, and ReLU acts per channel, so the f-candidates of one k share that
-  convolution and their weights fold into a per-channel scale,
-  sum_p g_{k,p} patterns[p] (a soft Bernoulli mask likewise: ReLU is positively
-  homogeneous). The candidates' kernel sizes cannot share one convolution: the
-  ReLU sits between them. `candidate_terms` keeps the one-convolution-per-
-  candidate form as the reference the tests compare against.
+  candidate through its own ReLU, exact, at the convolution cost of "full":
+  * the f-candidates of one kernel size k share one convolution: the slice with
+    the first f filters outputs the first f channels of the k x k convolution
+    with all F filters, and ReLU acts per channel, so their weights fold into a
+    per-channel scale sum_p g_{k,p} patterns[p] (a soft Bernoulli mask likewise:
+    ReLU is positively homogeneous);
+  * the kernel sizes share their taps: the k x k convolution is the smallest
+    window's convolution plus the rings of radius k_min//2 + 1 .. k//2 around it,
+    each ring two dilated convolutions (its top and bottom rows, its left and
+    right columns). The pre-activation of every k is a running sum taken before
+    its ReLU, so all K^2 taps are computed once, as in "full".
+  `candidate_terms` keeps the one-convolution-per-candidate form as the
+  reference the tests compare against.
 
 With a one-hot distribution the two modes compute the same function.
 """
@@ -105,19 +109,39 @@ class SuperConv2d(nn.Module):
 
     def _separate(self, x: torch.Tensor, weights: torch.Tensor, patterns: torch.Tensor):
         scales = weights @ patterns  # (n_k, F): weight of each filter under each kernel size
+        by_size = sorted(range(len(self.kernel_sizes)), key=self.kernel_sizes.__getitem__)
+        radius = self.kernel_sizes[by_size[0]] // 2
+        pre = self.window_conv(x, 2 * radius + 1, activation=False)  # running pre-activation
         out = None
-        for kernel_index, kernel_size in enumerate(self.kernel_sizes):
-            term = self.window_conv(x, kernel_size) * scales[kernel_index][None, :, None, None]
+        for kernel_index in by_size:
+            while radius < self.kernel_sizes[kernel_index] // 2:
+                radius += 1
+                pre = pre + self.ring_conv(x, radius)
+            term = F.relu(pre) * scales[kernel_index][None, :, None, None]
             out = term if out is None else out + term
         return out  # (B, F, H, W)
 
-    def window_conv(self, x: torch.Tensor, kernel_size: int, filters: int | None = None):
+    def ring_conv(self, x: torch.Tensor, radius: int) -> torch.Tensor:
+        """conv(x) with the taps at Chebyshev distance `radius` from the kernel centre
+        (no bias): the two rows as one (2, 2r+1) convolution dilated 2r apart, the
+        two columns between them as one (2r-1, 2) convolution."""
+        centre, step = max(self.kernel_sizes) // 2, 2 * radius
+        span = slice(centre - radius, centre + radius + 1)
+        rows = self.weight[:, :, span.start : span.stop : step, span]  # (F, C, 2, 2r+1)
+        columns = self.weight[:, :, span.start + 1 : span.stop - 1, span.start : span.stop : step]
+        out = F.conv2d(x, rows, padding=(radius, radius), dilation=(step, 1))
+        return out + F.conv2d(x, columns, padding=(radius - 1, radius), dilation=(1, step))
+
+    def window_conv(
+        self, x: torch.Tensor, kernel_size: int, filters: int | None = None, activation: bool = True
+    ) -> torch.Tensor:
         """ReLU(conv) with the centred kernel_size^2 window of the first `filters` filters
-        (all F by default)."""
+        (all F by default); the bare convolution when activation is False."""
         start = (max(self.kernel_sizes) - kernel_size) // 2
         window = slice(start, start + kernel_size)
         kernel = self.weight[:filters, :, window, window]  # (f, C, k, k)
-        return F.relu(F.conv2d(x, kernel, self.bias[:filters], padding=kernel_size // 2))
+        out = F.conv2d(x, kernel, self.bias[:filters], padding=kernel_size // 2)
+        return F.relu(out) if activation else out
 
     def candidate_terms(self, x: torch.Tensor, weights: torch.Tensor, patterns: torch.Tensor):
         """The LHS of Eq. 5 term by term, one convolution per candidate (k, f) with its own

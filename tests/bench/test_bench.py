@@ -95,7 +95,7 @@ def test_superkernel_variants_compute_the_same_separate(tiny_results):
             torch.nn.init.normal_(layer.distribution.logits, generator=generator)
         with torch.no_grad():
             outputs[name] = stack(image)
-    for name in ("per_candidate", "masked_per_candidate"):
+    for name in ("per_kernel_size", "per_candidate", "masked_per_candidate"):
         assert torch.allclose(outputs[name], outputs["separate"], atol=1e-5), name
     assert not torch.allclose(outputs["full"], outputs["separate"], atol=1e-3)
     detail = tiny_results["superkernel_full_vs_separate_speedup"]["detail"]

@@ -91,6 +91,28 @@ def test_separate_equals_one_convolution_per_candidate(kind):
     assert not torch.allclose(fused, layer._full(x, weights, patterns), atol=1e-3)  # ReLU
 
 
+@pytest.mark.parametrize("kernels", [(1, 3, 5), (7, 3), (5,), (3, 9)])
+def test_separate_rings_match_candidates_in_value_and_gradient(kernels):
+    """Sizes out of order and gaps of several rings: the running ring sums must give the
+    per-candidate convolutions, and the same gradients for the shared kernel and bias."""
+    torch.manual_seed(1)
+    layer = SuperConv2d(3, kernels, (2, 4), "joint", "separate")
+    with torch.no_grad():
+        for param in layer.distribution.parameters():
+            param.normal_()
+    x = torch.randn(2, 3, 11, 11, requires_grad=True)
+    weights, patterns = (t.detach() for t in layer.distribution.relaxed())
+    grads = []
+    for compute in (layer._separate, layer.candidate_terms):
+        layer.zero_grad(), setattr(x, "grad", None)
+        out = compute(x, weights, patterns)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        grads.append((out.detach(), layer.weight.grad.clone(), layer.bias.grad.clone(), x.grad))
+    for rings, reference in zip(*grads):
+        assert torch.allclose(rings, reference, atol=1e-5, rtol=1e-5)
+    assert (grads[0][1].abs().sum((0, 1)) > 0).all()  # every tap of the maximal kernel learns
+
+
 @pytest.mark.parametrize("kind", DISTRIBUTIONS)
 def test_full_and_separate_supernets_agree_for_one_hot(kind):
     full, separate = _supernet(superkernel=kind), _supernet(superkernel=kind, mode="separate")
