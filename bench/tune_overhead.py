@@ -19,9 +19,9 @@ from pathlib import Path
 
 from bench.tune_study import EPOCHS, STEPS, load_average, ray_session, search_inputs
 from orchestrator.stages import search_stage
-from orchestrator.tracking import Tracker
 from trainables import devices
 from trainables.search_loop import run_search
+from trainables.tracking import Tracker
 from trainables.tune_session import TrialContext
 
 

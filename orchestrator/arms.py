@@ -10,9 +10,9 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.dotted import with_overrides
-from orchestrator.schema import ParamSpec, Study
 from orchestrator.studyfile import StudyError, validate
+from studyspec.dotted import with_overrides
+from studyspec.schema import ParamSpec, Study
 
 
 @dataclass(frozen=True)

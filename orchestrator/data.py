@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from orchestrator.schema import Study
+from studyspec.schema import Study
 from trainables.datasets import check_patch_size, resolve_dataset
 from trainables.images import NamedImage
 from trainables.retrain_loop import RetrainData

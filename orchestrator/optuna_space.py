@@ -13,7 +13,7 @@ from optuna.distributions import (
 )
 from ray.tune.search.optuna import OptunaSearch
 
-from orchestrator.schema import ParamSpec, TuneSpec
+from studyspec.schema import ParamSpec, TuneSpec
 
 
 def distribution(spec: ParamSpec) -> BaseDistribution:

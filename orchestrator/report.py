@@ -7,8 +7,8 @@ import io
 import math
 from typing import Any
 
-from orchestrator.schema import NoiseSpec
-from orchestrator.tracking import Tracker
+from studyspec.schema import NoiseSpec
+from trainables.tracking import Tracker
 
 LEADING = ["arm", "arch_hash", "noise", "cost/params", "cost/gflops_per_mp",
            "cost/latency_ms_per_mp"]

@@ -19,11 +19,11 @@ import yaml
 from orchestrator.arms import Arm, checked_arms
 from orchestrator.data import resolved_roots, stage_data
 from orchestrator.report import results_rows, write_tables
-from orchestrator.schema import Study
 from orchestrator.stages import best_candidates, retrain_stage, search_stage
 from orchestrator.studyfile import StudyError
-from orchestrator.tracking import Tracker, default_tracking_uri, study_params
+from studyspec.schema import Study
 from trainables.evaluation import protocol_hash
+from trainables.tracking import Tracker, default_tracking_uri, study_params
 from trainables.tune_session import TrialContext
 
 INVOCATION_FILE = "invocation.json"

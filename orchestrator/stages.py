@@ -17,8 +17,8 @@ from ray.tune.schedulers import ASHAScheduler
 
 from orchestrator.optuna_space import make_searcher, seed_grid
 from orchestrator.progress import ProgressLines
-from orchestrator.schema import Resources, Study
 from searchspaces.genotype import Genotype
+from studyspec.schema import Resources, Study
 from trainables.retrain_loop import RetrainData
 from trainables.search_loop import SearchData
 from trainables.tune_retrain import retrain_trainable

@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from orchestrator.dotted import with_overrides
-from orchestrator.schema import Study
+from studyspec.dotted import with_overrides
+from studyspec.schema import Study
 
 
 class StudyError(ValueError):

@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from orchestrator.dotted import with_overrides
-from orchestrator.schema import NoiseSpec, Study
 from searchspaces.genotype import Genotype
+from studyspec.dotted import with_overrides
+from studyspec.schema import NoiseSpec, Study
 from trainables import devices
 from trainables.loop_parts import validation_keys
 from trainables.retrain_loop import RetrainData, run_retrain

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from orchestrator.dotted import with_overrides
-from orchestrator.schema import Study
+from studyspec.dotted import with_overrides
+from studyspec.schema import Study
 from trainables import devices
 from trainables.search_loop import SearchData, run_search
 from trainables.tune_session import TrialContext, TrialSession, run_in_session

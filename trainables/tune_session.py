@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from ray import tune
 
-from orchestrator.tracking import Tracker, study_params
 from searchspaces.registry import get_space
 from trainables.evaluation import protocol_hash
+from trainables.tracking import Tracker, study_params
 
 STATE_FILE = "state.pt"
 RUN_FILE = "mlflow_run.json"

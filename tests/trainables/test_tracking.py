@@ -4,7 +4,7 @@ import pytest
 
 from orchestrator.runner import open_parent
 from orchestrator.studyfile import StudyError, validate
-from orchestrator.tracking import Tracker, artifact_root_for, flat_params
+from trainables.tracking import Tracker, artifact_root_for, flat_params
 
 STUDY = {"name": "tracked", "search_space": {"name": "hinas", "options": {"num_layers": 2}}}
 
