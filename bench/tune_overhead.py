@@ -1,5 +1,5 @@
 """Orchestration overhead: one search trial run through Ray Tune with MLflow logging
-(orchestrator.stages.search_stage, SQLite tracking in a temporary folder) against the same
+(orchestrator.runner.run_study on a search-only arm, SQLite tracking in a temporary folder) against the same
 loop (trainables.search_loop.run_search) called directly with the same study, data and
 one thread.
 
@@ -17,12 +17,18 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench.tune_study import EPOCHS, STEPS, load_average, ray_session, search_inputs
-from orchestrator.stages import search_stage
+from bench.tune_study import (
+    EPOCHS,
+    STEPS,
+    load_average,
+    ray_session,
+    search_inputs,
+    study_dict,
+)
+from orchestrator.runner import RunOptions, run_study
+from orchestrator.studyfile import validate
 from trainables import devices
 from trainables.search_loop import run_search
-from trainables.tracking import Tracker
-from trainables.tune_session import TrialContext
 
 
 def direct_seconds(size: str) -> float:
@@ -45,27 +51,20 @@ def direct_in_fresh_process(size: str) -> float:
 
 
 def orchestrated(size: str, folder: Path) -> dict:
-    """Run the search stage of one trial; seconds of each part."""
-    study, data = search_inputs(size)
+    """Run one search-only study of one trial through the orchestrator; seconds of each part."""
+    raw = {**study_dict(size), "arms": {"named": [{"name": "default", "retrain": False}]}}
+    study = validate(raw, "bench study")
+    options = RunOptions(f"sqlite:///{folder / 'mlflow.db'}", str(folder / "runs"), verbose=0)
     began = time.perf_counter()
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    tracker = Tracker(uri)
-    experiment_id = tracker.experiment_id(study.name)
-    parent_id = tracker.start_run(experiment_id, study.name, {"phase": "study"})
-    tracked = time.perf_counter()
-    context = TrialContext(uri, experiment_id, parent_id, study.name, "default", "hinas")
     with ray_session() as ray_start_s:
         fitted = time.perf_counter()
-        results = search_stage(study, study.model_dump(mode="json"), data, context,
-                               folder / "runs", resume=False, verbose=0)
+        outcome = run_study(study, options)
         done = time.perf_counter()
-    tracker.finish(parent_id)
-    (result,) = list(results)
+    (result,) = list(outcome.results)
     if result.error is not None:
         raise RuntimeError(f"search trial failed: {result.error}")
-    return {"trial_s": result.metrics["time_total_s"], "tune_fit_s": done - fitted,
-            "ray_start_s": ray_start_s, "mlflow_setup_s": tracked - began,
-            "end_to_end_s": done - began}
+    return {"trial_s": result.metrics["time_total_s"], "study_s": done - fitted,
+            "ray_start_s": ray_start_s, "end_to_end_s": done - began}
 
 
 def tune_overhead(size: str = "quick") -> dict:

@@ -43,7 +43,7 @@ def study_dict(size: str, seed: int = 0) -> dict[str, Any]:
 def search_inputs(size: str, seed: int = 0):
     """(validated Study, its SearchData)."""
     study = validate(study_dict(size, seed), "bench study")
-    data: SearchData = stage_data(study)[0]
+    data: SearchData = stage_data(study).search
     return study, data
 
 

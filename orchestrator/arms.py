@@ -1,7 +1,8 @@
-"""Ablation arms: the grid of a study file, expanded by the orchestrator itself.
+"""Ablation arms: the grid and the named arms of a study file, expanded by the orchestrator.
 
-Ray's Optuna searcher cannot take grid axes (SPEC 5.5), so every arm is its
-own Tune stage with its own Optuna study over the outer hyperparameters.
+Ray's Optuna searcher cannot take grid axes (SPEC 5.5), so every arm has its
+own Optuna study over the outer hyperparameters; all arms still run as one
+Tune experiment (`orchestrator.experiment`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from typing import Any
 
 from orchestrator.studyfile import StudyError, validate
 from studyspec.dotted import with_overrides
-from studyspec.schema import ParamSpec, Study
+from studyspec.schema import ArmSpec, ParamSpec, Study
 
 
 @dataclass(frozen=True)
 class Arm:
     name: str
     overrides: dict[str, Any] = field(default_factory=dict)  # dotted key -> value
+    group: str | None = None  # results table (a key of the study's `groups`)
+    seeds: tuple[int, ...] | None = None  # None: the study's seeds
+    genotype: str | None = None  # retrain this genotype (path or runs:/...), no search
+    retrain: bool = True  # False: search only
 
 
 def value_label(value: Any) -> str:
@@ -27,25 +32,38 @@ def value_label(value: Any) -> str:
     return str(value).replace(" ", "")
 
 
-def grid_arms(grid: dict[str, list[Any]]) -> list[Arm]:
+def grid_arms(grid: dict[str, list[Any]], group: str | None = None) -> list[Arm]:
     if not grid:
         return []
     keys = list(grid)
     arms = []
     for values in itertools.product(*(grid[key] for key in keys)):
         name = ",".join(f"{key.split('.')[-1]}={value_label(v)}" for key, v in zip(keys, values))
-        arms.append(Arm(name, dict(zip(keys, values))))
+        arms.append(Arm(name, dict(zip(keys, values)), group))
     return arms
 
 
-def expand_arms(study: Study) -> list[Arm]:
-    """Grid product plus the named arms; a single `default` arm when there are none."""
-    arms = grid_arms(study.arms.grid) + [Arm(a.name, dict(a.set)) for a in study.arms.named]
+def named_arm(spec: ArmSpec) -> Arm:
+    seeds = tuple(spec.seeds) if spec.seeds is not None else None
+    return Arm(spec.name, dict(spec.set), spec.group, seeds, spec.genotype, spec.retrain)
+
+
+def expand_arms(study: Study, only: list[str] | None = None) -> list[Arm]:
+    """Grid product plus the named arms (a single `default` arm when there are none);
+    `only` keeps the named subset (an unknown name is an error listing the known)."""
+    arms = grid_arms(study.arms.grid, study.arms.group) + [named_arm(a) for a in study.arms.named]
     names = [arm.name for arm in arms]
     duplicate = next((name for name in names if names.count(name) > 1), None)
     if duplicate:
         raise StudyError(f"arms: arm name '{duplicate}' appears twice")
-    return arms or [Arm("default")]
+    arms = arms or [Arm("default")]
+    if only:
+        unknown = [name for name in only if name not in {arm.name for arm in arms}]
+        if unknown:
+            known = ", ".join(arm.name for arm in arms)
+            raise StudyError(f"--arms: unknown arm '{unknown[0]}' (known: {known})")
+        arms = [arm for arm in arms if arm.name in only]
+    return arms
 
 
 def arm_study(study: Study, arm: Arm, source: str = "study") -> Study:
@@ -78,10 +96,11 @@ def check_tuned_space(study: Study, label: str) -> None:
                 raise StudyError(str(error)) from None
 
 
-def checked_arms(study: Study, source: str = "study") -> list[tuple[Arm, Study]]:
+def checked_arms(study: Study, source: str = "study",
+                 only: list[str] | None = None) -> list[tuple[Arm, Study]]:
     """Every arm's study, validated with its overrides and its tuned space's extremes."""
     checked = []
-    for arm in expand_arms(study):
+    for arm in expand_arms(study, only):
         resolved = arm_study(study, arm, source)
         check_tuned_space(resolved, f"{source}: arm '{arm.name}'")
         checked.append((arm, resolved))

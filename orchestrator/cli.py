@@ -1,23 +1,39 @@
-"""Command line: `python -m orchestrator study FILE` and `python -m orchestrator validate FILE`."""
+"""Command line: `python -m orchestrator study|validate|report ...`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from orchestrator.arms import arm_study, checked_arms, expand_arms
+from orchestrator.arms import checked_arms
+from orchestrator.report import ReportError, resolve_parent, write_report
 from orchestrator.runner import (
     ResourceError,
     RunOptions,
     TrialsFailed,
     prepare_arms,
+    resolve_uri,
     run_study,
 )
 from orchestrator.studyfile import StudyError, load_study
+from orchestrator.summary import plan_text
 from searchspaces.genotype import GenotypeError
 from trainables.images import DataError
+from trainables.tracking import default_tracking_uri
 
-USER_ERRORS = (StudyError, DataError, GenotypeError, TrialsFailed, ResourceError)
+USER_ERRORS = (StudyError, DataError, GenotypeError, TrialsFailed, ResourceError, ReportError)
+
+
+def report_command(target: str, tracking_uri: str | None) -> list[str]:
+    """Rebuild the tables of a study's parent run from MLflow alone; the artifact paths."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri or default_tracking_uri())
+    return write_report(client, resolve_parent(client, target))
+
+
+def arm_list(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--set", dest="assignments", action="append", default=[],
                              metavar="KEY=VALUE", help="override a dotted key (repeatable)")
         command.add_argument("--data-root", help="folder holding named datasets (default ./data)")
+        command.add_argument("--arms", type=arm_list, default=(), metavar="NAME[,NAME...]",
+                             help="only these arms of the study")
     study = commands.choices["study"]
     study.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite ./mlflow.db)")
     study.add_argument("--storage", default="./runs", help="Tune experiment folder (checkpoints)")
@@ -38,38 +56,34 @@ def parser() -> argparse.ArgumentParser:
     study.add_argument("--dry-run", action="store_true", help="validate and print the plan")
     study.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                        help="0 quiet, 1 a line per trial epoch (default), 2 Tune's tables too")
+    report = commands.add_parser("report", help="rebuild a study's tables from MLflow")
+    report.add_argument("target", help="parent run id, or study (experiment) name")
+    report.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite ./mlflow.db)")
     return root
-
-
-def plan(study) -> str:
-    lines = [f"study {study.name}: train {study.data.train}, test {', '.join(study.data.test)}"]
-    for arm in expand_arms(study):
-        resolved = arm_study(study, arm)
-        tuned = ", ".join(resolved.tune.space) or "nothing (seed repeats)"
-        lines.append(
-            f"  arm {arm.name} [{resolved.search_space.name}, {resolved.search.strategy}]: "
-            f"{resolved.tune.num_samples} search trial(s) tuning {tuned}; "
-            f"{resolved.search.epochs} search epochs; retrain top {resolved.retrain.top_k} "
-            f"for {resolved.retrain.epochs} epochs")
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if args.command == "report":
+            for path in report_command(args.target, args.tracking_uri):
+                print(path)
+            return 0
         study = load_study(args.file, args.profile, args.assignments, args.data_root)
         if args.command == "validate":
-            print(f"{args.file}: ok ({len(checked_arms(study, args.file))} arm(s))")
+            count = len(checked_arms(study, args.file, list(args.arms)))
+            print(f"{args.file}: ok ({count} arm(s))")
             return 0
         if args.dry_run:
-            prepare_arms(study, args.file)  # datasets exist and fit the patch size
-            print(plan(study))
+            uri = resolve_uri(study, RunOptions(args.tracking_uri))
+            prepared = prepare_arms(study, args.file, args.arms, uri)  # data exist and fit
+            print(plan_text(study, prepared.plans))
             return 0
         options = RunOptions(args.tracking_uri, args.storage, args.address, args.resume,
-                             args.file, args.verbose)
-        rows = run_study(study, options)
+                             args.file, args.verbose, args.arms)
+        finished = run_study(study, options).finished
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"study {study.name}: {len(rows)} retrained architecture(s) logged to MLflow")
+    print(f"study {study.name}: {finished} retrained network(s) logged to MLflow")
     return 0

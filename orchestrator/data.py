@@ -11,6 +11,7 @@ from trainables.images import NamedImage
 from trainables.retrain_loop import RetrainData
 from trainables.search_loop import SearchData
 from trainables.splits import split_for_search
+from trainables.stage_data import StageData
 
 DEFAULT_ROOTS = ("./data", "../shared/datasets")  # the user's folder, then this repo's dev layout
 
@@ -50,10 +51,10 @@ def test_sets(study: Study) -> dict[str, list[NamedImage]]:
     return {name: list(_load(name, "test", data.root, data.color)) for name in data.test}
 
 
-def stage_data(study: Study) -> tuple[SearchData, RetrainData]:
+def stage_data(study: Study) -> StageData:
     """Train-W / Train-A / V for the search; W+A / V and the test sets for retraining."""
     train_w, train_a, val = split_for_search(train_images(study), study.seed,
                                              study.data.val_fraction)
     search = SearchData(train_w=train_w, train_a=train_a, val=val)
     retrain = RetrainData(train=train_w + train_a, val=val, test_sets=test_sets(study))
-    return search, retrain
+    return StageData(search, retrain)

@@ -1,4 +1,4 @@
-"""The Optuna side of a stage: distributions from the study file, a seeded OptunaSearch."""
+"""The Optuna side of a tuned arm: distributions from the study file, a seeded OptunaSearch."""
 
 from __future__ import annotations
 
@@ -30,15 +30,17 @@ def optuna_space(tune_spec: TuneSpec) -> dict[str, BaseDistribution]:
 
 
 def make_searcher(tune_spec: TuneSpec, seed_offset: int = 0) -> OptunaSearch | None:
-    """A TPE-driven OptunaSearch seeded from the study; None when nothing is tuned."""
+    """A TPE-driven OptunaSearch seeded from the study (one or several objectives, the
+    `start_from` points first); None when nothing is tuned."""
     if not tune_spec.space:
         return None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=tune_spec.sampler_seed + seed_offset)
-    return OptunaSearch(space=optuna_space(tune_spec), metric=tune_spec.metric,
-                        mode=tune_spec.mode, sampler=sampler)
-
-
-def seed_grid(base_seed: int, count: int) -> list[dict[str, Any]]:
-    """Without a tuned space, `num_samples` repeats differ only by their seed."""
-    return [{"seed": base_seed + index} for index in range(count)]
+    objectives = tune_spec.objective_list()
+    metric: Any = [o.metric for o in objectives]
+    mode: Any = [o.mode for o in objectives]
+    if len(objectives) == 1:
+        metric, mode = metric[0], mode[0]
+    points = [dict(point) for point in tune_spec.start_from] or None
+    return OptunaSearch(space=optuna_space(tune_spec), metric=metric, mode=mode,
+                        sampler=sampler, points_to_evaluate=points)

@@ -7,24 +7,22 @@ from ray.tune import Callback
 SHOWN = ("train/loss", "val/psnr", "best/score", "search/alpha_entropy")
 
 
-class ProgressLines(Callback):
-    def __init__(self, stage: str, show_epochs: bool = True):
-        self.stage, self.show_epochs = stage, show_epochs
+def label(trial) -> str:
+    config = trial.config or {}
+    return f"{config.get('unit', trial.trial_id)} {config.get('phase', '')}".strip()
 
+
+class ProgressLines(Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        if not self.show_epochs:
-            return
         shown = " ".join(f"{k}={result[k]:.4g}" for k in SHOWN if k in result)
-        print(f"[{self.stage}] {trial.trial_id} epoch {result.get('epoch', '?')}: {shown}",
-              flush=True)
+        print(f"[{label(trial)}] epoch {result.get('epoch', '?')}: {shown}", flush=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         result = trial.last_result or {}
         tests = {k: v for k, v in result.items() if k.startswith("test/") and k.endswith("psnr")}
         shown = " ".join(f"{k}={v:.2f}" for k, v in tests.items())
         arch = result.get("arch_hash", "")
-        print(f"[{self.stage}] {trial.trial_id} done {arch} {shown}".rstrip(), flush=True)
+        print(f"[{label(trial)}] done {arch} {shown}".rstrip(), flush=True)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        print(f"[{self.stage}] {trial.trial_id} FAILED (see its MLflow run and {trial.path})",
-              flush=True)
+        print(f"[{label(trial)}] FAILED (see its MLflow run and {trial.path})", flush=True)

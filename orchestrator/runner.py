@@ -1,8 +1,8 @@
-"""A study from start to end: arms -> search stage -> best genotypes -> retrain stage -> table.
+"""A study from start to end: arms -> one Tune experiment (search, derive, retrain) -> tables.
 
 The parent MLflow run of the invocation is created first and stays open while
 trials attach their child runs; its id is kept in the storage folder so that
-`--resume` reopens the same parent and Tune restores each unfinished stage.
+`--resume` reopens the same parent and Tune restores the study's experiment.
 """
 
 from __future__ import annotations
@@ -12,19 +12,24 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import ray
 import yaml
 
-from orchestrator.arms import Arm, checked_arms
+from orchestrator.arms import checked_arms
 from orchestrator.data import resolved_roots, stage_data
-from orchestrator.report import results_rows, write_tables
-from orchestrator.stages import best_candidates, retrain_stage, search_stage
+from orchestrator.dedup import DedupLinker
+from orchestrator.experiment import fit, make_trainable, make_tuner
+from orchestrator.plan import ArmPlan, arm_plan
+from orchestrator.report import write_report
 from orchestrator.studyfile import StudyError
 from studyspec.schema import Study
 from trainables.evaluation import protocol_hash
+from trainables.stage_data import StageData
 from trainables.tracking import Tracker, default_tracking_uri, study_params
 from trainables.tune_session import TrialContext
+from trainables.tune_study import Loops
 
 INVOCATION_FILE = "invocation.json"
 
@@ -37,17 +42,20 @@ class RunOptions:
     resume: bool = False
     source: str = "study"  # the study file, for messages
     verbose: int = 1
+    arms: tuple[str, ...] = ()  # run only these arms (empty: all)
 
 
 def resolve_uri(study: Study, options: RunOptions) -> str:
     return options.tracking_uri or study.tracking.uri or default_tracking_uri()
 
 
-def open_parent(tracker: Tracker, study: Study, folder: Path, resume: bool) -> tuple[str, str]:
+def open_parent(tracker: Tracker, study: Study, folder: Path, options: RunOptions
+                ) -> tuple[str, str]:
     """(experiment id, parent run id), reopening the saved parent run on resume."""
     experiment_id = tracker.experiment_id(study.tracking.experiment or study.name)
-    saved = folder / INVOCATION_FILE
-    fingerprint = hashlib.sha256(study.model_dump_json().encode()).hexdigest()[:16]
+    saved, resume = folder / INVOCATION_FILE, options.resume
+    identity = study.model_dump_json() + json.dumps(sorted(options.arms))
+    fingerprint = hashlib.sha256(identity.encode()).hexdigest()[:16]
     if resume and saved.is_file():
         invocation = json.loads(saved.read_text())
         if invocation.get("study_hash") != fingerprint:
@@ -56,7 +64,7 @@ def open_parent(tracker: Tracker, study: Study, folder: Path, resume: bool) -> t
         tracker.reopen(invocation["parent_run_id"])
         return experiment_id, invocation["parent_run_id"]
     tags = {"study": study.name, "phase": "study", "method": study.search_space.name,
-            "eval_protocol": protocol_hash()}
+            "eval_protocol": protocol_hash(), **table_tags(study)}
     parent_id = tracker.start_run(experiment_id, study.name, tags)
     folder.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps({"parent_run_id": parent_id, "experiment_id": experiment_id,
@@ -100,28 +108,34 @@ def keep_on_loopback() -> None:
     ray_constants.ENABLE_RAY_CLUSTER = False
 
 
-def prepare_arms(study: Study, source: str) -> list[tuple[Arm, Study, tuple]]:
-    """Every arm's validated study and data, before anything runs or is logged (fail fast)."""
-    return [(arm, resolved, stage_data(resolved))
-            for arm, resolved in checked_arms(study, source)]
+def table_tags(study: Study) -> dict[str, str]:
+    """What the tables need from the parent run: the groups in order, the objectives."""
+    groups = [{"name": name, "title": spec.title or name} for name, spec in study.groups.items()]
+    tags = {"groups": json.dumps(groups)}
+    if study.tune.objectives:
+        tags["objectives"] = json.dumps([o.model_dump() for o in study.tune.objectives])
+    return tags
 
 
-def run_arm(arm: Arm, study: Study, data: tuple, base: TrialContext, folder: Path,
-            options: RunOptions):
-    """Search and retrain one arm; returns the retrain stage's results."""
-    study_dict = study.model_dump(mode="json")
-    context = TrialContext(**{**vars(base), "arm": arm.name})
-    search_data, retrain_data = data
-    searched = search_stage(study, study_dict, search_data, context, folder, options.resume,
-                            options.verbose)
-    candidates = best_candidates(searched, study.tune.metric, study.tune.mode,
-                                 study.retrain.top_k)
-    if not candidates:
-        errors = [str(r.error).splitlines()[-1] for r in searched if r.error is not None]
-        why = f" (first error: {errors[0]})" if errors else ""
-        raise TrialsFailed(f"arm '{arm.name}': no search trial finished with a genotype{why}")
-    return retrain_stage(study, study_dict, retrain_data, context, candidates, folder,
-                         options.resume, options.verbose)
+@dataclass(frozen=True)
+class PreparedArms:
+    """Every arm's plan and data, validated before anything runs or is logged (fail fast)."""
+
+    plans: list[ArmPlan]
+    data: dict[str, StageData]  # arm name -> data (arms with the same data share one object)
+    studies: dict[str, Study]  # arm name -> validated study
+
+
+def prepare_arms(study: Study, source: str, arms: tuple[str, ...] = (),
+                 tracking_uri: str | None = None) -> PreparedArms:
+    plans, data, studies, shared = [], {}, {}, {}
+    for index, (arm, resolved) in enumerate(checked_arms(study, source, list(arms))):
+        plans.append(arm_plan(arm, index, resolved, source, tracking_uri))
+        key = json.dumps([resolved.data.model_dump(mode="json"), resolved.seed])
+        if key not in shared:
+            shared[key] = stage_data(resolved)
+        data[arm.name], studies[arm.name] = shared[key], resolved
+    return PreparedArms(plans, data, studies)
 
 
 class TrialsFailed(RuntimeError):
@@ -132,50 +146,77 @@ class ResourceError(ValueError):
     """A study asks for resources the Ray cluster does not have."""
 
 
-def check_resources(arms: list[tuple[Arm, Study, tuple]], available: dict[str, float]) -> None:
+def check_resources(studies: dict[str, Study], available: dict[str, float]) -> None:
     """Fail before logging anything when a trial could never be scheduled."""
-    for arm, study, _ in arms:
+    for name, study in studies.items():
         for phase in ("search", "retrain"):
             wanted = getattr(study.resources, phase)
             for kind, amount in (("cpu", wanted.cpu), ("gpu", wanted.gpu)):
                 have = available.get(kind.upper(), 0)
                 if amount > have:
                     raise ResourceError(
-                        f"arm '{arm.name}': resources.{phase}.{kind}: {amount:g} per trial "
+                        f"arm '{name}': resources.{phase}.{kind}: {amount:g} per trial "
                         f"but the Ray cluster has {have:g} (try --set resources.{phase}.{kind}="
                         f"{have:g})")
 
 
-def run_study(study: Study, options: RunOptions) -> list[dict]:
-    """Run every arm; log the results table to the parent run and return its rows."""
-    arms = prepare_arms(study, options.source)
+@dataclass(frozen=True)
+class StudyOutcome:
+    finished: int  # retrain trials that finished
+    parent_run_id: str
+    results: Any  # Tune's ResultGrid of every trial
+
+
+def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> StudyOutcome:
+    """Run every arm as one Tune experiment and log the tables to the parent run.
+    `loops` replaces the training loops (the scheduling benchmark's stand-ins)."""
+    uri = resolve_uri(study, options)
+    prepared = prepare_arms(study, options.source, options.arms, uri)
     started = not ray.is_initialized()
     start_ray(options.address)
-    status, rows = "FAILED", []
     try:
-        check_resources(arms, ray.cluster_resources())
-        uri = resolve_uri(study, options)
+        check_resources(prepared.studies, ray.cluster_resources())
         tracker = Tracker(uri)
         folder = Path(options.storage).resolve() / study.name
-        experiment_id, parent_id = open_parent(tracker, study, folder, options.resume)
-        base = TrialContext(uri, experiment_id, parent_id, study.name, "",
-                            study.search_space.name)
-        roots = {name: root for _, resolved, _ in arms
+        experiment_id, parent_id = open_parent(tracker, study, folder, options)
+        context = TrialContext(uri, experiment_id, parent_id, study.name)
+        roots = {name: root for resolved in prepared.studies.values()
                  for name, root in resolved_roots(resolved).items()}
         tracker.set_tags(parent_id, {f"data_root.{name}": root for name, root in roots.items()})
-        try:
-            for arm, resolved, data in arms:
-                rows += results_rows(arm.name, run_arm(arm, resolved, data, base, folder,
-                                                       options))
-            status = "FINISHED"
-        except KeyboardInterrupt:
-            status = "KILLED"
-            raise
-        finally:
-            if rows:  # what finished is kept, whatever happened later
-                write_tables(tracker, parent_id, rows)
-            tracker.finish(parent_id, status)
+        return run_experiment(prepared, study, options, tracker, context, folder, loops)
     finally:
         if started and ray.is_initialized():
             ray.shutdown()
-    return rows
+
+
+def run_experiment(prepared: PreparedArms, study: Study, options: RunOptions, tracker: Tracker,
+                   context: TrialContext, folder: Path, loops: Loops | None) -> StudyOutcome:
+    trainable = make_trainable(prepared.plans, prepared.data, context, loops)
+    status = "FAILED"
+    try:
+        results = fit(trainable, folder, options.resume, lambda: make_tuner(
+            trainable, prepared.plans, study.tune.max_concurrent, folder, options.verbose,
+            DedupLinker(context, {p.name: p.study for p in prepared.plans})))
+        finished = check_outcome(results, prepared.plans)
+        status = "FINISHED"
+        return StudyOutcome(finished, context.parent_run_id, results)
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:  # what finished is kept, whatever happened later
+        write_report(tracker.client, context.parent_run_id)
+        tracker.finish(context.parent_run_id, status)
+
+
+def check_outcome(results, plans: list[ArmPlan]) -> int:
+    """Finished retrain trials; raises when every search, or every retrain, failed."""
+    by_phase: dict[str, list] = {"search": [], "retrain": []}
+    for result in results:
+        by_phase[(result.config or {}).get("phase", "search")].append(result)
+    for phase, expected in (("search", any(p.genotype is None for p in plans)),
+                            ("retrain", any(p.retrain for p in plans))):
+        trials = by_phase[phase]
+        if expected and trials and all(r.error is not None for r in trials):
+            first = str(trials[0].error).strip().splitlines()[-1]
+            raise TrialsFailed(f"every {phase} trial failed (first error: {first})")
+    return sum(1 for r in by_phase["retrain"] if r.error is None)

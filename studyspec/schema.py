@@ -138,7 +138,6 @@ class RetrainSpec(Strict):
     space_options: dict[str, Any] = {}  # absolute overrides of search_space.options
     noise: list[NoiseSpec] | None = None  # one retrain per entry; default: data.noise
     test_keys: list[str] | None = None  # e.g. [sigma15, sigma25]; default: the noise's levels
-    top_k: int = Field(1, ge=1)  # best distinct genotypes of each arm to retrain
     self_ensemble: bool = False  # also log test/.../psnr_x8
     num_workers: int = Field(0, ge=0)
 
@@ -169,13 +168,40 @@ class SchedulerSpec(Strict):
     reduction_factor: float = Field(3, gt=1)
 
 
-class TuneSpec(Strict):
-    num_samples: int = Field(1, ge=1)  # Optuna trials per arm
-    sampler_seed: int = 0
-    metric: str = "val/score"  # reported by the search trainable every epoch
+# Metrics each phase reports to Tune (the final report of a trial is what Optuna sees).
+PHASE_METRICS = {
+    "supernet": ("val/score", "val/psnr", "val/ssim", "train/loss", "best/score",
+                 "search/alpha_entropy"),
+    "retrained": ("val/score", "val/psnr", "val/ssim", "train/loss", "cost/params",
+                  "cost/gflops_per_mp", "cost/latency_ms_per_mp", "cost/peak_mem_mib"),
+}
+DEFAULT_METRIC = {"supernet": "val/score", "retrained": "val/psnr"}
+
+
+class ObjectiveSpec(Strict):
+    metric: str
     mode: Literal["max", "min"] = "max"
+
+
+class TuneSpec(Strict):
+    """Optuna over the outer hyperparameters, one Optuna study per tuned arm.
+
+    `objective: retrained` (default) scores a sample by its retrained networks on
+    Validation-V (the mean over its seeds and noise levels); `supernet` by the
+    search trial's last report, a cheaper proxy. `objectives` (two or three)
+    makes the search multi-objective; `start_from` lists points Optuna evaluates
+    first (e.g. the paper's own setting).
+    """
+
+    num_samples: int = Field(1, ge=1)  # Optuna samples per tuned arm
+    sampler_seed: int = 0
+    objective: Literal["retrained", "supernet"] = "retrained"
+    metric: str | None = None  # default: val/psnr (retrained) or val/score (supernet)
+    mode: Literal["max", "min"] = "max"
+    objectives: list[ObjectiveSpec] | None = None
+    start_from: list[dict[str, Any]] = []
     space: dict[str, ParamSpec] = {}  # dotted study key -> distribution
-    max_concurrent: int = Field(2, ge=1)
+    max_concurrent: int = Field(2, ge=1)  # trials in flight over the whole study
     scheduler: SchedulerSpec | None = None
 
     @field_validator("space")
@@ -185,6 +211,34 @@ class TuneSpec(Strict):
             if key.split(".")[0] not in TUNABLE_SECTIONS:
                 raise ValueError(f"space key '{key}' must start with one of {TUNABLE_SECTIONS}")
         return space
+
+    @model_validator(mode="after")
+    def _objectives_known(self) -> TuneSpec:
+        known = PHASE_METRICS[self.objective]
+        for index, objective in enumerate(self.objectives or []):
+            if objective.metric not in known:
+                raise ValueError(f"objectives.{index}.metric: {objective.metric!r} is not "
+                                 f"reported by the {self.objective} phase (one of {known})")
+        if self.metric is not None and self.metric not in known:
+            raise ValueError(f"metric: {self.metric!r} is not reported by the "
+                             f"{self.objective} phase (one of {', '.join(known)})")
+        if self.objectives is not None and not 2 <= len(self.objectives) <= 3:
+            raise ValueError("objectives: list two or three metrics (or use tune.metric)")
+        if self.objectives and self.scheduler is not None:
+            raise ValueError("scheduler: Ray Tune's ASHA scheduler takes a single metric; "
+                             "drop it for a multi-objective study")
+        for index, point in enumerate(self.start_from):
+            unknown = sorted(set(point) - set(self.space))
+            if unknown:
+                raise ValueError(f"start_from.{index}.{unknown[0]}: not a key of tune.space")
+        return self
+
+    def objective_list(self) -> list[ObjectiveSpec]:
+        """The objectives Optuna optimises (one unless `objectives` lists several)."""
+        if self.objectives:
+            return list(self.objectives)
+        return [ObjectiveSpec(metric=self.metric or DEFAULT_METRIC[self.objective],
+                              mode=self.mode)]
 
 
 TUNABLE_SECTIONS = ("search_space", "search", "data", "retrain")
@@ -200,14 +254,48 @@ class ResourcesSpec(Strict):
     retrain: Resources = Resources()
 
 
+ARM_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.,=+-]*$"  # no path separators: names become folders
+
+
+def unique_seeds(seeds: list[int] | None) -> list[int] | None:
+    if seeds is not None and not seeds:
+        raise ValueError("list at least one seed")
+    if seeds is not None and len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds repeat: {seeds}")
+    return seeds
+
+
 class ArmSpec(Strict):
-    name: str
+    """A named arm: study overrides, and optionally its own seeds, a table group, a
+    genotype to retrain without searching (a path or runs:/<id>/genotype.json), or
+    no retraining (search curves only)."""
+
+    name: str = Field(pattern=ARM_NAME)
+    group: str | None = None  # a key of the study's `groups`
     set: dict[str, Any] = {}  # dotted study key -> value
+    seeds: list[int] | None = None  # default: the study's seeds
+    genotype: str | None = None
+    retrain: bool = True
+
+    _seeds = field_validator("seeds")(unique_seeds)
+
+    @model_validator(mode="after")
+    def _retrains_a_given_genotype(self) -> ArmSpec:
+        if self.genotype is not None and not self.retrain:
+            raise ValueError("an arm with a genotype only retrains it: drop retrain: false")
+        return self
 
 
 class ArmsSpec(Strict):
     grid: dict[str, list[Any]] = {}  # dotted key -> values; arms = Cartesian product
+    group: str | None = None  # the table group of the grid's arms
     named: list[ArmSpec] = []  # extra named arms
+
+
+class GroupSpec(Strict):
+    """One results table (e.g. a paper's ablation table); arms name it with `group:`."""
+
+    title: str = ""
 
 
 class TrackingSpec(Strict):
@@ -218,7 +306,8 @@ class TrackingSpec(Strict):
 class Study(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    seed: int = 0
+    seed: int = 0  # the data split and Optuna samplers; the only seed unless `seeds` is set
+    seeds: list[int] | None = None  # every arm is searched and retrained once per seed
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast in training (fp16: CUDA)
     data: DataSpec = DataSpec()
     search_space: SearchSpaceSpec
@@ -227,8 +316,23 @@ class Study(Strict):
     tune: TuneSpec = TuneSpec()
     resources: ResourcesSpec = ResourcesSpec()
     arms: ArmsSpec = ArmsSpec()
+    groups: dict[str, GroupSpec] = {}  # results tables, in this order
     tracking: TrackingSpec = TrackingSpec()
     profiles: dict[str, dict[str, Any]] = {}  # name -> dotted overrides
+
+    _seeds = field_validator("seeds")(unique_seeds)
+
+    def seed_list(self) -> list[int]:
+        return list(self.seeds) if self.seeds is not None else [self.seed]
+
+    @model_validator(mode="after")
+    def _groups_declared(self) -> Study:
+        named = [(f"arms.named.{i}.group", arm.group) for i, arm in enumerate(self.arms.named)]
+        for key, group in [("arms.group", self.arms.group), *named]:
+            if group is not None and group not in self.groups:
+                known = ", ".join(self.groups) or "none declared under groups"
+                raise ValueError(f"{key}: unknown group {group!r} (known: {known})")
+        return self
 
     @model_validator(mode="before")
     @classmethod

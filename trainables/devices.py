@@ -90,3 +90,14 @@ def autocast(runtime: Runtime) -> contextlib.AbstractContextManager:
     if runtime.amp_dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(runtime.device.type, dtype=runtime.amp_dtype)
+
+
+def peak_memory_mib(runtime: Runtime) -> float:
+    """Peak memory of the trial so far: CUDA's allocator peak on a GPU, the process's
+    peak resident set on CPU (includes the interpreter and data, as a researcher's
+    `top` would show)."""
+    if runtime.device.type == "cuda":
+        return torch.cuda.max_memory_allocated(runtime.device) / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

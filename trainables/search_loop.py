@@ -22,7 +22,7 @@ import torch
 
 from searchspaces.genotype import Genotype
 from searchspaces.registry import get_space
-from trainables.devices import Runtime, autocast, memory_format
+from trainables.devices import Runtime, autocast, memory_format, peak_memory_mib
 from trainables.images import NamedImage
 from trainables.loop_parts import (
     Reporter,
@@ -110,10 +110,11 @@ def train_epoch(parts, epoch: int, study, runtime: Runtime, batches_w, batches_a
     return finite_or_raise(total.item() / search.steps_per_epoch, "train/loss")
 
 
-def state_dict(parts, epoch: int, best: Best) -> dict[str, Any]:
+def state_dict(parts, epoch: int, best: Best, elapsed: float) -> dict[str, Any]:
     supernet, w_opt, a_opt, w_sched, a_sched = parts
     return {
         "epoch": epoch,
+        "elapsed_s": elapsed,
         "model": supernet.state_dict(),
         "optimizers": [w_opt.state_dict(), a_opt.state_dict()],
         "schedulers": [w_sched.state_dict(), a_sched.state_dict()],
@@ -154,6 +155,7 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
     parts = build_search(study, runtime)
     supernet, search = parts[0], study.search
     start, best = load_state(parts, state) if state else (0, Best())
+    elapsed = state.get("elapsed_s", 0.0) if state else 0.0  # search wall time so far
     # joint (single-level): weights and architecture share batches from Train-W and Train-A
     train_w = data.train_w + data.train_a if search.strategy == "joint" else data.train_w
     batches_w = patch_batches(train_w, study.data, search.batch_size, search.steps_per_epoch,
@@ -168,13 +170,16 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
         loss = train_epoch(parts, epoch, study, runtime, batches_w, batches_a)
         metrics = {"train/loss": loss, **validate(supernet, val_images, keys, runtime)}
         stop = update_best(best, epoch, metrics, supernet, study)
+        elapsed += time.perf_counter() - began
         metrics.update({
             **entropy_metric(supernet),
             "search/lr": parts[1].param_groups[0]["lr"],
             "best/score": best.score if best.epoch >= 0 else metrics["val/score"],
             "time/epoch_s": time.perf_counter() - began,
+            "search/time_s": elapsed,
+            "search/peak_mem_mib": peak_memory_mib(runtime),
         })
-        report(epoch, metrics, state_dict(parts, epoch, best))
+        report(epoch, metrics, state_dict(parts, epoch, best, elapsed))
         if stop:
             break
     return Genotype.from_dict(best.genotype, source="best genotype")

@@ -3,33 +3,31 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from searchspaces.genotype import Genotype
-from studyspec.dotted import with_overrides
 from studyspec.schema import NoiseSpec, Study
 from trainables import devices
 from trainables.loop_parts import validation_keys
-from trainables.retrain_loop import RetrainData, run_retrain
+from trainables.retrain_loop import RetrainData
 from trainables.samples import sample_strips
 from trainables.tune_session import TrialContext, TrialSession, run_in_session
 
 
-def retrain_trainable(config: dict[str, Any], *, study: dict[str, Any], data: RetrainData,
-                      context: TrialContext) -> None:
-    """`config`: {"candidate": {"genotype": JSON, "source": search run id, "tuned": the
-    search trial's Optuna picks}, "noise": spec}."""
-    candidate = config["candidate"]
-    study = with_overrides(study, candidate.get("tuned") or {})  # retrain what was searched
+def retrain_trial(config: dict[str, Any], study: dict[str, Any], data: RetrainData,
+                  context: TrialContext, run_retrain: Callable) -> None:
+    """`config["candidate"]`: {"genotype": JSON, "source": search run id}; `config["noise"]`:
+    the degradation; `study` already carries the search trial's seed and Optuna picks."""
     parsed = Study.model_validate(study)
-    genotype = Genotype.from_json(candidate["genotype"], source="retrain config genotype")
+    genotype = Genotype.from_json(config["candidate"]["genotype"], source="retrain genotype")
     noise = NoiseSpec.model_validate(config["noise"])
     tags = {"arch_hash": genotype.arch_hash(), "noise": ",".join(noise.test_keys()),
-            "search_run_id": candidate.get("source", "")}
+            "search_run_id": config["candidate"].get("source", "")}
     params = {**study, "retrain": {**study.get("retrain", {}), "noise_used": config["noise"]}}
-    session = TrialSession.open(context, "retrain", params, tags=tags)
+    session = TrialSession.open(context, "retrain", config, params, tags=tags)
     resources = parsed.resources.retrain
     runtime = devices.configure(resources.cpu, resources.gpu, parsed.precision)
     extra = {"arch_hash": genotype.arch_hash()}
@@ -38,7 +36,8 @@ def retrain_trainable(config: dict[str, Any], *, study: dict[str, Any], data: Re
         session.report(epoch, metrics, state, extra=extra)
 
     def work():
-        model, _ = run_retrain(parsed, genotype, noise, data, report, runtime, session.state)
+        model, metrics = run_retrain(parsed, genotype, noise, data, report, runtime,
+                                     session.state)
         session.log_genotype(genotype)
         buffer = io.BytesIO()
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)

@@ -1,23 +1,22 @@
-"""Ray Tune adapter of the supernet search: Optuna's sample in, the best genotype out."""
+"""Ray Tune adapter of the supernet search: a resolved study in, the best genotype out."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from studyspec.dotted import with_overrides
 from studyspec.schema import Study
 from trainables import devices
-from trainables.search_loop import SearchData, run_search
+from trainables.search_loop import SearchData
 from trainables.tune_session import TrialContext, TrialSession, run_in_session
 
 
-def search_trainable(config: dict[str, Any], *, study: dict[str, Any], data: SearchData,
-                     context: TrialContext) -> None:
-    """`config` holds the dotted outer hyperparameters Optuna sampled for this trial."""
-    resolved = with_overrides(study, config)
-    parsed = Study.model_validate(resolved)  # validated again inside the trial
-    session = TrialSession.open(context, "search", resolved, tags=config_tags(config))
+def search_trial(config: dict[str, Any], study: dict[str, Any], data: SearchData,
+                 context: TrialContext, run_search: Callable) -> None:
+    """`study` is the arm's study with the trial's seed and Optuna values applied."""
+    parsed = Study.model_validate(study)  # validated again inside the trial
+    session = TrialSession.open(context, "search", config, study, tags=config_tags(config))
     resources = parsed.resources.search
     runtime = devices.configure(resources.cpu, resources.gpu, parsed.precision)
 
@@ -33,4 +32,4 @@ def search_trainable(config: dict[str, Any], *, study: dict[str, Any], data: Sea
 
 
 def config_tags(config: dict[str, Any]) -> dict[str, str]:
-    return {f"tuned.{key}": str(value) for key, value in config.items()}
+    return {f"tuned.{key}": str(value) for key, value in config["tuned"].items()}

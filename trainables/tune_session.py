@@ -29,14 +29,12 @@ EPOCH_METRIC = "train/loss"  # reported every epoch by both loops
 
 @dataclass(frozen=True)
 class TrialContext:
-    """Plain data the driver hands every trial of a stage (via tune.with_parameters)."""
+    """Plain data the driver hands every trial of a study (via tune.with_parameters)."""
 
     tracking_uri: str
     experiment_id: str
     parent_run_id: str
     study: str
-    arm: str
-    method: str  # search-space name
 
 
 class TrialSession:
@@ -46,8 +44,10 @@ class TrialSession:
         self.logged_through = logged_through  # last epoch the MLflow run already has
 
     @classmethod
-    def open(cls, context: TrialContext, phase: str, params: dict[str, Any],
-             tags: dict[str, Any] | None = None) -> TrialSession:
+    def open(cls, context: TrialContext, phase: str, config: dict[str, Any],
+             params: dict[str, Any], tags: dict[str, Any] | None = None) -> TrialSession:
+        """The trial's child run: reopened from the checkpoint, else created with the
+        trial config's `labels` (group, seed, unit, ...) as tags."""
         tracker = Tracker(context.tracking_uri)
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:
@@ -57,10 +57,11 @@ class TrialSession:
             tracker.reopen(run_id)
             return cls(tracker, run_id, state, tracker.last_step(run_id, EPOCH_METRIC))
         trial_id = tune.get_context().get_trial_id()
-        all_tags = {"study": context.study, "arm": context.arm, "method": context.method,
+        method = params["search_space"]["name"]
+        all_tags = {"study": context.study, "arm": config["arm"], "method": method,
                     "phase": phase, "trial_id": trial_id, "eval_protocol": protocol_hash(),
-                    **(tags or {})}
-        name = f"{context.arm}/{phase}/{trial_id}"
+                    **config.get("labels", {}), **(tags or {})}
+        name = f"{config.get('unit', config['arm'])}/{phase}"
         run_id = tracker.start_run(context.experiment_id, name, all_tags, context.parent_run_id)
         tracker.log_params(run_id, study_params(params))
         return cls(tracker, run_id, None)
@@ -92,10 +93,12 @@ class TrialSession:
 
 
 def run_in_session(session: TrialSession, work) -> Any:
-    """Run `work()`; mark the child run FAILED (and re-raise) when it raises."""
+    """Run `work()`; mark the child run FAILED with the reason as a tag (and re-raise)."""
     try:
         result = work()
-    except BaseException:
+    except BaseException as error:
+        reason = (str(error).splitlines() or [""])[0][:500]
+        session.tracker.set_tags(session.run_id, {"failure": f"{type(error).__name__}: {reason}"})
         session.finish("FAILED")
         raise
     session.finish()

@@ -97,13 +97,12 @@ def test_default_data_root_falls_back_to_shared(tmp_path, monkeypatch):
 
 
 def test_resources_the_cluster_lacks_are_named(tmp_path):
-    from orchestrator.arms import Arm
     from orchestrator.runner import ResourceError, check_resources
     from orchestrator.studyfile import validate
 
     study = validate({"name": "gpu", "search_space": {"name": "hinas"},
                       "resources": {"retrain": {"cpu": 1, "gpu": 0.5}}})
-    arms = [(Arm("default"), study, ())]
+    arms = {"default": study}
     check_resources(arms, {"CPU": 2.0, "GPU": 1.0})
     with pytest.raises(ResourceError, match=r"resources\.retrain\.gpu: 0\.5 .* has 0"):
         check_resources(arms, {"CPU": 2.0})

@@ -2,7 +2,7 @@
 
 import pytest
 
-from orchestrator.runner import open_parent
+from orchestrator.runner import RunOptions, open_parent
 from orchestrator.studyfile import StudyError, validate
 from trainables.tracking import Tracker, artifact_root_for, flat_params
 
@@ -17,18 +17,18 @@ def tracker(tmp_path_factory):
 
 def test_parent_run_is_reopened_on_resume_and_refused_when_study_changed(tracker, tmp_path):
     study = validate(STUDY)
-    experiment_id, parent_id = open_parent(tracker, study, tmp_path / "runs", resume=False)
+    experiment_id, parent_id = open_parent(tracker, study, tmp_path / "runs", RunOptions())
     run = tracker.client.get_run(parent_id)
     assert run.data.tags["phase"] == "study" and run.data.params["search_space.name"] == "hinas"
     assert "study.yaml" in [a.path for a in tracker.client.list_artifacts(parent_id)]
     tracker.finish(parent_id, "KILLED")
-    again = open_parent(tracker, study, tmp_path / "runs", resume=True)
+    again = open_parent(tracker, study, tmp_path / "runs", RunOptions(resume=True))
     assert again == (experiment_id, parent_id)
     assert tracker.client.get_run(parent_id).info.status == "RUNNING"
     changed = validate({**STUDY, "seed": 1})
     with pytest.raises(StudyError, match="differs"):
-        open_parent(tracker, changed, tmp_path / "runs", resume=True)
-    fresh = open_parent(tracker, study, tmp_path / "runs", resume=False)
+        open_parent(tracker, changed, tmp_path / "runs", RunOptions(resume=True))
+    fresh = open_parent(tracker, study, tmp_path / "runs", RunOptions())
     assert fresh[1] != parent_id
 
 

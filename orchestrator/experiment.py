@@ -1,0 +1,76 @@
+"""A study as one Ray Tune experiment: the study searcher, per-phase resources, one trainable.
+
+Every arm's search and retrain trials share the experiment, so Tune runs any
+of them as soon as the cluster has room for its phase's CPU/GPU share; the
+experiment folder under `--storage` holds every trial's checkpoints and the
+searcher's state, so an interrupted study resumes with `Tuner.restore`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from orchestrator.arm_scheduler import PerArmASHA
+from orchestrator.plan import ArmPlan
+from orchestrator.progress import ProgressLines
+from orchestrator.study_searcher import StudySearcher
+from trainables.stage_data import StageData
+from trainables.tune_session import TrialContext
+from trainables.tune_study import Loops, study_trainable
+
+EXPERIMENT = "study"  # the Tune experiment's folder under <storage>/<study name>
+
+
+def phase_resources(arms: list[ArmPlan]):
+    """Tune's resource request of a trial, from its config: its arm's share for its phase."""
+    table = {arm.name: {phase: {"cpu": arm.study["resources"][phase]["cpu"],
+                                "gpu": arm.study["resources"][phase]["gpu"]}
+                        for phase in ("search", "retrain")} for arm in arms}
+
+    def resources(config: dict[str, Any]) -> dict[str, float]:
+        return table[config["arm"]][config["phase"]]
+
+    return resources
+
+
+def make_trainable(arms: list[ArmPlan], data: dict[str, StageData], context: TrialContext,
+                   loops: Loops | None = None):
+    studies = {arm.name: arm.study for arm in arms}
+    fixed = tune.with_parameters(study_trainable, studies=studies, data=data, context=context,
+                                 loops=loops or Loops())
+    return tune.with_resources(fixed, phase_resources(arms))
+
+
+def run_config(storage: Path, verbose: int) -> tune.RunConfig:
+    """verbose 0: silent; 1: our one-line progress; 2: Tune's own status tables too."""
+    return tune.RunConfig(
+        name=EXPERIMENT,
+        storage_path=str(storage),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        verbose=0 if verbose < 2 else 1,
+        callbacks=[ProgressLines()] if verbose else [],
+    )
+
+
+def make_tuner(trainable, arms: list[ArmPlan], max_concurrent: int, storage: Path,
+               verbose: int, linker=None) -> tune.Tuner:
+    tune_config = tune.TuneConfig(
+        search_alg=StudySearcher(arms, linker), scheduler=PerArmASHA.for_arms(arms),
+        num_samples=-1,  # until the searcher says the study is finished
+        max_concurrent_trials=max_concurrent, reuse_actors=False)
+    return tune.Tuner(trainable, tune_config=tune_config, run_config=run_config(storage,
+                                                                                verbose))
+
+
+def fit(trainable, storage: Path, resume: bool, new_tuner) -> tune.ResultGrid:
+    """Fit a fresh Tuner, or restore the study's experiment when resuming."""
+    path = storage / EXPERIMENT
+    if resume and tune.Tuner.can_restore(str(path)):
+        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
+                                   resume_errored=True)
+    else:
+        tuner = new_tuner()
+    return tuner.fit()

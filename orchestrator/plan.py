@@ -1,0 +1,101 @@
+"""What a study will run, as plain data: one `ArmPlan` per arm, resolved before anything starts.
+
+An arm's units are its seeds (or, with a tuned space, its Optuna samples at
+every seed): each unit searches (unless the arm names a genotype), derives a
+genotype and retrains it at every noise level of `retrain.noise` (unless the
+arm is search-only). The plan is what the study searcher schedules and what
+`--dry-run` prints.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.arms import Arm
+from orchestrator.studyfile import StudyError
+from searchspaces.genotype import Genotype, GenotypeError
+from studyspec.schema import Study
+
+
+@dataclass(frozen=True)
+class ArmPlan:
+    """One arm, resolved: its study (plain dict), seeds, and what each unit runs."""
+
+    name: str
+    index: int  # position in the study (table order)
+    group: str  # results table ("" : the study's ungrouped table)
+    study: dict[str, Any]  # the arm's validated study, JSON form
+    seeds: tuple[int, ...]
+    genotype: str | None  # JSON of a given genotype: retrain only
+    retrain: bool  # False: search only
+    noises: tuple[dict[str, Any], ...]  # one retrain per entry
+
+    @property
+    def tuned(self) -> bool:
+        return bool(self.study["tune"]["space"])
+
+    @property
+    def num_samples(self) -> int:
+        """Optuna samples of a tuned arm; 1 otherwise (the unit is the seed)."""
+        return self.study["tune"]["num_samples"] if self.tuned else 1
+
+    @property
+    def method(self) -> str:
+        return self.study["search_space"]["name"]
+
+    def units(self) -> int:
+        return self.num_samples * len(self.seeds)
+
+
+def arm_plan(arm: Arm, index: int, study: Study, source: str,
+             tracking_uri: str | None = None) -> ArmPlan:
+    """Resolve `arm` (its study already validated); a given genotype is loaded and checked."""
+    genotype = None
+    if arm.genotype is not None:
+        genotype = load_arm_genotype(arm, study, source, tracking_uri).to_json()
+    noises = study.retrain.noise or [study.data.noise]
+    seeds = arm.seeds if arm.seeds is not None else tuple(study.seed_list())
+    return ArmPlan(arm.name, index, arm.group or "", study.model_dump(mode="json"), tuple(seeds),
+                   genotype, arm.retrain, tuple(n.model_dump(mode="json") for n in noises))
+
+
+def load_arm_genotype(arm: Arm, study: Study, source: str,
+                      tracking_uri: str | None) -> Genotype:
+    """The arm's genotype file (relative to the study file, else the working folder) or MLflow
+    artifact (`runs:/<run id>/genotype.json`); it must belong to the arm's search space."""
+    where = f"{source}: arm '{arm.name}': genotype"
+    reference = str(arm.genotype)
+    try:
+        if reference.startswith(("runs:/", "mlflow-artifacts:/", "models:/")):
+            genotype = Genotype.load(download_artifact(reference, tracking_uri, where))
+        else:
+            genotype = Genotype.load(genotype_path(reference, source, where))
+    except GenotypeError as error:
+        raise StudyError(f"{where}: {error}") from None
+    if genotype.space != study.search_space.name:
+        raise StudyError(f"{where}: {reference} is a {genotype.space!r} genotype but the arm's "
+                         f"search space is {study.search_space.name!r}")
+    return genotype
+
+
+def genotype_path(reference: str, source: str, where: str) -> Path:
+    candidates = [Path(source).parent / reference, Path(reference)]
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        raise StudyError(f"{where}: file not found: {reference}")
+    return found
+
+
+def download_artifact(reference: str, tracking_uri: str | None, where: str) -> Path:
+    import mlflow.artifacts
+
+    try:
+        folder = tempfile.mkdtemp(prefix="genotype-")
+        return Path(mlflow.artifacts.download_artifacts(
+            artifact_uri=reference, dst_path=folder, tracking_uri=tracking_uri))
+    except Exception as error:  # MLflow raises several types for a missing run or file
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise StudyError(f"{where}: cannot fetch {reference} ({first})") from None

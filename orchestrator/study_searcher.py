@@ -1,0 +1,211 @@
+"""The study searcher: one Ray Tune `Searcher` that feeds a whole study into one Tune experiment.
+
+Tune asks it for the next trial whenever resources allow. It answers with the
+next search trial of any arm (round robin over arms, so every arm starts early)
+and, as soon as a search trial completes, with the retrain trials of the
+genotype it found, one per degradation; nothing waits for another arm or seed.
+Tuned arms keep their own `OptunaSearch`, told each sample's value when the
+sample's work has ended: the mean over its seeds (and degradations) of the
+retrained networks' validation metrics (`tune.objective: retrained`) or of the
+search trials' last report (`supernet`). Retrain work that another unit already
+does (same `dedup_key`) runs once; the waiting unit gets a linked MLflow run.
+The whole state pickles, so `Tuner.restore` resumes the study where it stopped.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ray.tune.search import Searcher
+
+from orchestrator.optuna_space import make_searcher
+from orchestrator.plan import ArmPlan
+from orchestrator.units import SEARCH, retrain_configs, search_config
+from studyspec.schema import TuneSpec
+
+
+@dataclass
+class Sample:
+    """One Optuna sample (or, untuned, the arm's seeds together) and its objective parts."""
+
+    expected: int  # parts that end before the value is known
+    values: list[list[float]] = field(default_factory=list)
+    ended: int = 0
+    told: bool = False
+
+
+@dataclass
+class Cursor:
+    """Where an arm's unit emission stands."""
+
+    sample: int = 0
+    seed_index: int = 0
+    tuned: dict[str, Any] = field(default_factory=dict)  # the current sample's values
+
+
+class StudySearcher(Searcher):
+    def __init__(self, arms: list[ArmPlan], linker=None):
+        super().__init__(metric=None, mode=None)
+        self.arms = {arm.name: arm for arm in arms}
+        self.order = [arm.name for arm in arms]
+        self.specs = {arm.name: TuneSpec.model_validate(arm.study["tune"]) for arm in arms}
+        self.optuna = {arm.name: make_searcher(self.specs[arm.name], arm.index)
+                       for arm in arms if arm.tuned}
+        self.cursors = {arm.name: Cursor() for arm in arms}
+        self.turn = 0  # round robin over arms
+        self.ready: deque[dict[str, Any]] = deque()  # retrain configs waiting for a slot
+        self.live: dict[str, dict[str, Any]] = {}  # trial id -> config
+        self.samples: dict[str, Sample] = {}
+        self.owners: set[str] = set()  # dedup keys of retrains queued or running
+        self.done: dict[str, dict[str, Any]] = {}  # dedup key -> {run_id, metrics}
+        self.waiting: dict[str, list[dict[str, Any]]] = {}  # dedup key -> dependents
+        self.linker = linker  # creates the MLflow run of a deduplicated retrain
+
+    # --- Tune's Searcher interface ------------------------------------------------------
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        config = self.next_search() or (self.ready.popleft() if self.ready else None)
+        if config is None:
+            return Searcher.FINISHED if self.finished() else None
+        self.live[trial_id] = config
+        return config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        config = self.live.pop(trial_id, None)
+        if config is None:
+            return
+        ok = not error and result is not None
+        if config["phase"] == SEARCH:
+            self.search_ended(config, result if ok else None)
+        else:
+            self.retrain_ended(config, result if ok else None)
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.__dict__, file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as file:
+            self.__dict__.update(pickle.load(file))
+
+    # --- emission -------------------------------------------------------------------------
+    def finished(self) -> bool:
+        return not (self.live or self.ready or self.waiting
+                    or any(self.available(name) for name in self.order))
+
+    def available(self, name: str) -> bool:
+        """The arm can start a unit now (Optuna arms: at most max_concurrent open samples)."""
+        arm, cursor = self.arms[name], self.cursors[name]
+        if cursor.sample >= arm.num_samples:
+            return False
+        if not arm.tuned or cursor.seed_index > 0:
+            return True
+        open_samples = sum(1 for key, s in self.samples.items()
+                           if key.startswith(f"{name}/t") and not s.told)
+        return open_samples < self.specs[name].max_concurrent
+
+    def next_search(self) -> dict[str, Any] | None:
+        """The next unit of the next arm in turn (a given genotype goes straight to retrain)."""
+        for step in range(len(self.order)):
+            name = self.order[(self.turn + step) % len(self.order)]
+            if self.available(name):
+                self.turn = (self.turn + step + 1) % len(self.order)
+                config = self.emit(self.arms[name], self.cursors[name])
+                if self.arms[name].genotype is None:
+                    return config
+                self.search_ended(config, {"genotype": self.arms[name].genotype,
+                                           "mlflow_run_id": ""})
+                return self.ready.popleft() if self.ready else self.next_search()
+        return None
+
+    def emit(self, arm: ArmPlan, cursor: Cursor) -> dict[str, Any]:
+        if cursor.seed_index == 0:
+            cursor.tuned = self.open_sample(arm, cursor.sample)
+        config = search_config(arm, cursor.sample, arm.seeds[cursor.seed_index], cursor.tuned)
+        cursor.seed_index += 1
+        if cursor.seed_index == len(arm.seeds):
+            cursor.sample, cursor.seed_index = cursor.sample + 1, 0
+        return config
+
+    def open_sample(self, arm: ArmPlan, sample: int) -> dict[str, Any]:
+        key = f"{arm.name}/t{sample}" if arm.tuned else arm.name
+        per_seed = len(arm.noises) if self.scores_retrain(arm) else 1
+        self.samples[key] = Sample(expected=len(arm.seeds) * per_seed)
+        return self.optuna[arm.name].suggest(key) if arm.tuned else {}
+
+    def scores_retrain(self, arm: ArmPlan) -> bool:
+        return self.specs[arm.name].objective == "retrained" and arm.retrain
+
+    # --- completion ---------------------------------------------------------------------
+    def search_ended(self, config: dict[str, Any], result: dict | None) -> None:
+        arm, sample = self.arms[config["arm"]], self.samples[config["sample"]]
+        genotype = (result or {}).get("genotype")
+        if not self.scores_retrain(arm):
+            self.record(arm, sample, result if genotype else None)
+        if genotype is None:
+            if self.scores_retrain(arm):  # its retrains will never run
+                self.record(arm, sample, None, parts=len(arm.noises))
+            return
+        if arm.retrain:
+            for retrain in retrain_configs(arm, config, genotype, result.get("mlflow_run_id", "")):
+                self.queue_retrain(retrain)
+
+    def queue_retrain(self, config: dict[str, Any]) -> None:
+        key = config["dedup_key"]
+        if key in self.done:
+            self.link(config, self.done[key])
+        elif key in self.owners:
+            self.waiting.setdefault(key, []).append(config)
+        else:
+            self.owners.add(key)
+            self.ready.append(config)
+
+    def retrain_ended(self, config: dict[str, Any], result: dict | None) -> None:
+        key, arm = config["dedup_key"], self.arms[config["arm"]]
+        self.owners.discard(key)
+        dependents = self.waiting.pop(key, [])
+        if result is None:
+            self.record(arm, self.samples[config["sample"]], None)
+            if dependents:  # another unit wanted the same work: it tries again
+                self.owners.add(key)
+                self.ready.append(dependents[0])
+                if dependents[1:]:
+                    self.waiting[key] = dependents[1:]
+            return
+        self.done[key] = {"run_id": result.get("mlflow_run_id", ""), "metrics": result}
+        self.record(arm, self.samples[config["sample"]], result)
+        for dependent in dependents:
+            self.link(dependent, self.done[key])
+
+    def link(self, config: dict[str, Any], source: dict[str, Any]) -> None:
+        if self.linker is not None:
+            self.linker(config, source["run_id"])
+        arm = self.arms[config["arm"]]
+        self.record(arm, self.samples[config["sample"]], source["metrics"])
+
+    def record(self, arm: ArmPlan, sample: Sample, result: dict | None, parts: int = 1) -> None:
+        """A part of a sample ended; tell Optuna the mean once every part has."""
+        metrics = [o.metric for o in self.specs[arm.name].objective_list()]
+        if result is not None and all(m in result for m in metrics):
+            sample.values.append([float(result[m]) for m in metrics])
+        sample.ended += parts
+        if sample.ended >= sample.expected and not sample.told:
+            sample.told = True
+            key = next(k for k, s in self.samples.items() if s is sample)
+            if arm.tuned:
+                self.tell(arm, key, metrics, sample.values)
+
+    def tell(self, arm: ArmPlan, key: str, metrics: list[str], values: list[list[float]]):
+        searcher = self.optuna[arm.name]
+        if not values:
+            searcher.on_trial_complete(key, None, error=True)
+            return
+        means = np.mean(np.array(values), axis=0)
+        searcher.on_trial_complete(key, {m: float(v) for m, v in zip(metrics, means)})

@@ -1,0 +1,40 @@
+"""The one Ray Tune trainable of a study: a trial's config says its arm, seed and phase.
+
+The study searcher (`orchestrator.study_searcher`) emits search and retrain
+trials of every arm into one Tune experiment; this function resolves the arm's
+study with the trial's seed and Optuna values and runs the phase's adapter.
+`loops` is replaceable so that the scheduling benchmark can time the
+orchestration with stand-in loops of known length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from studyspec.dotted import with_overrides
+from trainables.retrain_loop import run_retrain
+from trainables.search_loop import run_search
+from trainables.stage_data import StageData
+from trainables.tune_retrain import retrain_trial
+from trainables.tune_search import search_trial
+from trainables.tune_session import TrialContext
+
+
+@dataclass(frozen=True)
+class Loops:
+    search: Callable = run_search  # (study, SearchData, report, runtime, state) -> Genotype
+    retrain: Callable = run_retrain  # (study, genotype, noise, RetrainData, report, runtime,
+    #                                    state) -> (model, metrics)
+
+
+def study_trainable(config: dict[str, Any], *, studies: dict[str, dict[str, Any]],
+                    data: dict[str, StageData], context: TrialContext,
+                    loops: Loops = Loops()) -> None:
+    arm = config["arm"]
+    study = with_overrides(studies[arm], {**config["tuned"], "seed": config["seed"]})
+    if config["phase"] == "search":
+        search_trial(config, study, data[arm].search, context, loops.search)
+    else:
+        retrain_trial(config, study, data[arm].retrain, context, loops.retrain)
