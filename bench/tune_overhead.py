@@ -1,7 +1,7 @@
 """Orchestration overhead: one search trial run through Ray Tune with MLflow logging
-(orchestrator.runner.run_study on a search-only arm, SQLite tracking in a temporary folder) against the same
-loop (trainables.search_loop.run_search) called directly with the same study, data and
-one thread.
+(orchestrator.runner.run_study on a search-only arm, SQLite tracking in a temporary
+folder) against the same loop (trainables.search_loop.run_search) called directly with
+the same study, data and one thread.
 
 The value compares the trial's own wall time (Tune's `time_total_s`, from the trial
 function's start to its last report: MLflow child run, per-epoch metrics and

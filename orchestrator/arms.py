@@ -8,6 +8,7 @@ Tune experiment (`orchestrator.experiment`).
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +28,10 @@ class Arm:
 
 
 def value_label(value: Any) -> str:
+    """A grid value in an arm name: only the characters an arm name may hold."""
     if isinstance(value, bool):
         return "on" if value else "off"
-    return str(value).replace(" ", "")
+    return re.sub(r"[^A-Za-z0-9_.=-]", "_", str(value).replace(" ", ""))
 
 
 def grid_arms(grid: dict[str, list[Any]], group: str | None = None) -> list[Arm]:
@@ -38,7 +40,7 @@ def grid_arms(grid: dict[str, list[Any]], group: str | None = None) -> list[Arm]
     keys = list(grid)
     arms = []
     for values in itertools.product(*(grid[key] for key in keys)):
-        name = ",".join(f"{key.split('.')[-1]}={value_label(v)}" for key, v in zip(keys, values))
+        name = "+".join(f"{key.split('.')[-1]}={value_label(v)}" for key, v in zip(keys, values))
         arms.append(Arm(name, dict(zip(keys, values)), group))
     return arms
 
@@ -64,6 +66,12 @@ def expand_arms(study: Study, only: list[str] | None = None) -> list[Arm]:
             raise StudyError(f"--arms: unknown arm '{unknown[0]}' (known: {known})")
         arms = [arm for arm in arms if arm.name in only]
     return arms
+
+
+def arm_indices(study: Study) -> dict[str, int]:
+    """Each arm's position in the whole study (kept when --arms runs a subset: table order
+    and each arm's Optuna sampler seed stay those of the full study)."""
+    return {arm.name: index for index, arm in enumerate(expand_arms(study))}
 
 
 def arm_study(study: Study, arm: Arm, source: str = "study") -> Study:

@@ -69,8 +69,9 @@ def fit(trainable, storage: Path, resume: bool, new_tuner) -> tune.ResultGrid:
     """Fit a fresh Tuner, or restore the study's experiment when resuming."""
     path = storage / EXPERIMENT
     if resume and tune.Tuner.can_restore(str(path)):
+        # errored trials stay errored: the searcher has already accounted for them
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
-                                   resume_errored=True)
+                                   resume_errored=False)
     else:
         tuner = new_tuner()
     return tuner.fit()

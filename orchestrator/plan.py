@@ -17,6 +17,7 @@ from typing import Any
 from orchestrator.arms import Arm
 from orchestrator.studyfile import StudyError
 from searchspaces.genotype import Genotype, GenotypeError
+from searchspaces.registry import get_space
 from studyspec.schema import Study
 
 
@@ -54,6 +55,10 @@ def arm_plan(arm: Arm, index: int, study: Study, source: str,
              tracking_uri: str | None = None) -> ArmPlan:
     """Resolve `arm` (its study already validated); a given genotype is loaded and checked."""
     genotype = None
+    if arm.genotype is None and not get_space(study.search_space.name).searchable:
+        raise StudyError(f"{source}: arm '{arm.name}': search_space.name: "
+                         f"{study.search_space.name!r} has nothing to search; give the arm a "
+                         "genotype (e.g. studies/genotypes/dncnn-17.json)")
     if arm.genotype is not None:
         genotype = load_arm_genotype(arm, study, source, tracking_uri).to_json()
     noises = study.retrain.noise or [study.data.noise]
@@ -75,6 +80,8 @@ def load_arm_genotype(arm: Arm, study: Study, source: str,
             genotype = Genotype.load(genotype_path(reference, source, where))
     except GenotypeError as error:
         raise StudyError(f"{where}: {error}") from None
+    except UnicodeDecodeError:  # a binary file (not JSON text)
+        raise StudyError(f"{where}: {reference}: not a JSON text file") from None
     if genotype.space != study.search_space.name:
         raise StudyError(f"{where}: {reference} is a {genotype.space!r} genotype but the arm's "
                          f"search space is {study.search_space.name!r}")

@@ -17,7 +17,7 @@ from typing import Any
 import ray
 import yaml
 
-from orchestrator.arms import checked_arms
+from orchestrator.arms import arm_indices, checked_arms
 from orchestrator.data import resolved_roots, stage_data
 from orchestrator.dedup import DedupLinker
 from orchestrator.experiment import fit, make_trainable, make_tuner
@@ -129,8 +129,9 @@ class PreparedArms:
 def prepare_arms(study: Study, source: str, arms: tuple[str, ...] = (),
                  tracking_uri: str | None = None) -> PreparedArms:
     plans, data, studies, shared = [], {}, {}, {}
-    for index, (arm, resolved) in enumerate(checked_arms(study, source, list(arms))):
-        plans.append(arm_plan(arm, index, resolved, source, tracking_uri))
+    indices = arm_indices(study)
+    for arm, resolved in checked_arms(study, source, list(arms)):
+        plans.append(arm_plan(arm, indices[arm.name], resolved, source, tracking_uri))
         key = json.dumps([resolved.data.model_dump(mode="json"), resolved.seed])
         if key not in shared:
             shared[key] = stage_data(resolved)

@@ -70,7 +70,8 @@ class StudySearcher(Searcher):
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        config = self.next_search() or (self.ready.popleft() if self.ready else None)
+        # a completed search's retrains first: a unit finishes without waiting for the rest
+        config = self.ready.popleft() if self.ready else self.next_search()
         if config is None:
             return Searcher.FINISHED if self.finished() else None
         self.live[trial_id] = config

@@ -10,9 +10,13 @@ The layer layout matches the published weights of `reference/dncnn_sigma25.pth`
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
+
+from searchspaces.genotype import Genotype, require_keys
+from searchspaces.registry import SearchSpace, SpaceOptions, Supernet, register_space
 
 
 class DnCNN(nn.Module):
@@ -60,3 +64,46 @@ def load_reference_dncnn(path: str | Path) -> DnCNN:
     model = DnCNN(in_channels=first.shape[1], depth=num_convs, channels=first.shape[0])
     model.load_state_dict(state, strict=True)
     return model
+
+
+class DncnnOptions(SpaceOptions):
+    """Nothing is searched: the genotype says depth, width and BatchNorm."""
+
+
+@register_space
+class DncnnSpace(SearchSpace):
+    """DnCNN as a fixed baseline row of a study: an arm names a `dncnn` genotype
+    (e.g. studies/genotypes/dncnn-17.json: depth 17, 64 channels, BatchNorm, the
+    published grey model) and retrains and tests it with the study's protocol."""
+
+    name = "dncnn"
+    options_model = DncnnOptions
+    searchable = False
+    ARCH_KEYS = ("depth", "channels", "batch_norm")
+
+    def build_supernet(self, options: dict[str, Any], in_channels: int) -> Supernet:
+        raise ValueError("search space 'dncnn' has nothing to search: give the arm a genotype")
+
+    def build_derived(self, genotype: Genotype, options: dict[str, Any],
+                      in_channels: int) -> nn.Module:
+        arch = genotype.arch
+        return DnCNN(in_channels, arch["depth"], arch["channels"], arch["batch_norm"])
+
+    def validate_arch(self, genotype: Genotype) -> None:
+        arch = require_keys(genotype.arch, self.ARCH_KEYS, "arch")
+        for key in ("depth", "channels"):
+            if isinstance(arch[key], bool) or not isinstance(arch[key], int) or arch[key] < 2:
+                raise ValueError(f"arch.{key}: expected an integer of at least 2")
+        if not isinstance(arch["batch_norm"], bool):
+            raise ValueError("arch.batch_norm: expected true or false")
+
+    def tiny_options(self) -> dict[str, Any]:
+        return {}
+
+    def set_one_hot(self, supernet: Supernet) -> Genotype:
+        raise ValueError("search space 'dncnn' has no supernet")
+
+
+def dncnn_genotype(depth: int = 17, channels: int = 64, batch_norm: bool = True) -> Genotype:
+    arch = {"depth": depth, "channels": channels, "batch_norm": batch_norm}
+    return Genotype(DncnnSpace.name, (), arch, {"paper": "Zhang et al., TIP 2017"})

@@ -68,6 +68,9 @@ class SearchSpace(ABC):
     options_model: ClassVar[type[SpaceOptions]]
     # Name of the search strategy this space uses by default ("bilevel" or "joint").
     default_strategy: ClassVar[str] = "bilevel"
+    # False for a fixed reference network (a baseline): arms give its genotype, nothing
+    # is searched, and the conformance suite of supernets does not apply.
+    searchable: ClassVar[bool] = True
 
     def parse_options(self, options: dict[str, Any] | None) -> SpaceOptions:
         return self.options_model.model_validate(options or {})

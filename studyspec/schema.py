@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 
 class Strict(BaseModel):
@@ -178,6 +179,14 @@ PHASE_METRICS = {
 DEFAULT_METRIC = {"supernet": "val/score", "retrained": "val/psnr"}
 
 
+def error_at(title: str, key: str, message: str) -> ValidationError:
+    """An error of a check across fields, located at its own dotted `key` inside the model,
+    so that a study file's message names the whole path (`tune.metric`, not `tune`)."""
+    kind = PydanticCustomError("value_error", "{message}", {"message": message})
+    return ValidationError.from_exception_data(
+        title, [InitErrorDetails(type=kind, loc=tuple(key.split(".")), input=None)])
+
+
 class ObjectiveSpec(Strict):
     metric: str
     mode: Literal["max", "min"] = "max"
@@ -217,20 +226,23 @@ class TuneSpec(Strict):
         known = PHASE_METRICS[self.objective]
         for index, objective in enumerate(self.objectives or []):
             if objective.metric not in known:
-                raise ValueError(f"objectives.{index}.metric: {objective.metric!r} is not "
-                                 f"reported by the {self.objective} phase (one of {known})")
+                raise error_at("TuneSpec", f"objectives.{index}.metric",
+                               f"{objective.metric!r} is not reported by the {self.objective} "
+                               f"phase (one of {', '.join(known)})")
         if self.metric is not None and self.metric not in known:
-            raise ValueError(f"metric: {self.metric!r} is not reported by the "
-                             f"{self.objective} phase (one of {', '.join(known)})")
+            raise error_at("TuneSpec", "metric", f"{self.metric!r} is not reported by the "
+                           f"{self.objective} phase (one of {', '.join(known)})")
         if self.objectives is not None and not 2 <= len(self.objectives) <= 3:
-            raise ValueError("objectives: list two or three metrics (or use tune.metric)")
+            raise error_at("TuneSpec", "objectives",
+                           "list two or three metrics (or use tune.metric)")
         if self.objectives and self.scheduler is not None:
-            raise ValueError("scheduler: Ray Tune's ASHA scheduler takes a single metric; "
-                             "drop it for a multi-objective study")
+            raise error_at("TuneSpec", "scheduler", "Ray Tune's ASHA scheduler takes a single "
+                           "metric; drop it for a multi-objective study")
         for index, point in enumerate(self.start_from):
             unknown = sorted(set(point) - set(self.space))
             if unknown:
-                raise ValueError(f"start_from.{index}.{unknown[0]}: not a key of tune.space")
+                raise error_at("TuneSpec", f"start_from.{index}.{unknown[0]}",
+                               "not a key of tune.space")
         return self
 
     def objective_list(self) -> list[ObjectiveSpec]:
@@ -254,7 +266,7 @@ class ResourcesSpec(Strict):
     retrain: Resources = Resources()
 
 
-ARM_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.,=+-]*$"  # no path separators: names become folders
+ARM_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.=+-]*$"  # no separators: names become folders and tags
 
 
 def unique_seeds(seeds: list[int] | None) -> list[int] | None:

@@ -52,18 +52,38 @@ def derived_options(study) -> dict[str, Any]:
     return {**options, **study.retrain.space_options}
 
 
-def build_retrain(study, genotype: Genotype, runtime: Runtime):
+@dataclass
+class RetrainParts:
+    """The derived network and what trains it."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+
+    def state(self, epoch: int) -> dict[str, Any]:
+        return {"epoch": epoch, "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+
+    def load(self, state: dict[str, Any]) -> int:
+        """Restore a checkpoint; the first epoch still to run."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        return state["epoch"] + 1
+
+
+def build_retrain(study, genotype: Genotype, runtime: Runtime) -> RetrainParts:
     channels = 3 if study.data.color else 1
     model = build_derived_from_genotype(genotype, derived_options(study), channels)
     model = model.to(runtime.device, memory_format=memory_format(runtime, model))
     spec = study.retrain.optimizer.model_dump()
     optimizer = build_optimizer(model.parameters(), spec)
     total = study.retrain.epochs * study.retrain.steps_per_epoch
-    return model, optimizer, build_scheduler(optimizer, spec, total)
+    return RetrainParts(model, optimizer, build_scheduler(optimizer, spec, total))
 
 
-def train_epoch(parts, batches, study, runtime: Runtime) -> float:
-    model, optimizer, scheduler = parts
+def train_epoch(parts: RetrainParts, batches, study, runtime: Runtime) -> float:
+    model, optimizer, scheduler = parts.model, parts.optimizer, parts.scheduler
     loss_fn, clip = DenoiseLoss(**study.retrain.loss.model_dump()), study.retrain.grad_clip_value
     total = torch.zeros((), device=runtime.device)
     model.train()
@@ -95,12 +115,8 @@ def run_retrain(study, genotype: Genotype, noise, data: RetrainData, report: Rep
     """Train the derived net of `genotype` on `noise`; returns (model, final metrics)."""
     torch.manual_seed(study.seed)
     parts = build_retrain(study, genotype, runtime)
-    model, retrain = parts[0], study.retrain
-    start = 0
-    if state:
-        for target, saved in zip(parts, (state["model"], state["optimizer"], state["scheduler"])):
-            target.load_state_dict(saved)
-        start = state["epoch"] + 1
+    model, retrain = parts.model, study.retrain
+    start = parts.load(state) if state else 0
     batches = patch_batches(data.train, study.data, retrain.batch_size, retrain.steps_per_epoch,
                             study.seed, retrain.num_workers, noise=noise,
                             pin_memory=runtime.non_blocking)
@@ -114,7 +130,5 @@ def run_retrain(study, genotype: Genotype, noise, data: RetrainData, report: Rep
         metrics["time/epoch_s"] = time.perf_counter() - began
         if epoch == retrain.epochs - 1:
             metrics.update(test_metrics(model, study, data, test_keys, runtime))
-        state = {"epoch": epoch, "model": model.state_dict(),
-                 "optimizer": parts[1].state_dict(), "scheduler": parts[2].state_dict()}
-        report(epoch, metrics, state)
+        report(epoch, metrics, parts.state(epoch))
     return model, metrics

@@ -12,6 +12,7 @@ checkpoint it and resume.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -45,6 +46,17 @@ class SearchData:
 
 
 @dataclass
+class SearchParts:
+    """The supernet and what trains it (built once per trial, restored on resume)."""
+
+    supernet: Any
+    weight_optimizer: torch.optim.Optimizer
+    arch_optimizer: torch.optim.Optimizer
+    weight_scheduler: Any
+    arch_scheduler: Any
+
+
+@dataclass
 class Best:
     score: float = float("-inf")
     epoch: int = -1
@@ -56,7 +68,7 @@ def in_channels(study) -> int:
     return 3 if study.data.color else 1
 
 
-def build_search(study, runtime: Runtime):
+def build_search(study, runtime: Runtime) -> SearchParts:
     """Supernet, optimisers and schedulers for `study` (a validated Study)."""
     space = get_space(study.search_space.name)
     supernet = space.build_supernet(study.search_space.resolved_options(), in_channels(study))
@@ -67,9 +79,8 @@ def build_search(study, runtime: Runtime):
     arch_spec = search.arch_optimizer.model_dump()
     w_opt = build_optimizer(supernet.weight_parameters(), weight_spec)
     a_opt = build_optimizer(supernet.arch_parameters(), arch_spec)
-    return supernet, w_opt, a_opt, build_scheduler(w_opt, weight_spec, total), build_scheduler(
-        a_opt, arch_spec, total
-    )
+    return SearchParts(supernet, w_opt, a_opt, build_scheduler(w_opt, weight_spec, total),
+                       build_scheduler(a_opt, arch_spec, total))
 
 
 def loss_step(model, loss_fn, batch, optimizers, runtime: Runtime, clip: float | None, params):
@@ -86,8 +97,9 @@ def loss_step(model, loss_fn, batch, optimizers, runtime: Runtime, clip: float |
     return loss.detach()
 
 
-def train_epoch(parts, epoch: int, study, runtime: Runtime, batches_w, batches_a) -> float:
-    supernet, w_opt, a_opt, w_sched, a_sched = parts
+def train_epoch(parts: SearchParts, epoch: int, study, runtime: Runtime, batches_w,
+                batches_a) -> float:
+    supernet, w_opt, a_opt = parts.supernet, parts.weight_optimizer, parts.arch_optimizer
     search, loss_fn = study.search, DenoiseLoss(**study.search.loss.model_dump())
     arch_on = epoch >= search.warmup_epochs
     weights = supernet.weight_parameters()
@@ -104,29 +116,28 @@ def train_epoch(parts, epoch: int, study, runtime: Runtime, batches_w, batches_a
                 loss_step(supernet, loss_fn, batch_a, [a_opt], runtime, None, [])
             total += loss_step(supernet, loss_fn, batch_w, [w_opt], runtime,
                                search.grad_clip_norm, weights)
-        w_sched.step()
+        parts.weight_scheduler.step()
         if arch_on:
-            a_sched.step()
+            parts.arch_scheduler.step()
     return finite_or_raise(total.item() / search.steps_per_epoch, "train/loss")
 
 
-def state_dict(parts, epoch: int, best: Best, elapsed: float) -> dict[str, Any]:
-    supernet, w_opt, a_opt, w_sched, a_sched = parts
+def state_dict(parts: SearchParts, epoch: int, best: Best, elapsed: float) -> dict[str, Any]:
     return {
         "epoch": epoch,
         "elapsed_s": elapsed,
-        "model": supernet.state_dict(),
-        "optimizers": [w_opt.state_dict(), a_opt.state_dict()],
-        "schedulers": [w_sched.state_dict(), a_sched.state_dict()],
-        "best": vars(best).copy(),
+        "model": parts.supernet.state_dict(),
+        "optimizers": [parts.weight_optimizer.state_dict(), parts.arch_optimizer.state_dict()],
+        "schedulers": [parts.weight_scheduler.state_dict(), parts.arch_scheduler.state_dict()],
+        "best": dataclasses.asdict(best),
     }
 
 
-def load_state(parts, state: dict[str, Any]) -> tuple[int, Best]:
-    supernet, w_opt, a_opt, w_sched, a_sched = parts
-    supernet.load_state_dict(state["model"])
-    for target, saved in zip((w_opt, a_opt, w_sched, a_sched),
-                             [*state["optimizers"], *state["schedulers"]]):
+def load_state(parts: SearchParts, state: dict[str, Any]) -> tuple[int, Best]:
+    parts.supernet.load_state_dict(state["model"])
+    targets = (parts.weight_optimizer, parts.arch_optimizer, parts.weight_scheduler,
+               parts.arch_scheduler)
+    for target, saved in zip(targets, [*state["optimizers"], *state["schedulers"]]):
         target.load_state_dict(saved)
     return state["epoch"] + 1, Best(**state["best"])
 
@@ -153,7 +164,7 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
     """Search `study`'s space on `data`; returns the genotype of the best epoch."""
     torch.manual_seed(study.seed)
     parts = build_search(study, runtime)
-    supernet, search = parts[0], study.search
+    supernet, search = parts.supernet, study.search
     start, best = load_state(parts, state) if state else (0, Best())
     elapsed = state.get("elapsed_s", 0.0) if state else 0.0  # search wall time so far
     # joint (single-level): weights and architecture share batches from Train-W and Train-A
@@ -173,7 +184,7 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
         elapsed += time.perf_counter() - began
         metrics.update({
             **entropy_metric(supernet),
-            "search/lr": parts[1].param_groups[0]["lr"],
+            "search/lr": parts.weight_optimizer.param_groups[0]["lr"],
             "best/score": best.score if best.epoch >= 0 else metrics["val/score"],
             "time/epoch_s": time.perf_counter() - began,
             "search/time_s": elapsed,

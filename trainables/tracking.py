@@ -115,6 +115,13 @@ class Tracker:
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         self.client.set_terminated(run_id, status=status)
 
+    def trial_run(self, experiment_id: str, parent_id: str, trial_id: str) -> str | None:
+        """The child run a Tune trial already has, if any (a restarted trial reuses it)."""
+        query = (f"tags.mlflow.parentRunId = '{parent_id}' and tags.trial_id = '{trial_id}' "
+                 "and tags.dedup_of IS NULL")
+        runs = self.client.search_runs([experiment_id], filter_string=query, max_results=1)
+        return runs[0].info.run_id if runs else None
+
     def children(self, experiment_id: str, parent_id: str) -> list:
         query = f"tags.mlflow.parentRunId = '{parent_id}'"
         return self.client.search_runs([experiment_id], filter_string=query, max_results=5000)

@@ -46,17 +46,22 @@ class TrialSession:
     @classmethod
     def open(cls, context: TrialContext, phase: str, config: dict[str, Any],
              params: dict[str, Any], tags: dict[str, Any] | None = None) -> TrialSession:
-        """The trial's child run: reopened from the checkpoint, else created with the
-        trial config's `labels` (group, seed, unit, ...) as tags."""
+        """The trial's child run: reopened from the checkpoint (or, restarted before its
+        first checkpoint, found by its trial id), else created with the trial config's
+        `labels` (group, seed, unit, ...) as tags."""
         tracker = Tracker(context.tracking_uri)
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:
             with checkpoint.as_directory() as folder:
                 run_id = json.loads((Path(folder) / RUN_FILE).read_text())["run_id"]
-                state = torch.load(Path(folder) / STATE_FILE, weights_only=False)
+                state = torch.load(Path(folder) / STATE_FILE, weights_only=True)
             tracker.reopen(run_id)
             return cls(tracker, run_id, state, tracker.last_step(run_id, EPOCH_METRIC))
         trial_id = tune.get_context().get_trial_id()
+        earlier = tracker.trial_run(context.experiment_id, context.parent_run_id, trial_id)
+        if earlier is not None:  # started before an interruption, no checkpoint yet
+            tracker.reopen(earlier)
+            return cls(tracker, earlier, None, tracker.last_step(earlier, EPOCH_METRIC))
         method = params["search_space"]["name"]
         all_tags = {"study": context.study, "arm": config["arm"], "method": method,
                     "phase": phase, "trial_id": trial_id, "eval_protocol": protocol_hash(),

@@ -107,8 +107,8 @@ arms:
 """
     study = load_study(write(tmp_path, text))
     arms = expand_arms(study)
-    assert [a.name for a in arms][:2] == ["layerwise_alphas=on,residual=on",
-                                          "layerwise_alphas=on,residual=off"]
+    assert [a.name for a in arms][:2] == ["layerwise_alphas=on+residual=on",
+                                          "layerwise_alphas=on+residual=off"]
     assert len(arms) == 5
     assert arm_study(study, arms[-1]).search_space.options["width"] == 16
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from searchspaces.genotype import Genotype, GenotypeError
 from searchspaces.registry import build_derived_from_genotype, get_space, space_names
 
-SPACES = space_names()
+SPACES = [name for name in space_names() if get_space(name).searchable]  # supernets
 SIZE = 16
 
 

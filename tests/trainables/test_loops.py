@@ -50,7 +50,7 @@ def test_search_updates_arch_only_after_warmup_and_keeps_best(images, runtime):
     genotype = run_search(study, search_data(images),
                           keep(reports), runtime)
     alphas = [state["model"]["alphas"] for _, _, state in reports]
-    initial = build_search(study, runtime)[0].state_dict()["alphas"]
+    initial = build_search(study, runtime).supernet.state_dict()["alphas"]
     assert torch.equal(alphas[0], initial)  # warm-up epoch: weights only
     assert not torch.equal(alphas[1], alphas[0])  # architecture steps after it
     assert [e for e, _, _ in reports] == [0, 1, 2]
