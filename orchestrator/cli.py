@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from orchestrator.arms import checked_arms
 from orchestrator.report import ReportError, resolve_parent, write_report
 from orchestrator.runner import (
     ResourceError,
     RunOptions,
     TrialsFailed,
+    plan_arms,
     prepare_arms,
     resolve_uri,
     run_study,
@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(path)
             return 0
         study = load_study(args.file, args.profile, args.assignments, args.data_root)
-        if args.command == "validate":
-            count = len(checked_arms(study, args.file, list(args.arms)))
+        if args.command == "validate":  # every arm, its tuned extremes and genotype file
+            count = len(plan_arms(study, args.file, args.arms, resolve_uri(study, RunOptions())))
             print(f"{args.file}: ok ({count} arm(s))")
             return 0
         if args.dry_run:

@@ -126,16 +126,23 @@ class PreparedArms:
     studies: dict[str, Study]  # arm name -> validated study
 
 
+def plan_arms(study: Study, source: str, arms: tuple[str, ...] = (),
+              tracking_uri: str | None = None) -> list[tuple[ArmPlan, Study]]:
+    """Every arm validated and planned (its genotype file read), data not yet loaded."""
+    indices = arm_indices(study)
+    return [(arm_plan(arm, indices[arm.name], resolved, source, tracking_uri), resolved)
+            for arm, resolved in checked_arms(study, source, list(arms))]
+
+
 def prepare_arms(study: Study, source: str, arms: tuple[str, ...] = (),
                  tracking_uri: str | None = None) -> PreparedArms:
     plans, data, studies, shared = [], {}, {}, {}
-    indices = arm_indices(study)
-    for arm, resolved in checked_arms(study, source, list(arms)):
-        plans.append(arm_plan(arm, indices[arm.name], resolved, source, tracking_uri))
+    for plan, resolved in plan_arms(study, source, arms, tracking_uri):
         key = json.dumps([resolved.data.model_dump(mode="json"), resolved.seed])
         if key not in shared:
             shared[key] = stage_data(resolved)
-        data[arm.name], studies[arm.name] = shared[key], resolved
+        plans.append(plan)
+        data[plan.name], studies[plan.name] = shared[key], resolved
     return PreparedArms(plans, data, studies)
 
 
