@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from orchestrator.yamlfile import YamlError, load_file, load_text
 from studyspec.dotted import with_overrides
 from studyspec.schema import Study
 
@@ -26,11 +26,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise StudyError(f"{path}: study file not found")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise StudyError(f"{path}: not valid YAML{where}") from None
+        data = load_file(path)
+    except (YamlError, OSError) as error:
+        raise StudyError(f"{path}: {error}") from None
     if not isinstance(data, dict):
         raise StudyError(f"{path}: expected a mapping at the top level")
     return data
@@ -42,9 +40,9 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     if not sep or not key.strip():
         raise StudyError(f"--set {text!r}: expected key=value")
     try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        raise StudyError(f"--set {text!r}: value is not valid YAML") from None
+        value = load_text(raw)
+    except YamlError as error:
+        raise StudyError(f"--set {text!r}: value is {error}") from None
     return key.strip(), value
 
 
