@@ -1,0 +1,32 @@
+"""A diverging study through the CLI: the trial is FAILED in MLflow with its reason as a tag,
+the parent run is FAILED, and the command exits 2 with the first reason on one line."""
+
+from mlflow.tracking import MlflowClient
+
+from orchestrator.cli import main
+
+DIVERGING = """
+name: diverging
+data: {train: embedded, test: [embedded], patch_size: 24, max_train_images: 6}
+search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
+search: {epochs: 2, steps_per_epoch: 3, batch_size: 2, warmup_epochs: 0, val_crop: 32,
+         weight_optimizer: {name: sgd, lr: 1.0e+12}, grad_clip_norm: null}
+retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2}
+"""
+
+
+def test_every_search_diverging_fails_the_study(tmp_path, capsys):
+    study = tmp_path / "diverging.yaml"
+    study.write_text(DIVERGING)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = main(["study", str(study), "--tracking-uri", uri, "--storage",
+                 str(tmp_path / "runs"), "--verbose", "0"])
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("error: every search trial failed") and "not finite" in error
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("diverging").experiment_id])
+    status = {run.data.tags["phase"]: run.info.status for run in runs}
+    assert status == {"study": "FAILED", "search": "FAILED"}
+    (search,) = [run for run in runs if run.data.tags["phase"] == "search"]
+    assert search.data.tags["failure"].startswith("FloatingPointError: train/loss is not finite")
