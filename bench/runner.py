@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "modnas_t1_vs_dncnn_latency": ("bench.modnas_latency", "modnas_t1_vs_dncnn_latency"),
     "tune_overhead": ("bench.tune_overhead", "tune_overhead"),
     "parallel_trial_speedup": ("bench.tune_parallel", "parallel_trial_speedup"),
+    "study_schedule_efficiency": ("bench.schedule_efficiency", "study_schedule_efficiency"),
 }
 SIZES = ("full", "quick", "tiny")
 

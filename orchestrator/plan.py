@@ -50,6 +50,18 @@ class ArmPlan:
     def units(self) -> int:
         return self.num_samples * len(self.seeds)
 
+    def work(self, phase: str) -> float:
+        """Estimated work of one trial of `phase` (search: 0 for a given genotype): steps x
+        batch x patch pixels. Comparable between arms of one space; it orders the emission."""
+        if phase == "search" and self.genotype is not None:
+            return 0.0
+        spec, patch = self.study[phase], self.study["data"]["patch_size"]
+        return float(spec["epochs"] * spec["steps_per_epoch"] * spec["batch_size"] * patch**2)
+
+    def chain(self) -> float:
+        """Estimated work from a unit's start to its last retrain's end."""
+        return self.work("search") + (self.work("retrain") if self.retrain else 0.0)
+
 
 def arm_plan(arm: Arm, index: int, study: Study, source: str,
              tracking_uri: str | None = None) -> ArmPlan:

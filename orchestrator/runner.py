@@ -175,6 +175,20 @@ class StudyOutcome:
     results: Any  # Tune's ResultGrid of every trial
 
 
+def trial_capacity(studies: dict[str, Study], available: dict[str, float]) -> int:
+    """How many trials the cluster runs at once (the smallest per-phase request decides):
+    Tune holds no more trials than that in flight, so the study searcher, not a queue of
+    early picks, decides what starts when a slot frees."""
+    fits = []
+    for study in studies.values():
+        for wanted in (study.resources.search, study.resources.retrain):
+            counts = [available.get("CPU", 0) / wanted.cpu]
+            if wanted.gpu > 0:
+                counts.append(available.get("GPU", 0) / wanted.gpu)
+            fits.append(int(min(counts) + 1e-9))
+    return max(1, max(fits, default=1))
+
+
 def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> StudyOutcome:
     """Run every arm as one Tune experiment and log the tables to the parent run.
     `loops` replaces the training loops (the scheduling benchmark's stand-ins)."""
@@ -183,7 +197,8 @@ def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> 
     started = not ray.is_initialized()
     start_ray(options.address)
     try:
-        check_resources(prepared.studies, ray.cluster_resources())
+        available = ray.cluster_resources()
+        check_resources(prepared.studies, available)
         tracker = Tracker(uri)
         folder = Path(options.storage).resolve() / study.name
         experiment_id, parent_id = open_parent(tracker, study, folder, options)
@@ -191,19 +206,21 @@ def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> 
         roots = {name: root for resolved in prepared.studies.values()
                  for name, root in resolved_roots(resolved).items()}
         tracker.set_tags(parent_id, {f"data_root.{name}": root for name, root in roots.items()})
-        return run_experiment(prepared, study, options, tracker, context, folder, loops)
+        in_flight = min(study.tune.max_concurrent, trial_capacity(prepared.studies, available))
+        return run_experiment(prepared, options, tracker, context, folder, loops, in_flight)
     finally:
         if started and ray.is_initialized():
             ray.shutdown()
 
 
-def run_experiment(prepared: PreparedArms, study: Study, options: RunOptions, tracker: Tracker,
-                   context: TrialContext, folder: Path, loops: Loops | None) -> StudyOutcome:
+def run_experiment(prepared: PreparedArms, options: RunOptions, tracker: Tracker,
+                   context: TrialContext, folder: Path, loops: Loops | None,
+                   in_flight: int) -> StudyOutcome:
     trainable = make_trainable(prepared.plans, prepared.data, context, loops)
     status = "FAILED"
     try:
         results = fit(trainable, folder, options.resume, lambda: make_tuner(
-            trainable, prepared.plans, study.tune.max_concurrent, folder, options.verbose,
+            trainable, prepared.plans, in_flight, folder, options.verbose,
             DedupLinker(context, {p.name: p.study for p in prepared.plans})))
         finished = check_outcome(results, prepared.plans)
         status = "FINISHED"

@@ -1,9 +1,13 @@
 """The study searcher: one Ray Tune `Searcher` that feeds a whole study into one Tune experiment.
 
-Tune asks it for the next trial whenever resources allow. It answers with the
-next search trial of any arm (round robin over arms, so every arm starts early)
-and, as soon as a search trial completes, with the retrain trials of the
-genotype it found, one per degradation; nothing waits for another arm or seed.
+Tune asks it for the next trial whenever a slot is free (the experiment caps
+trials in flight at what the cluster can run, so nothing queues behind an
+early choice). A unit's retrain trials, one per degradation, are eligible the
+moment its own search completes; no stage waits for another arm or seed. When
+several trials compete for a slot, the one heading the longest remaining chain
+of estimated work goes first (critical-path list scheduling: a search heads its
+search + retrain chain, a retrain only itself; `ArmPlan.work` estimates), ties
+in round robin over the arms, so every arm starts early.
 Tuned arms keep their own `OptunaSearch`, told each sample's value when the
 sample's work has ended: the mean over its seeds (and degradations) of the
 retrained networks' validation metrics (`tune.objective: retrained`) or of the
@@ -70,8 +74,7 @@ class StudySearcher(Searcher):
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        # a completed search's retrains first: a unit finishes without waiting for the rest
-        config = self.ready.popleft() if self.ready else self.next_search()
+        config = self.next_config()
         if config is None:
             return Searcher.FINISHED if self.finished() else None
         self.live[trial_id] = config
@@ -112,19 +115,32 @@ class StudySearcher(Searcher):
                            if key.startswith(f"{name}/t") and not s.told)
         return open_samples < self.specs[name].max_concurrent
 
-    def next_search(self) -> dict[str, Any] | None:
-        """The next unit of the next arm in turn (a given genotype goes straight to retrain)."""
-        for step in range(len(self.order)):
-            name = self.order[(self.turn + step) % len(self.order)]
-            if self.available(name):
-                self.turn = (self.turn + step + 1) % len(self.order)
-                config = self.emit(self.arms[name], self.cursors[name])
-                if self.arms[name].genotype is None:
-                    return config
-                self.search_ended(config, {"genotype": self.arms[name].genotype,
-                                           "mlflow_run_id": ""})
-                return self.ready.popleft() if self.ready else self.next_search()
-        return None
+    def next_config(self) -> dict[str, Any] | None:
+        """The ready retrain or the next search, whichever heads the longer chain of work."""
+        retrain = max(self.ready, key=lambda c: self.arms[c["arm"]].work("retrain"),
+                      default=None)  # the first of equals: max keeps the earliest
+        arm = self.longest_available_arm()
+        if retrain is not None and (arm is None or self.arms[retrain["arm"]].work("retrain")
+                                    >= self.arms[arm].chain()):
+            self.ready.remove(retrain)
+            return retrain
+        return self.next_search(arm) if arm is not None else None
+
+    def longest_available_arm(self) -> str | None:
+        """The available arm with the longest unit chain; ties in round robin."""
+        rotated = [self.order[(self.turn + step) % len(self.order)]
+                   for step in range(len(self.order))]
+        candidates = [name for name in rotated if self.available(name)]
+        return max(candidates, key=lambda name: self.arms[name].chain(), default=None)
+
+    def next_search(self, name: str) -> dict[str, Any] | None:
+        """The arm's next unit (a given genotype goes straight to its retrains)."""
+        self.turn = (self.order.index(name) + 1) % len(self.order)
+        config = self.emit(self.arms[name], self.cursors[name])
+        if self.arms[name].genotype is None:
+            return config
+        self.search_ended(config, {"genotype": self.arms[name].genotype, "mlflow_run_id": ""})
+        return self.next_config()
 
     def emit(self, arm: ArmPlan, cursor: Cursor) -> dict[str, Any]:
         if cursor.seed_index == 0:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from studyspec.dotted import with_overrides
 from trainables.retrain_loop import run_retrain
 from trainables.search_loop import run_search
@@ -34,7 +36,11 @@ def study_trainable(config: dict[str, Any], *, studies: dict[str, dict[str, Any]
                     loops: Loops = Loops()) -> None:
     arm = config["arm"]
     study = with_overrides(studies[arm], {**config["tuned"], "seed": config["seed"]})
-    if config["phase"] == "search":
-        search_trial(config, study, data[arm].search, context, loops.search)
-    else:
-        retrain_trial(config, study, data[arm].retrain, context, loops.retrain)
+    try:
+        if config["phase"] == "search":
+            search_trial(config, study, data[arm].search, context, loops.search)
+        else:
+            retrain_trial(config, study, data[arm].retrain, context, loops.retrain)
+    finally:  # Tune may reuse this worker for the next trial: leave no GPU cache behind
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -11,7 +11,8 @@ from bench import runner
 from bench.tune_parallel import concurrency_speedup
 
 CHEAP_RAY = "tune_overhead"  # the one Ray-based benchmark the test runs (about 40 s)
-SKIPPED = {"parallel_trial_speedup"}  # two Tuner runs: python -m bench --quick covers it
+SKIPPED = {"parallel_trial_speedup",  # two Tuner runs: python -m bench --quick covers it
+           "study_schedule_efficiency"}  # run at size tiny by test_schedule_efficiency.py
 
 
 def lines(capsys) -> list[dict]:

@@ -84,18 +84,35 @@ def units(configs: list[dict]) -> list[tuple[str, str]]:
     return [(c["unit"], c["phase"]) for c in configs]
 
 
-def test_searches_go_round_robin_and_a_units_retrains_follow_its_search_at_once():
+def test_equal_arms_go_round_robin_and_a_units_retrains_are_ready_at_its_search_end():
     driver = Driver(StudySearcher(plans(seeds=[0, 1], retrain=TWO_NOISES,
                                         arms=named({"name": "a"}, {"name": "b"}))))
     first = [driver.suggest() for _ in range(3)]
     assert units(first) == [("a/s0", "search"), ("b/s0", "search"), ("a/s1", "search")]
     driver.complete("b/s0", "search", searched(1, run="run-b0"))
-    retrains = [driver.suggest(), driver.suggest()]  # before b/s1's search is emitted
+    # b/s1's search heads a longer chain of work than b/s0's retrains: it goes first
+    assert units([driver.suggest()]) == [("b/s1", "search")]
+    retrains = [driver.suggest(), driver.suggest()]
     assert units(retrains) == [("b/s0", "retrain")] * 2
     assert [c["noise"]["sigma"] for c in retrains] == [15, 25]
     assert {c["candidate"]["source"] for c in retrains} == {"run-b0"}
     assert {c["candidate"]["genotype"] for c in retrains} == {genotype(1)}
-    assert units([driver.suggest()]) == [("b/s1", "search")]
+    assert driver.suggest() is None  # everything else waits for a search to end
+
+
+def test_the_longest_remaining_chain_of_work_goes_first():
+    driver = Driver(StudySearcher(plans(
+        seeds=[0, 1], arms=named({"name": "short"},
+                                 {"name": "long", "set": {"search.epochs": 300}},
+                                 {"name": "heavy", "set": {"retrain.epochs": 500}}))))
+    first = [driver.suggest() for _ in range(4)]
+    # chains: heavy (100 + 500 epochs' work) > long (300 + 10) > short (100 + 10)
+    assert units(first) == [("heavy/s0", "search"), ("heavy/s1", "search"),
+                            ("long/s0", "search"), ("long/s1", "search")]
+    driver.complete("heavy/s0", "search", searched(0))
+    # heavy's retrain (500 epochs) outweighs short's whole chain (110): it goes first
+    assert units([driver.suggest(), driver.suggest()]) == [("heavy/s0", "retrain"),
+                                                           ("short/s0", "search")]
 
 
 def test_suggest_waits_while_trials_run_and_finishes_when_all_ended():
