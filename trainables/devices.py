@@ -92,12 +92,32 @@ def autocast(runtime: Runtime) -> contextlib.AbstractContextManager:
     return torch.autocast(runtime.device.type, dtype=runtime.amp_dtype)
 
 
+def reset_peak_memory(runtime: Runtime) -> None:
+    """Start a trial's peak-memory count afresh (Tune may reuse this worker process):
+    CUDA's allocator peak, and on Linux the process's peak resident set (clear_refs 5)."""
+    if runtime.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(runtime.device)
+        return
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        pass  # not Linux (or not allowed): the peak then spans the process's life
+
+
 def peak_memory_mib(runtime: Runtime) -> float:
     """Peak memory of the trial so far: CUDA's allocator peak on a GPU, the process's
-    peak resident set on CPU (includes the interpreter and data, as a researcher's
-    `top` would show)."""
+    peak resident set on CPU since `reset_peak_memory` (includes the interpreter and data,
+    as a researcher's `top` would show)."""
     if runtime.device.type == "cuda":
         return torch.cuda.max_memory_allocated(runtime.device) / 2**20
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

@@ -23,7 +23,13 @@ import torch
 
 from searchspaces.genotype import Genotype
 from searchspaces.registry import get_space
-from trainables.devices import Runtime, autocast, memory_format, peak_memory_mib
+from trainables.devices import (
+    Runtime,
+    autocast,
+    memory_format,
+    peak_memory_mib,
+    reset_peak_memory,
+)
 from trainables.images import NamedImage
 from trainables.loop_parts import (
     Reporter,
@@ -163,6 +169,7 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
                state: dict[str, Any] | None = None) -> Genotype:
     """Search `study`'s space on `data`; returns the genotype of the best epoch."""
     torch.manual_seed(study.seed)
+    reset_peak_memory(runtime)
     parts = build_search(study, runtime)
     supernet, search = parts.supernet, study.search
     start, best = load_state(parts, state) if state else (0, Best())

@@ -330,3 +330,27 @@ def test_search_config_labels_name_the_arm_unit_and_seed():
                                             {"name": "x", "seeds": [4]}))).suggest("t")
     assert config["labels"] == {"group": "", "arm_index": 0, "seed": 1, "unit": "w/s1",
                                 "tuned": ""}
+
+
+def test_asha_applies_per_arm_to_search_trials_only():
+    from types import SimpleNamespace
+
+    from ray.tune.schedulers import TrialScheduler
+
+    from orchestrator.arm_scheduler import PerArmASHA
+
+    asha = {"type": "asha", "grace_period": 1, "reduction_factor": 2}
+    scheduler = PerArmASHA.for_arms(plans(arms=named(
+        {"name": "tuned", "set": {"tune.scheduler": asha}}, {"name": "plain"})))
+    assert set(scheduler.ashas) == {"tuned"}
+    assert PerArmASHA.for_arms(plans()) is None
+
+    def trial(arm, phase):
+        return SimpleNamespace(config={"arm": arm, "phase": phase})
+
+    assert scheduler.route(trial("tuned", "search")) is scheduler.ashas["tuned"]
+    assert scheduler.route(trial("tuned", "retrain")) is None
+    assert scheduler.route(trial("plain", "search")) is None
+    result = {"training_iteration": 1, "val/score": 0.1}
+    assert scheduler.on_trial_result(None, trial("plain", "search"),
+                                     result) == TrialScheduler.CONTINUE

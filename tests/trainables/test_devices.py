@@ -125,3 +125,20 @@ def test_tiny_search_in_bf16_on_cpu(restore_threads):
                           runtime)
     assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses)
     assert genotype.space == "hinas"
+
+
+def test_peak_memory_restarts_for_each_trial_in_a_reused_worker():
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        import pytest
+
+        pytest.skip("peak resident set is reset through /proc")
+    from trainables.devices import configure, peak_memory_mib, reset_peak_memory
+
+    runtime = configure(1, 0)
+    block = torch.ones(64 * 2**20)  # 256 MiB touched
+    before = peak_memory_mib(runtime)
+    del block
+    reset_peak_memory(runtime)
+    assert peak_memory_mib(runtime) < before - 200
