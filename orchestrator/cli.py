@@ -10,7 +10,6 @@ from orchestrator.runner import (
     ResourceError,
     RunOptions,
     TrialsFailed,
-    plan_arms,
     prepare_arms,
     resolve_uri,
     run_study,
@@ -70,14 +69,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(path)
             return 0
         study = load_study(args.file, args.profile, args.assignments, args.data_root)
-        if args.command == "validate":  # every arm, its tuned extremes and genotype file
-            count = len(plan_arms(study, args.file, args.arms, resolve_uri(study, RunOptions())))
-            print(f"{args.file}: ok ({count} arm(s))")
-            return 0
-        if args.dry_run:
-            uri = resolve_uri(study, RunOptions(args.tracking_uri))
-            prepared = prepare_arms(study, args.file, args.arms, uri)  # data exist and fit
-            print(plan_text(study, prepared.plans))
+        if args.command == "validate" or args.dry_run:
+            # every arm, its tuned extremes, its genotype file, its data (exist and fit)
+            uri = resolve_uri(study, RunOptions(getattr(args, "tracking_uri", None)))
+            prepared = prepare_arms(study, args.file, args.arms, uri)
+            print(plan_text(study, prepared.plans) if args.command == "study" else
+                  f"{args.file}: ok ({len(prepared.plans)} arm(s))")
             return 0
         options = RunOptions(args.tracking_uri, args.storage, args.address, args.resume,
                              args.file, args.verbose, args.arms)
