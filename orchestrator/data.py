@@ -7,7 +7,7 @@ from pathlib import Path
 
 from studyspec.schema import Study
 from trainables.datasets import check_patch_size, resolve_dataset
-from trainables.images import NamedImage
+from trainables.images import DataError, NamedImage
 from trainables.retrain_loop import RetrainData
 from trainables.search_loop import SearchData
 from trainables.splits import split_for_search
@@ -53,8 +53,12 @@ def test_sets(study: Study) -> dict[str, list[NamedImage]]:
 
 def stage_data(study: Study) -> StageData:
     """Train-W / Train-A / V for the search; W+A / V and the test sets for retraining."""
-    train_w, train_a, val = split_for_search(train_images(study), study.seed,
-                                             study.data.val_fraction)
+    images = train_images(study)
+    try:
+        train_w, train_a, val = split_for_search(images, study.seed, study.data.val_fraction)
+    except ValueError as error:
+        raise DataError(f"data.train: dataset '{study.data.train}': {error} (Train-W, Train-A "
+                        "and, with data.val_fraction > 0, Validation-V)") from None
     search = SearchData(train_w=train_w, train_a=train_a, val=val)
     retrain = RetrainData(train=train_w + train_a, val=val, test_sets=test_sets(study))
     return StageData(search, retrain)

@@ -46,11 +46,23 @@ class NamedImage:
         return self.pixels.shape[1]
 
 
+MAX_PIXELS = 100_000_000  # checked from the header, before decoding (a 10000 x 10000 image)
+
+
 def read_image(path: str | Path, color: bool) -> np.ndarray:
     """Read one image file as (H, W, C) float32 in [0, 1]; C = 3 if `color` else 1."""
     try:
         with Image.open(path) as image:
-            pixels = _pixels_from_pil(image)  # (H, W, C) float32, C = 1 or 3
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise DataError(f"{path}: the header says {width} x {height} pixels, more "
+                                f"than the {MAX_PIXELS // 10**6}-megapixel limit")
+            pixels = _pixels_from_pil(image, path)  # (H, W, C) float32, C = 1 or 3
+    except DataError:
+        raise
+    except Image.DecompressionBombError as error:  # PIL's own check, at twice its limit
+        raise DataError(f"{path}: the header claims too many pixels to decode safely "
+                        f"({' '.join(str(error).split())})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
         raise DataError(f"{path}: not a readable image ({reason})") from error
@@ -74,8 +86,10 @@ def uint8_to_float(values: np.ndarray) -> np.ndarray:
     return pixels[:, :, None] if pixels.ndim == 2 else pixels
 
 
-def _pixels_from_pil(image: Image.Image) -> np.ndarray:
+def _pixels_from_pil(image: Image.Image, path: str | Path) -> np.ndarray:
     """Decode a PIL image to (H, W, 1 or 3) float32 without changing grey values."""
+    if image.mode == "F":  # 32-bit float (TIFF): taken as it is when already in [0, 1]
+        return _float_pixels(np.asarray(image, dtype=np.float32), path)
     if image.mode in _SIXTEEN_BIT_MODES:
         values = np.asarray(image).astype(np.float32) / np.float32(65535)
         return values[:, :, None]  # (H, W, 1)
@@ -84,6 +98,15 @@ def _pixels_from_pil(image: Image.Image) -> np.ndarray:
     if image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     return uint8_to_float(np.asarray(image)[:, :, :3])  # (H, W, 3), alpha dropped
+
+
+def _float_pixels(values: np.ndarray, path: str | Path) -> np.ndarray:
+    """Float pixels in [0, 1] as (H, W, 1); anything else is refused, never rescaled by guess."""
+    low, high = float(np.min(values)), float(np.max(values))
+    if not (np.isfinite(low) and np.isfinite(high) and 0 <= low and high <= 1):
+        raise DataError(f"{path}: float pixels span [{low:g}, {high:g}], not [0, 1]; save the "
+                        "image as 8- or 16-bit, or scale it to [0, 1]")
+    return values[:, :, None]
 
 
 def is_image_file(path: Path) -> bool:
