@@ -51,28 +51,28 @@ class DataSpec(Strict):
     # folder holding named datasets; --data-root overrides; None: ./data, else ../shared/datasets
     root: str | None = None
     color: bool = False  # RGB instead of luminance
-    patch_size: int = Field(64, ge=8)
+    patch_size: int = Field(64, ge=8, le=1024)
     augment: bool = True  # k*90 rotation + flip
     rescale: bool = False  # random bicubic rescale 0.8-1.2 (p=0.5)
     noise: NoiseSpec = NoiseSpec(sigma=25)
     val_fraction: float = Field(0.02, ge=0, lt=1)  # Validation-V share of the training images
-    max_train_images: int | None = Field(None, ge=3)  # keep the first N images (smoke runs)
+    max_train_images: int | None = Field(None, ge=3, le=10**7)  # the first N images (smoke)
 
 
 class OptimizerSpec(Strict):
     name: Literal["sgd", "adam"] = "adam"
-    lr: float = Field(1e-3, gt=0)
-    lr_min: float = Field(0.0, ge=0)  # end of the cosine / poly schedule
+    lr: float = Field(1e-3, gt=0, le=1000)
+    lr_min: float = Field(0.0, ge=0, le=1000)  # end of the cosine / poly schedule
     schedule: Literal["cosine", "poly", "constant"] = "cosine"
     momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
     betas: tuple[float, float] = (0.9, 0.999)  # Adam only
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0, le=1)
 
 
 class LossSpec(Strict):
     """HiNAS Eq. 7: MSE + lambda * log10(1 / SSIM)."""
 
-    ssim_lambda: float = Field(0.0, ge=0)
+    ssim_lambda: float = Field(0.0, ge=0, le=100)
     average_terms: bool = False  # the HiNAS code divides the sum by 2
 
 
@@ -109,12 +109,12 @@ class SearchSpec(Strict):
     """The differentiable inner loop (SPEC 1.5)."""
 
     strategy: Literal["bilevel", "joint"] | None = None  # None: the space's default_strategy
-    epochs: int = Field(100, ge=1)
-    steps_per_epoch: int = Field(100, ge=1)
-    batch_size: int = Field(8, ge=1)
-    warmup_epochs: int = Field(20, ge=0)  # weights only before architecture updates
-    validate_from_epoch: int = Field(0, ge=0)  # best-on-validation from this epoch (0-based)
-    patience: int | None = Field(None, ge=1)  # stop after this many evaluations w/o improvement
+    epochs: int = Field(100, ge=1, le=100_000)
+    steps_per_epoch: int = Field(100, ge=1, le=10**7)
+    batch_size: int = Field(8, ge=1, le=4096)
+    warmup_epochs: int = Field(20, ge=0, le=100_000)  # weights only before architecture updates
+    validate_from_epoch: int = Field(0, ge=0, le=100_000)  # best-on-V from this epoch, 0-based
+    patience: int | None = Field(None, ge=1, le=100_000)  # evaluations without improvement
     select_by: Literal["score", "psnr"] = "score"  # best epoch / patience: val/score or val/psnr
     weight_optimizer: OptimizerSpec = OptimizerSpec(
         name="sgd", lr=0.025, lr_min=0.001, weight_decay=3e-4
@@ -123,24 +123,24 @@ class SearchSpec(Strict):
         name="adam", lr=1e-3, schedule="constant", betas=(0.5, 0.999), weight_decay=1e-3
     )
     loss: LossSpec = LossSpec(ssim_lambda=0.5, average_terms=True)
-    grad_clip_norm: float | None = Field(5.0, gt=0)
-    val_crop: int | None = Field(256, ge=16)  # centre-crop validation images (None: whole)
-    num_workers: int = Field(0, ge=0)  # DataLoader workers
+    grad_clip_norm: float | None = Field(5.0, gt=0, le=1e6)
+    val_crop: int | None = Field(256, ge=16, le=8192)  # centre-crop validation images (None: whole)
+    num_workers: int = Field(0, ge=0, le=64)  # DataLoader workers
 
 
 class RetrainSpec(Strict):
-    epochs: int = Field(10, ge=1)
-    steps_per_epoch: int = Field(100, ge=1)
-    batch_size: int = Field(24, ge=1)
+    epochs: int = Field(10, ge=1, le=100_000)
+    steps_per_epoch: int = Field(100, ge=1, le=10**7)
+    batch_size: int = Field(24, ge=1, le=4096)
     optimizer: OptimizerSpec = OptimizerSpec(name="sgd", lr=0.05, lr_min=0.0, schedule="poly")
     loss: LossSpec = LossSpec(ssim_lambda=0.6, average_terms=True)
-    grad_clip_value: float | None = Field(5.0, gt=0)
+    grad_clip_value: float | None = Field(5.0, gt=0, le=1e6)
     scale_options: dict[str, float] = {}  # searched option x factor (HiNAS: width: 2)
     space_options: dict[str, Any] = {}  # absolute overrides of search_space.options
     noise: list[NoiseSpec] | None = None  # one retrain per entry; default: data.noise
     test_keys: list[str] | None = None  # e.g. [sigma15, sigma25]; default: the noise's levels
     self_ensemble: bool = False  # also log test/.../psnr_x8
-    num_workers: int = Field(0, ge=0)
+    num_workers: int = Field(0, ge=0, le=64)
 
 
 class ParamSpec(Strict):
@@ -165,8 +165,8 @@ class ParamSpec(Strict):
 
 class SchedulerSpec(Strict):
     type: Literal["asha"] = "asha"
-    grace_period: int = Field(1, ge=1)  # epochs
-    reduction_factor: float = Field(3, gt=1)
+    grace_period: int = Field(1, ge=1, le=100_000)  # epochs
+    reduction_factor: float = Field(3, gt=1, le=100)
 
 
 # Metrics each phase reports to Tune (the final report of a trial is what Optuna sees).
@@ -202,7 +202,7 @@ class TuneSpec(Strict):
     first (e.g. the paper's own setting).
     """
 
-    num_samples: int = Field(1, ge=1)  # Optuna samples per tuned arm
+    num_samples: int = Field(1, ge=1, le=100_000)  # Optuna samples per tuned arm
     sampler_seed: int = 0
     objective: Literal["retrained", "supernet"] = "retrained"
     metric: str | None = None  # default: val/psnr (retrained) or val/score (supernet)
@@ -210,7 +210,7 @@ class TuneSpec(Strict):
     objectives: list[ObjectiveSpec] | None = None
     start_from: list[dict[str, Any]] = []
     space: dict[str, ParamSpec] = {}  # dotted study key -> distribution
-    max_concurrent: int = Field(2, ge=1)  # trials in flight over the whole study
+    max_concurrent: int = Field(2, ge=1, le=100_000)  # trials in flight over the whole study
     scheduler: SchedulerSpec | None = None
 
     @field_validator("space")
@@ -257,8 +257,8 @@ TUNABLE_SECTIONS = ("search_space", "search", "data", "retrain")
 
 
 class Resources(Strict):
-    cpu: float = Field(1, gt=0)
-    gpu: float = Field(0, ge=0)
+    cpu: float = Field(1, gt=0, le=4096)
+    gpu: float = Field(0, ge=0, le=256)
 
 
 class ResourcesSpec(Strict):

@@ -10,7 +10,7 @@ name: diverging
 data: {train: embedded, test: [embedded], patch_size: 24, max_train_images: 6}
 search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
 search: {epochs: 2, steps_per_epoch: 3, batch_size: 2, warmup_epochs: 0, val_crop: 32,
-         weight_optimizer: {name: sgd, lr: 1.0e+12}, grad_clip_norm: null}
+         weight_optimizer: {name: sgd, lr: 1000}, grad_clip_norm: null}
 retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2}
 """
 

@@ -62,12 +62,12 @@ MIN_BOTTOM = 4  # pixels per side at the lowest level of a training patch
 
 class ModNASOptions(SpaceOptions):
     unfolding: bool = True  # model-guided unfolding; False: plain differentiable NAS (Fig. 3)
-    stages: int = 3  # T, unfolded stages (paper: 3 in search; 1, 3, 6 retrained)
+    stages: int = Field(3, le=32)  # T, unfolded stages (paper: 3 in search; 1, 3, 6 retrained)
     depth_search: Literal["dense", "skip_op"] = "dense"  # dense paths (gamma) or a skip op
-    levels: int = 4  # U-net resolution levels (4, as DPDNN)
-    width: int = 64  # full width of every layer before the width search
+    levels: int = Field(4, le=10)  # U-net resolution levels (4, as DPDNN)
+    width: int = Field(64, le=4096)  # full width of every layer before the width search
     rho: float = Field(0.9, gt=0, le=1)  # kept fraction of a layer's gate mass (Eq. 10a)
-    channel_multiple: int = 8  # m: kept channels rounded up to a multiple (Eq. 10b)
+    channel_multiple: int = Field(8, le=4096)  # m: kept channels rounded up to a multiple
     normal_ops: tuple[str, ...] = NORMAL_PRIMITIVES  # candidates of normal layers
     down_ops: tuple[str, ...] = DOWN_PRIMITIVES  # candidates of down-sampling layers
     up_ops: tuple[str, ...] = UP_PRIMITIVES  # candidates of up-sampling layers

@@ -45,3 +45,11 @@ def test_cli_says_one_line_with_the_file(tmp_path, capsys):
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {path}: key 'name' appears twice in one mapping (line 3)"]
+
+
+def test_numbers_without_bounds_are_refused_before_anything_allocates(capsys):
+    code = main(["validate", "studies/modnas.yaml", "--profile", "smoke",
+                 "--set", "search_space.options.levels=1000000000000"])
+    assert code == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "search_space.options.levels: Input should be less than or equal to 10")
