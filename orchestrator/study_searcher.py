@@ -28,7 +28,7 @@ from ray.tune.search import Searcher
 
 from orchestrator.optuna_space import make_searcher
 from orchestrator.plan import ArmPlan
-from orchestrator.units import SEARCH, retrain_configs, search_config
+from orchestrator.units import SEARCH, retrain_configs, sample_key, search_config
 from studyspec.schema import TuneSpec
 
 
@@ -152,7 +152,7 @@ class StudySearcher(Searcher):
         return config
 
     def open_sample(self, arm: ArmPlan, sample: int) -> dict[str, Any]:
-        key = f"{arm.name}/t{sample}" if arm.tuned else arm.name
+        key = sample_key(arm, sample)
         per_seed = len(arm.noises) if self.scores_retrain(arm) else 1
         self.samples[key] = Sample(expected=len(arm.seeds) * per_seed)
         return self.optuna[arm.name].suggest(key) if arm.tuned else {}
@@ -162,13 +162,13 @@ class StudySearcher(Searcher):
 
     # --- completion ---------------------------------------------------------------------
     def search_ended(self, config: dict[str, Any], result: dict | None) -> None:
-        arm, sample = self.arms[config["arm"]], self.samples[config["sample"]]
+        arm = self.arms[config["arm"]]
         genotype = (result or {}).get("genotype")
         if not self.scores_retrain(arm):
-            self.record(arm, sample, result if genotype else None)
+            self.record(config, result if genotype else None)
         if genotype is None:
             if self.scores_retrain(arm):  # its retrains will never run
-                self.record(arm, sample, None, parts=len(arm.noises))
+                self.record(config, None, parts=len(arm.noises))
             return
         if arm.retrain:
             for retrain in retrain_configs(arm, config, genotype, result.get("mlflow_run_id", "")):
@@ -185,11 +185,11 @@ class StudySearcher(Searcher):
             self.ready.append(config)
 
     def retrain_ended(self, config: dict[str, Any], result: dict | None) -> None:
-        key, arm = config["dedup_key"], self.arms[config["arm"]]
+        key = config["dedup_key"]
         self.owners.discard(key)
         dependents = self.waiting.pop(key, [])
         if result is None:
-            self.record(arm, self.samples[config["sample"]], None)
+            self.record(config, None)
             if dependents:  # another unit wanted the same work: it tries again
                 self.owners.add(key)
                 self.ready.append(dependents[0])
@@ -197,25 +197,25 @@ class StudySearcher(Searcher):
                     self.waiting[key] = dependents[1:]
             return
         self.done[key] = {"run_id": result.get("mlflow_run_id", ""), "metrics": result}
-        self.record(arm, self.samples[config["sample"]], result)
+        self.record(config, result)
         for dependent in dependents:
             self.link(dependent, self.done[key])
 
     def link(self, config: dict[str, Any], source: dict[str, Any]) -> None:
         if self.linker is not None:
             self.linker(config, source["run_id"])
-        arm = self.arms[config["arm"]]
-        self.record(arm, self.samples[config["sample"]], source["metrics"])
+        self.record(config, source["metrics"])
 
-    def record(self, arm: ArmPlan, sample: Sample, result: dict | None, parts: int = 1) -> None:
-        """A part of a sample ended; tell Optuna the mean once every part has."""
+    def record(self, config: dict[str, Any], result: dict | None, parts: int = 1) -> None:
+        """A part of the config's sample ended; tell Optuna the mean once every part has."""
+        arm, key = self.arms[config["arm"]], config["sample"]
+        sample = self.samples[key]
         metrics = [o.metric for o in self.specs[arm.name].objective_list()]
         if result is not None and all(m in result for m in metrics):
             sample.values.append([float(result[m]) for m in metrics])
         sample.ended += parts
         if sample.ended >= sample.expected and not sample.told:
             sample.told = True
-            key = next(k for k, s in self.samples.items() if s is sample)
             if arm.tuned:
                 self.tell(arm, key, metrics, sample.values)
 
