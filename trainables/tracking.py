@@ -121,7 +121,3 @@ class Tracker:
                  "and tags.dedup_of IS NULL")
         runs = self.client.search_runs([experiment_id], filter_string=query, max_results=1)
         return runs[0].info.run_id if runs else None
-
-    def children(self, experiment_id: str, parent_id: str) -> list:
-        query = f"tags.mlflow.parentRunId = '{parent_id}'"
-        return self.client.search_runs([experiment_id], filter_string=query, max_results=5000)

@@ -71,3 +71,14 @@ def test_a_resumed_trial_does_not_log_an_epoch_twice(tracker, monkeypatch):
     assert sorted((m.step, m.value) for m in history) == [(0, 1.0), (1, 2.0), (2, 3.0),
                                                            (3, 13.0)]
     assert reported == [0, 1, 2, 2, 3]  # Tune still gets every epoch and checkpoint
+
+
+def test_a_trial_finds_the_run_it_started_before_an_interruption(tracker):
+    experiment_id = tracker.experiment_id("restarts")
+    parent = tracker.start_run(experiment_id, "p", {"phase": "study"})
+    own = tracker.start_run(experiment_id, "a/s0/search", {"trial_id": "t1"}, parent)
+    tracker.start_run(experiment_id, "b/s0/retrain", {"trial_id": "t1", "dedup_of": own},
+                      parent)  # a dedup link copies its source's trial id: never reused
+    tracker.start_run(experiment_id, "other", {"trial_id": "t1"})  # another parent's
+    assert tracker.trial_run(experiment_id, parent, "t1") == own
+    assert tracker.trial_run(experiment_id, parent, "t2") is None
