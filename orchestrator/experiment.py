@@ -44,27 +44,28 @@ def make_trainable(arms: list[ArmPlan], data: dict[str, StageData], context: Tri
     return tune.with_resources(fixed, phase_resources(arms))
 
 
-def run_config(storage: Path, verbose: int) -> tune.RunConfig:
+def run_config(storage: Path, verbose: int, max_failures: int = 0) -> tune.RunConfig:
     """verbose 0: silent; 1: our one-line progress; 2: Tune's own status tables too."""
     return tune.RunConfig(
         name=EXPERIMENT,
         storage_path=str(storage),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        failure_config=tune.FailureConfig(max_failures=max_failures),
         verbose=0 if verbose < 2 else 1,
         callbacks=[ProgressLines()] if verbose else [],
     )
 
 
 def make_tuner(trainable, arms: list[ArmPlan], max_concurrent: int, storage: Path,
-               verbose: int, linker=None) -> tune.Tuner:
+               verbose: int, linker=None, max_failures: int = 0) -> tune.Tuner:
     tune_config = tune.TuneConfig(
         search_alg=StudySearcher(arms, linker), scheduler=PerArmASHA.for_arms(arms),
         num_samples=-1,  # until the searcher says the study is finished
         max_concurrent_trials=max_concurrent,
         reuse_actors=True)  # a trial with the same resources reuses a worker: no new
     #                         process, no repeated imports (about 5 CPU-seconds a trial here)
-    return tune.Tuner(trainable, tune_config=tune_config, run_config=run_config(storage,
-                                                                                verbose))
+    return tune.Tuner(trainable, tune_config=tune_config,
+                      run_config=run_config(storage, verbose, max_failures))
 
 
 def fit(trainable, storage: Path, resume: bool, new_tuner) -> tune.ResultGrid:

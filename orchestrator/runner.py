@@ -207,7 +207,8 @@ def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> 
                  for name, root in resolved_roots(resolved).items()}
         tracker.set_tags(parent_id, {f"data_root.{name}": root for name, root in roots.items()})
         in_flight = min(study.tune.max_concurrent, trial_capacity(prepared.studies, available))
-        return run_experiment(prepared, options, tracker, context, folder, loops, in_flight)
+        return run_experiment(prepared, options, tracker, context, folder, loops, in_flight,
+                              study.tune.max_failures)
     finally:
         if started and ray.is_initialized():
             ray.shutdown()
@@ -215,13 +216,14 @@ def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> 
 
 def run_experiment(prepared: PreparedArms, options: RunOptions, tracker: Tracker,
                    context: TrialContext, folder: Path, loops: Loops | None,
-                   in_flight: int) -> StudyOutcome:
+                   in_flight: int, max_failures: int = 0) -> StudyOutcome:
     trainable = make_trainable(prepared.plans, prepared.data, context, loops)
     status = "FAILED"
     try:
         results = fit(trainable, folder, options.resume, lambda: make_tuner(
             trainable, prepared.plans, in_flight, folder, options.verbose,
-            DedupLinker(context, {p.name: p.study for p in prepared.plans})))
+            DedupLinker(context, {p.name: p.study for p in prepared.plans}),
+            max_failures))
         finished = check_outcome(results, prepared.plans)
         status = "FINISHED"
         return StudyOutcome(finished, context.parent_run_id, results)

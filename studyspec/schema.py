@@ -211,6 +211,9 @@ class TuneSpec(Strict):
     start_from: list[dict[str, Any]] = []
     space: dict[str, ParamSpec] = {}  # dotted study key -> distribution
     max_concurrent: int = Field(2, ge=1, le=100_000)  # trials in flight over the whole study
+    # restarts of a trial whose worker or node was lost (from its last checkpoint); a trial
+    # that raised (divergence, bad config) is not retried: its run records the reason
+    max_failures: int = Field(2, ge=0, le=100)
     scheduler: SchedulerSpec | None = None
 
     @field_validator("space")

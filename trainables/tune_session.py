@@ -55,11 +55,13 @@ class TrialSession:
             with checkpoint.as_directory() as folder:
                 run_id = json.loads((Path(folder) / RUN_FILE).read_text())["run_id"]
                 state = torch.load(Path(folder) / STATE_FILE, weights_only=True)
+            raise_recorded_failure(tracker, run_id)
             tracker.reopen(run_id)
             return cls(tracker, run_id, state, tracker.last_step(run_id, EPOCH_METRIC))
         trial_id = tune.get_context().get_trial_id()
         earlier = tracker.trial_run(context.experiment_id, context.parent_run_id, trial_id)
         if earlier is not None:  # started before an interruption, no checkpoint yet
+            raise_recorded_failure(tracker, earlier)
             tracker.reopen(earlier)
             return cls(tracker, earlier, None, tracker.last_step(earlier, EPOCH_METRIC))
         method = params["search_space"]["name"]
@@ -95,6 +97,18 @@ class TrialSession:
 
     def finish(self, status: str = "FINISHED") -> None:
         self.tracker.finish(self.run_id, status)
+
+
+class RecordedFailure(RuntimeError):
+    """A retried trial whose previous attempt raised: the error is deterministic (divergence,
+    bad config), so Tune's retry ends at once with the recorded reason instead of rerunning.
+    Retries are for lost workers and nodes, which record no reason."""
+
+
+def raise_recorded_failure(tracker: Tracker, run_id: str) -> None:
+    failure = tracker.client.get_run(run_id).data.tags.get("failure")
+    if failure is not None:
+        raise RecordedFailure(f"not retried, the previous attempt failed: {failure}")
 
 
 def run_in_session(session: TrialSession, work) -> Any:
