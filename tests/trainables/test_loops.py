@@ -105,3 +105,23 @@ def test_entropy_is_left_out_for_a_supernet_with_nothing_to_search():
     searched = space.build_supernet(space.tiny_options(), 1)
     assert entropy_metric(fixed) == {}
     assert entropy_metric(searched)["search/alpha_entropy"] > 0
+
+
+def test_retrain_resumes_after_the_saved_epoch_with_the_same_weights(images, runtime):
+    """Resumed from epoch 0's checkpoint, retraining runs epochs 1 and 2 only and ends with
+    the weights and scores of an uninterrupted run."""
+    study = validate({**TINY, "retrain": {**TINY["retrain"], "epochs": 3}})
+    genotype = Genotype.from_json(run_search(study, search_data(images), lambda *a: None,
+                                             runtime).to_json())
+    data = RetrainData(train=images[:3], val=images[3:], test_sets={"tiny": images[3:]})
+    whole, resumed = [], []
+    model, metrics = run_retrain(study, genotype, study.data.noise, data, keep(whole), runtime)
+    again, again_metrics = run_retrain(study, genotype, study.data.noise, data, keep(resumed),
+                                       runtime, state=whole[0][2])
+    assert [e for e, _, _ in resumed] == [1, 2]
+    for (_, first, _), (_, second, _) in zip(whole[1:], resumed):
+        assert second["train/loss"] == pytest.approx(first["train/loss"], rel=1e-5)
+    assert again_metrics["test/tiny/sigma25/psnr"] == pytest.approx(
+        metrics["test/tiny/sigma25/psnr"], abs=1e-4)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(again.state_dict()[key], value, rtol=1e-5, atol=1e-6)
