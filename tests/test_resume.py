@@ -6,10 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
@@ -43,32 +41,31 @@ def search_steps(client: MlflowClient, experiment: str) -> dict[str, list[int]]:
     return steps
 
 
-def kill_when_both_arms_search(command: list[str], client: MlflowClient) -> None:
-    """Start the study, SIGKILL its whole process group once both arms are mid-search."""
+def kill_when_both_arms_hang(command: list[str], faults, env: dict[str, str]) -> None:
+    """Start the study; once both arms' searches have logged epoch 2 to MLflow but not yet
+    checkpointed it (the workers hang there), SIGKILL the driver's whole process group."""
     process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL, env={**os.environ, **env})
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and process.poll() is None:
-            steps = search_steps(client, "resumed")
-            if len(steps) == 2 and all(0 < len(s) < EPOCHS for s in steps.values()):
-                break
-            time.sleep(0.3)
-        else:
-            pytest.fail("the study ended or stalled before both searches were in flight")
+        faults.wait("hang", 2, process)
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
 
-def test_kill_minus_nine_then_resume(tmp_path):
+def test_kill_minus_nine_then_resume(tmp_path, faults):
+    """Both searches are in flight with epoch 2 in MLflow and epoch 1 their last checkpoint:
+    resumed, they rerun epoch 2 without logging it twice (`TrialSession.open` reads the run's
+    logged steps) and go on in the same runs."""
     study = tmp_path / "resumed.yaml"
     study.write_text(STUDY)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ["study", str(study), "--tracking-uri", uri, "--storage", str(tmp_path / "runs"),
             "--verbose", "0"]
     client = MlflowClient(uri)
-    kill_when_both_arms_search([sys.executable, "-m", "orchestrator", *args], client)
+    kill_when_both_arms_hang([sys.executable, "-m", "orchestrator", *args], faults,
+                             faults.env("hang", 2))
+    assert search_steps(client, "resumed") == {"a": [0, 1, 2], "b": [0, 1, 2]}
     assert main([*args, "--resume"]) == 0
 
     runs = client.search_runs([client.get_experiment_by_name("resumed").experiment_id])

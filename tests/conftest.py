@@ -1,0 +1,102 @@
+"""Fault injection into real Ray workers, for the interruption tests.
+
+`faults.env(action, epoch)` returns environment variables that make every Python
+process started with them (the driver's Ray workers) import a `sitecustomize` from
+a temporary folder. It wraps the `tune.report` that `trainables.tune_session` calls: when a trial
+reports `epoch`, its metrics are already in MLflow but its checkpoint is not yet in Tune.
+There the worker either hangs (`hang`: the test kills the driver) or SIGKILLs itself
+(`kill`: Tune restarts the trial). Each trial does it once; `faults.attempts()` lists the
+(pid, run id, epoch) of every report the workers made.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+HOOK = '''
+import importlib.abc, importlib.util, os, signal, sys, time
+
+FOLDER, ACTION, EPOCH = (os.environ["FAULT_DIR"], os.environ["FAULT_ACTION"],
+                         int(os.environ["FAULT_EPOCH"]))
+
+
+def _once(run_id):
+    try:
+        os.close(os.open(os.path.join(FOLDER, f"{ACTION}-{run_id}"),
+                         os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
+
+
+class _Tune:
+    def __init__(self, tune):
+        self._tune = tune
+
+    def __getattr__(self, name):
+        return getattr(self._tune, name)
+
+    def report(self, result, **kwargs):
+        run_id, epoch = result["mlflow_run_id"], result["epoch"]
+        with open(os.path.join(FOLDER, "reports.txt"), "a") as log:
+            log.write(f"{os.getpid()} {run_id} {epoch}\\n")
+        if epoch == EPOCH and _once(run_id):
+            if ACTION == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(3600)
+        return self._tune.report(result, **kwargs)
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name != "trainables.tune_session":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            module.tune = _Tune(module.tune)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, _Finder())
+'''
+
+
+class Faults:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir()
+        (folder / "sitecustomize.py").write_text(HOOK)
+
+    def env(self, action: str, epoch: int) -> dict[str, str]:
+        path = os.pathsep.join(p for p in (str(self.folder), os.environ.get("PYTHONPATH")) if p)
+        return {"PYTHONPATH": path, "FAULT_DIR": str(self.folder), "FAULT_ACTION": action,
+                "FAULT_EPOCH": str(epoch)}
+
+    def attempts(self) -> list[tuple[int, str, int]]:
+        """(pid, run id, epoch) of every report the workers made, in order."""
+        log = self.folder / "reports.txt"
+        lines = log.read_text().split() if log.exists() else []
+        return [(int(pid), run, int(epoch)) for pid, run, epoch in zip(*[iter(lines)] * 3)]
+
+    def wait(self, action: str, count: int, process=None, timeout: float = 240) -> None:
+        """Until `count` trials have hit the fault (fail if the study ends or stalls first)."""
+        deadline = time.monotonic() + timeout
+        while (hit := len(list(self.folder.glob(f"{action}-*")))) < count:
+            if time.monotonic() > deadline or (process is not None and process.poll() is not None):
+                pytest.fail(f"only {hit} of {count} trials reached the fault")
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def faults(tmp_path) -> Faults:
+    return Faults(tmp_path / "faults")
