@@ -30,3 +30,37 @@ def test_every_search_diverging_fails_the_study(tmp_path, capsys):
     assert status == {"study": "FAILED", "search": "FAILED"}
     (search,) = [run for run in runs if run.data.tags["phase"] == "search"]
     assert search.data.tags["failure"].startswith("FloatingPointError: train/loss is not finite")
+
+
+KILLED = """
+name: killed
+data: {train: embedded, test: [embedded], patch_size: 24, max_train_images: 6}
+search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
+search: {epochs: 4, steps_per_epoch: 3, batch_size: 2, warmup_epochs: 1, val_crop: 32}
+retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2}
+"""
+
+
+def test_a_killed_worker_resumes_its_trial_from_the_checkpoint(tmp_path, faults, monkeypatch):
+    """The search's worker SIGKILLs itself when epoch 2 is in MLflow but not checkpointed:
+    Tune restarts the trial (tune.max_failures) in a new process from epoch 1's checkpoint,
+    in the same MLflow run, which ends FINISHED with every epoch once."""
+    for key, value in faults.env("kill", 2).items():
+        monkeypatch.setenv(key, value)  # inherited by the Ray workers this study starts
+    study = tmp_path / "killed.yaml"
+    study.write_text(KILLED)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(["study", str(study), "--tracking-uri", uri, "--storage",
+                 str(tmp_path / "runs"), "--verbose", "0"]) == 0
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("killed").experiment_id])
+    assert {run.info.status for run in runs} == {"FINISHED"}
+    (search,) = [run for run in runs if run.data.tags["phase"] == "search"]
+    steps = [m.step for m in client.get_metric_history(search.info.run_id, "val/psnr")]
+    assert sorted(steps) == [0, 1, 2, 3]
+    reports = [(pid, epoch) for pid, run, epoch in faults.attempts()
+               if run == search.info.run_id]
+    first, second = reports[0][0], reports[-1][0]
+    assert first != second  # a new worker process
+    assert [epoch for pid, epoch in reports if pid == first] == [0, 1, 2]
+    assert [epoch for pid, epoch in reports if pid == second] == [2, 3]
