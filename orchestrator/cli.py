@@ -14,13 +14,15 @@ from orchestrator.runner import (
     resolve_uri,
     run_study,
 )
+from orchestrator.storage import StorageError
 from orchestrator.studyfile import StudyError, load_study
 from orchestrator.summary import plan_text
 from searchspaces.genotype import GenotypeError
 from trainables.images import DataError
 from trainables.tracking import default_tracking_uri
 
-USER_ERRORS = (StudyError, DataError, GenotypeError, TrialsFailed, ResourceError, ReportError)
+USER_ERRORS = (StudyError, DataError, GenotypeError, TrialsFailed, ResourceError, ReportError,
+               StorageError)
 
 
 def report_command(target: str, tracking_uri: str | None) -> list[str]:
@@ -49,7 +51,8 @@ def parser() -> argparse.ArgumentParser:
                              help="only these arms of the study")
     study = commands.choices["study"]
     study.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite ./mlflow.db)")
-    study.add_argument("--storage", default="./runs", help="Tune experiment folder (checkpoints)")
+    study.add_argument("--storage", default="./runs",
+                       help="Tune experiment folder (checkpoints) or s3:// / gs:// URI")
     study.add_argument("--address", help="address of a running Ray cluster (default: local)")
     study.add_argument("--resume", action="store_true", help="continue an interrupted study")
     study.add_argument("--dry-run", action="store_true", help="validate and print the plan")

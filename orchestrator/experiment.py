@@ -8,7 +8,6 @@ searcher's state, so an interrupted study resumes with `Tuner.restore`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ray import tune
@@ -44,11 +43,11 @@ def make_trainable(arms: list[ArmPlan], data: dict[str, StageData], context: Tri
     return tune.with_resources(fixed, phase_resources(arms))
 
 
-def run_config(storage: Path, verbose: int, max_failures: int = 0) -> tune.RunConfig:
+def run_config(storage: str, verbose: int, max_failures: int = 0) -> tune.RunConfig:
     """verbose 0: silent; 1: our one-line progress; 2: Tune's own status tables too."""
     return tune.RunConfig(
         name=EXPERIMENT,
-        storage_path=str(storage),
+        storage_path=storage,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         failure_config=tune.FailureConfig(max_failures=max_failures),
         verbose=0 if verbose < 2 else 1,
@@ -56,7 +55,7 @@ def run_config(storage: Path, verbose: int, max_failures: int = 0) -> tune.RunCo
     )
 
 
-def make_tuner(trainable, arms: list[ArmPlan], max_concurrent: int, storage: Path,
+def make_tuner(trainable, arms: list[ArmPlan], max_concurrent: int, storage: str,
                verbose: int, linker=None, max_failures: int = 0) -> tune.Tuner:
     tune_config = tune.TuneConfig(
         search_alg=StudySearcher(arms, linker), scheduler=PerArmASHA.for_arms(arms),
@@ -68,12 +67,12 @@ def make_tuner(trainable, arms: list[ArmPlan], max_concurrent: int, storage: Pat
                       run_config=run_config(storage, verbose, max_failures))
 
 
-def fit(trainable, storage: Path, resume: bool, new_tuner) -> tune.ResultGrid:
+def fit(trainable, storage: str, resume: bool, new_tuner) -> tune.ResultGrid:
     """Fit a fresh Tuner, or restore the study's experiment when resuming."""
-    path = storage / EXPERIMENT
-    if resume and tune.Tuner.can_restore(str(path)):
+    path = f"{storage.rstrip('/')}/{EXPERIMENT}"  # a folder or a URI (s3://, gs://)
+    if resume and tune.Tuner.can_restore(path):
         # errored trials stay errored: the searcher has already accounted for them
-        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_unfinished=True,
+        tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
                                    resume_errored=False)
     else:
         tuner = new_tuner()

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -23,6 +22,7 @@ from orchestrator.dedup import DedupLinker
 from orchestrator.experiment import fit, make_trainable, make_tuner
 from orchestrator.plan import ArmPlan, arm_plan
 from orchestrator.report import write_report
+from orchestrator.storage import check_storage, join, read_text, study_location, write_text
 from orchestrator.studyfile import StudyError
 from studyspec.schema import Study
 from trainables.evaluation import protocol_hash
@@ -49,15 +49,16 @@ def resolve_uri(study: Study, options: RunOptions) -> str:
     return options.tracking_uri or study.tracking.uri or default_tracking_uri()
 
 
-def open_parent(tracker: Tracker, study: Study, folder: Path, options: RunOptions
+def open_parent(tracker: Tracker, study: Study, folder: str, options: RunOptions
                 ) -> tuple[str, str]:
     """(experiment id, parent run id), reopening the saved parent run on resume."""
     experiment_id = tracker.experiment_id(study.tracking.experiment or study.name)
-    saved, resume = folder / INVOCATION_FILE, options.resume
+    saved = join(folder, INVOCATION_FILE)  # folder: a path or a URI (orchestrator.storage)
     identity = study.model_dump_json() + json.dumps(sorted(options.arms))
     fingerprint = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    if resume and saved.is_file():
-        invocation = json.loads(saved.read_text())
+    text = read_text(saved) if options.resume else None
+    if text is not None:
+        invocation = json.loads(text)
         if invocation.get("study_hash") != fingerprint:
             raise StudyError(f"{saved}: the study differs from the interrupted one; resume "
                              "with the same file, --profile and --set values")
@@ -66,9 +67,8 @@ def open_parent(tracker: Tracker, study: Study, folder: Path, options: RunOption
     tags = {"study": study.name, "phase": "study", "method": study.search_space.name,
             "eval_protocol": protocol_hash(), **table_tags(study)}
     parent_id = tracker.start_run(experiment_id, study.name, tags)
-    folder.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps({"parent_run_id": parent_id, "experiment_id": experiment_id,
-                                 "study_hash": fingerprint}))
+    write_text(saved, json.dumps({"parent_run_id": parent_id, "experiment_id": experiment_id,
+                                  "study_hash": fingerprint}))
     resolved = study.model_dump(mode="json")
     tracker.log_params(parent_id, study_params(resolved))
     tracker.log_text(parent_id, yaml.safe_dump(resolved, sort_keys=False), "study.yaml")
@@ -200,7 +200,8 @@ def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> 
         available = ray.cluster_resources()
         check_resources(prepared.studies, available)
         tracker = Tracker(uri)
-        folder = Path(options.storage).resolve() / study.name
+        check_storage(options.storage)  # a multi-node cluster needs storage every node sees
+        folder = study_location(options.storage, study.name)
         experiment_id, parent_id = open_parent(tracker, study, folder, options)
         context = TrialContext(uri, experiment_id, parent_id, study.name)
         roots = {name: root for resolved in prepared.studies.values()
@@ -215,7 +216,7 @@ def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> 
 
 
 def run_experiment(prepared: PreparedArms, options: RunOptions, tracker: Tracker,
-                   context: TrialContext, folder: Path, loops: Loops | None,
+                   context: TrialContext, folder: str, loops: Loops | None,
                    in_flight: int, max_failures: int = 0) -> StudyOutcome:
     trainable = make_trainable(prepared.plans, prepared.data, context, loops)
     status = "FAILED"

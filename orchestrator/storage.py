@@ -1,0 +1,101 @@
+"""Where a study's Tune experiment lives (`--storage`): a local or shared folder, or a URI.
+
+A URI (`s3://bucket/runs`, `gs://...`, anything with a scheme that pyarrow resolves) is
+handed to Ray Tune as it is, and the study's own small files (the invocation record)
+are read and written through pyarrow too; a path is made absolute on the driver.
+
+On a cluster of several nodes, every trial uploads its checkpoints to the storage from
+the node it runs on, so a folder that only the driver's machine has would scatter them
+over the nodes' disks (and Tune would fail the first checkpoint of a remote trial). The
+study therefore probes a path before starting: one tiny task pinned to each alive node
+looks for a file the driver has just written there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import ray
+from pyarrow import fs
+
+PROBE_PREFIX = ".storage-probe-"
+
+
+class StorageError(ValueError):
+    """`--storage` cannot serve the cluster (a node cannot see it)."""
+
+
+def is_uri(storage: str) -> bool:
+    return "://" in storage
+
+
+def study_location(storage: str, name: str) -> str:
+    """`<storage>/<study name>`: a URI stays a URI, a path becomes absolute."""
+    if is_uri(storage):
+        return f"{storage.rstrip('/')}/{name}"
+    return str(Path(storage).resolve() / name)
+
+
+def join(location: str | Path, name: str) -> str:
+    return f"{str(location).rstrip('/')}/{name}"
+
+
+def read_text(location: str) -> str | None:
+    """The file's text, None when it does not exist."""
+    filesystem, path = fs.FileSystem.from_uri(location)
+    if filesystem.get_file_info(path).type != fs.FileType.File:
+        return None
+    with filesystem.open_input_stream(path) as stream:
+        return stream.read().decode()
+
+
+def write_text(location: str, text: str) -> None:
+    """Write the file, creating its folders."""
+    filesystem, path = fs.FileSystem.from_uri(location)
+    filesystem.create_dir(path.rpartition("/")[0], recursive=True)
+    with filesystem.open_output_stream(path) as stream:
+        stream.write(text.encode())
+
+
+@ray.remote(num_cpus=0)
+def _sees(path: str) -> bool:
+    return Path(path).is_file()
+
+
+def probe_nodes(path: str, node_ids: list[str]) -> dict[str, bool]:
+    """node id -> whether a task pinned to that node finds the file at `path`."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    pending = [_sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+        node_id, soft=False)).remote(path) for node_id in node_ids]
+    return dict(zip(node_ids, ray.get(pending)))
+
+
+def alive_nodes() -> dict[str, str]:
+    """node id -> IP address of every alive node of the connected cluster."""
+    return {node["NodeID"]: node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]}
+
+
+def check_storage(storage: str, nodes: dict[str, str] | None = None,
+                  probe: Callable[[str, list[str]], dict[str, bool]] = probe_nodes) -> None:
+    """Refuse a path that some node of a multi-node cluster cannot see (URIs pass through)."""
+    nodes = alive_nodes() if nodes is None else nodes
+    if is_uri(storage) or len(nodes) < 2:
+        return
+    folder = Path(storage).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = folder / f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+    marker.write_text("written by the driver; every node should see it\n")
+    try:
+        blind = [node_id for node_id, sees in probe(str(marker), list(nodes)).items()
+                 if not sees]
+    finally:
+        marker.unlink(missing_ok=True)
+    if blind:
+        names = ", ".join(f"{node_id[:8]} ({nodes[node_id]})" for node_id in blind)
+        raise StorageError(
+            f"--storage {storage}: {folder} is local to the driver's machine (not seen by "
+            f"node(s) {names} of this {len(nodes)}-node cluster); use a folder every node "
+            "shares (e.g. an NFS mount) or an s3:// / gs:// URI (via pyarrow)")
