@@ -4,8 +4,10 @@ A `RunRecord` is what a run of the study left in MLflow (status, tags, latest me
 values); `report` reads them and renders what is computed here. The conventions are
 the runner's: the parent run's `study`, `groups` and `objectives` tags; on child runs
 `phase`, `arm`, `group`, `arm_index`, `tuned`, `eval_protocol`, `unit`, `seed`,
-`search_run_id` and `dedup_of`. Only FINISHED runs count. Runs of different evaluation
-protocols are never averaged together, nor compared on one Pareto front.
+`search_run_id`, `dedup_of` and `failure`. Only FINISHED runs count; FAILED search and
+retrain runs are counted on their row with their reasons, so a table shows what is missing.
+Runs of different evaluation protocols are never averaged together, nor compared on one
+Pareto front.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 FINISHED = "FINISHED"
+FAILED = "FAILED"
 UNGROUPED = "results"  # the group of arms without a `group` tag
 KINDS = ("psnr", "ssim", "psnr_x8")  # test metric kinds, in column order
 MODES = ("max", "min")
@@ -70,6 +73,7 @@ class Row:
     gflops_per_mp: float | None
     search_time_s: float | None  # mean over the distinct search runs the row retrains
     search_peak_mem_mib: float | None
+    failures: tuple[str, ...] = ()  # the `failure` tag of each FAILED run of the row
 
     @property
     def label(self) -> str:
@@ -86,6 +90,10 @@ class GroupTable:
     @property
     def several_protocols(self) -> bool:
         return len({row.protocol for row in self.rows}) > 1
+
+    @property
+    def has_failures(self) -> bool:
+        return any(row.failures for row in self.rows)
 
 
 @dataclass(frozen=True)
@@ -190,17 +198,25 @@ def group_columns(runs: Iterable[RunRecord]) -> tuple[MetricColumn, ...]:
     return tuple(sorted(columns, key=MetricColumn.sort_key))
 
 
+def failed_runs(children: Iterable[RunRecord]) -> list[RunRecord]:
+    """The FAILED search and retrain runs, in run id order."""
+    return sorted((run for run in children if run.status == FAILED
+                   and run.tag("phase") in ("search", "retrain")), key=lambda run: run.run_id)
+
+
 def table_row(runs: list[RunRecord], columns: Sequence[MetricColumn],
-              searches: Mapping[str, RunRecord]) -> Row:
+              searches: Mapping[str, RunRecord], failed: Sequence[RunRecord] = ()) -> Row:
+    """A row of the finished retrain `runs` (maybe none) and the row's `failed` runs."""
     cells = {column: stat for column in columns
              if (stat := summarize([run.metrics[column.metric] for run in runs
                                     if column.metric in run.metrics]))}
     linked = [searches[run_id] for run_id in sorted({run.tag("search_run_id") for run in runs})
               if run_id in searches]
-    first = runs[0]
+    first = (list(runs) + list(failed))[0]
     return Row(first.tag("arm"), first.tag("tuned"), first.tag("eval_protocol"), cells,
                mean_of(runs, "cost/params"), mean_of(runs, "cost/gflops_per_mp"),
-               mean_of(linked, "search/time_s"), mean_of(linked, "search/peak_mem_mib"))
+               mean_of(linked, "search/time_s"), mean_of(linked, "search/peak_mem_mib"),
+               tuple(run.tag("failure") or "no reason recorded" for run in failed))
 
 
 def row_key(run: RunRecord) -> tuple:
@@ -208,11 +224,12 @@ def row_key(run: RunRecord) -> tuple:
 
 
 def group_table(name: str, title: str, runs: list[RunRecord],
-                searches: Mapping[str, RunRecord]) -> GroupTable:
+                searches: Mapping[str, RunRecord], failed: Sequence[RunRecord] = ()) -> GroupTable:
     columns = group_columns(runs)
-    rows = bucket(runs, row_key)
-    return GroupTable(name, title, columns,
-                      tuple(table_row(rows[key], columns, searches) for key in sorted(rows)))
+    rows, failures = bucket(runs, row_key), bucket(failed, row_key)
+    keys = sorted(set(rows) | set(failures))
+    return GroupTable(name, title, columns, tuple(
+        table_row(rows.get(key, []), columns, searches, failures.get(key, [])) for key in keys))
 
 
 def group_titles(parent: RunRecord) -> dict[str, str]:
@@ -223,16 +240,20 @@ def group_titles(parent: RunRecord) -> dict[str, str]:
 
 
 def study_tables(parent: RunRecord, children: Iterable[RunRecord]) -> list[GroupTable]:
-    """One table per group holding finished retrain runs: declared groups in study order,
-    then any others by name, `results` (the ungrouped arms) in its place among them."""
+    """One table per group holding finished retrain runs or failed runs: declared groups in
+    study order, then any others by name, `results` (the ungrouped arms) in its place."""
+    children = list(children)
     finished = finished_runs(children)
     searches = {key: run for key, run in finished.items() if run.tag("phase") == "search"}
-    groups = bucket(retrained(finished), lambda run: run.tag("group") or UNGROUPED)
+    in_group = lambda run: run.tag("group") or UNGROUPED  # noqa: E731
+    groups, failed = bucket(retrained(finished), in_group), bucket(failed_runs(children), in_group)
     titles = group_titles(parent)
     declared = [name for name in titles if name != UNGROUPED]
-    order = [name for name in declared if name in groups]
-    order += sorted(name for name in groups if name not in declared)
-    return [group_table(name, titles.get(name, name), groups[name], searches) for name in order]
+    present = set(groups) | set(failed)
+    order = [name for name in declared if name in present]
+    order += sorted(name for name in present if name not in declared)
+    return [group_table(name, titles.get(name, name), groups.get(name, []), searches,
+                        failed.get(name, [])) for name in order]
 
 
 def study_objectives(parent: RunRecord) -> list[Objective]:

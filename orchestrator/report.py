@@ -109,13 +109,23 @@ def csv_number(value: float | None) -> str:
 
 
 # A group's table
+def failed_cell(row: Row) -> str:
+    """How many runs of the row failed, and the first reason."""
+    if not row.failures:
+        return ""
+    reason = row.failures[0]
+    return f"{len(row.failures)}: {reason[:80]}{'...' if len(reason) > 80 else ''}"
+
+
 def group_markdown(table: GroupTable) -> str:
     protocol = ["protocol"] if table.several_protocols else []
+    failed = ["failed runs"] if table.has_failures else []
     headers = ["arm", *protocol, *(f"{c.test_set} {c.level} {KIND_LABELS[c.kind]}"
-                                   for c in table.columns), *SUMMARY_HEADERS]
+                                   for c in table.columns), *SUMMARY_HEADERS, *failed]
     rows = [[row.label, *([row.protocol[:8]] if protocol else []),
              *(stat_cell(row.cells.get(c), decimals(c.kind)) for c in table.columns),
-             *summary_cells(row)] for row in table.rows]
+             *summary_cells(row), *([failed_cell(row)] if failed else [])]
+            for row in table.rows]
     return markdown_table(table.title, headers, rows, 1 + len(protocol))
 
 
@@ -131,9 +141,10 @@ def group_csv(table: GroupTable) -> str:
         headers += [f"{name}_mean", f"{name}_std", f"{name}_n"]
     rows = [[row.arm, row.tuned, row.protocol,
              *(field for c in table.columns for field in stat_fields(row.cells.get(c))),
-             *(csv_number(getattr(row, name)) for name in SUMMARY_FIELDS)]
+             *(csv_number(getattr(row, name)) for name in SUMMARY_FIELDS),
+             str(len(row.failures)), row.failures[0] if row.failures else ""]
             for row in table.rows]
-    return csv_text(headers + SUMMARY_FIELDS, rows)
+    return csv_text(headers + SUMMARY_FIELDS + ["failed", "first_failure"], rows)
 
 
 # The Pareto front

@@ -1,6 +1,8 @@
 """A diverging study through the CLI: the trial is FAILED in MLflow with its reason as a tag,
 the parent run is FAILED, and the command exits 2 with the first reason on one line."""
 
+from pathlib import Path
+
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
@@ -64,3 +66,41 @@ def test_a_killed_worker_resumes_its_trial_from_the_checkpoint(tmp_path, faults,
     assert first != second  # a new worker process
     assert [epoch for pid, epoch in reports if pid == first] == [0, 1, 2]
     assert [epoch for pid, epoch in reports if pid == second] == [2, 3]
+
+
+ONE_DIVERGES = """
+name: one-diverges
+data: {train: embedded, test: [embedded], patch_size: 24, max_train_images: 6}
+search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
+search: {epochs: 3, steps_per_epoch: 3, batch_size: 2, warmup_epochs: 1, val_crop: 32}
+retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2}
+groups: {g: {title: One arm diverges}}
+arms:
+  named:
+    - {name: steady, group: g}
+    - {name: diverging, group: g, set: {search.weight_optimizer.lr: 1000,
+                                        search.grad_clip_norm: null}}
+"""
+
+
+def test_a_diverging_trial_fails_alone_and_the_table_marks_it(tmp_path):
+    """The diverging arm's search stops in its first epoch, is FAILED with the reason (not
+    retried: its retry ends at once), the other arm is searched and retrained, the command
+    succeeds and the group's table marks the failed row."""
+    study = tmp_path / "one.yaml"
+    study.write_text(ONE_DIVERGES)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(["study", str(study), "--tracking-uri", uri, "--storage",
+                 str(tmp_path / "runs"), "--verbose", "0"]) == 0
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("one-diverges").experiment_id])
+    status = {(run.data.tags["arm"] if "arm" in run.data.tags else "", run.data.tags["phase"]):
+              run.info.status for run in runs}
+    assert status == {("", "study"): "FINISHED", ("steady", "search"): "FINISHED",
+                      ("steady", "retrain"): "FINISHED", ("diverging", "search"): "FAILED"}
+    (diverged,) = [run for run in runs if run.data.tags.get("arm") == "diverging"]
+    assert diverged.data.tags["failure"].startswith("FloatingPointError: train/loss is not")
+    assert client.get_metric_history(diverged.info.run_id, "train/loss") == []  # stopped at once
+    (parent,) = [run for run in runs if run.data.tags["phase"] == "study"]
+    table = Path(client.download_artifacts(parent.info.run_id, "results/g.md")).read_text()
+    assert "| diverging |" in table and "| 1: FloatingPointError: train/loss is not" in table

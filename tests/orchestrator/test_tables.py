@@ -57,6 +57,9 @@ def scores(level, psnr, ssim, test_set="set12"):
     return {f"test/{test_set}/{level}/psnr": psnr, f"test/{test_set}/{level}/ssim": ssim}
 
 
+DIVERGED = "FloatingPointError: train/loss is not finite (nan) at epoch 3"
+
+
 def ablations(study):
     """lwas (index 1) with searches, no-lwas (index 0) over two protocols, lambda0 (index 2)
     tuned twice, one tuning a dedup run of lwas; dncnn (index 3) ungrouped."""
@@ -80,6 +83,7 @@ def ablations(study):
     study.retrain("lambda0", 2, 0, {**scores("sigma30", 29.5, 0.84), **COST,
                                     "test/set12/sigma30/psnr_x8": 29.7}, **tuned)
     study.retrain("lambda0", 2, 1, scores("sigma30", 1.0, 0.1), "RUNNING", **tuned)
+    study.retrain("diverged", 4, 0, None, "FAILED", group="lwas", failure=DIVERGED)
     for seed, group in enumerate(["", None]):  # ungrouped: empty or absent tag
         levels = {**scores("sigma15", 32.8 + seed / 5, 0.90), **scores("sigma5", 37.0, 0.95),
                   **scores("q10", 29.1, 0.80, "classic5")}
@@ -151,21 +155,38 @@ def test_rows_give_mean_sample_std_and_n_of_finished_runs(store):
 def test_rows_follow_arm_index_and_protocols_are_never_averaged(store):
     rows = table(store, "lwas")
     assert [(row["arm"], row["protocol"]) for row in rows] == [
-        ("no-lwas", P1), ("no-lwas", P2), ("lwas", P1)]
+        ("no-lwas", P1), ("no-lwas", P2), ("lwas", P1), ("diverged", P1)]
     assert [row["set12/sigma30/psnr_mean"] for row in rows[:2]] == ["29", "31"]
     header = markdown_rows(store, "lwas")[0]
     assert header[:3] == ["arm", "protocol", "set12 sigma30 PSNR"]
-    assert [row[1] for row in markdown_rows(store, "lwas")[2:]] == ["aaaaaaaa", "bbbbbbbb", P1[:8]]
+    assert [row[1] for row in markdown_rows(store, "lwas")[2:]] == ["aaaaaaaa", "bbbbbbbb",
+                                                                    P1[:8], P1[:8]]
     assert "protocol" not in markdown_rows(store, "loss")[0]  # one protocol: no column
 
 
 def test_search_cost_joins_through_the_search_run_id(store):
-    no_lwas, _, lwas = table(store, "lwas")
+    no_lwas, _, lwas, _ = table(store, "lwas")
     assert float(lwas["search_time_s"]) == pytest.approx(1200.0)
     assert float(lwas["search_peak_mem_mib"]) == pytest.approx(3400 / 3)
     assert no_lwas["search_time_s"] == no_lwas["search_peak_mem_mib"] == ""
-    assert markdown_rows(store, "lwas")[4][-4:] == ["424,669", "1.50", "20.0", "1133"]
-    assert markdown_rows(store, "lwas")[2][-4:] == ["100,000", "1.00", "", ""]
+    assert markdown_rows(store, "lwas")[4][-5:-1] == ["424,669", "1.50", "20.0", "1133"]
+    assert markdown_rows(store, "lwas")[2][-5:-1] == ["100,000", "1.00", "", ""]
+
+
+def test_failed_runs_are_marked_on_their_row_with_the_first_reason(store):
+    """lwas's FAILED sigma-50 run (no reason recorded) and a diverged arm with nothing
+    finished: each row says how many of its runs failed and why."""
+    rows = {(row["arm"], row["protocol"]): row for row in table(store, "lwas")}
+    diverged, lwas = rows["diverged", P1], rows["lwas", P1]
+    assert (diverged["failed"], diverged["first_failure"]) == ("1", DIVERGED)
+    assert diverged["set12/sigma30/psnr_n"] == ""
+    assert (lwas["failed"], lwas["first_failure"]) == ("1", "no reason recorded")
+    assert rows["no-lwas", P1]["failed"] == "0"
+    markdown = markdown_rows(store, "lwas")
+    assert markdown[0][-1] == "failed runs"
+    assert markdown[-1][0] == "diverged" and markdown[-1][-1] == f"1: {DIVERGED}"
+    assert markdown[4][-1] == "1: no reason recorded" and markdown[2][-1] == ""
+    assert "failed runs" not in markdown_rows(store, "loss")[0]  # none failed: no column
 
 
 def test_a_dedup_run_counts_in_its_row_with_its_sources_metrics(store):
