@@ -96,6 +96,18 @@ def validate(model, images: list[NamedImage], keys: list[str], runtime: Runtime)
     return {"val/psnr": psnr, "val/ssim": ssim, "val/score": ssim + psnr / 100}
 
 
+GPU_CHECK_EVERY = 20  # steps between divergence checks on a GPU (each check waits for it)
+
+
+def stop_if_diverged(running_loss: torch.Tensor, step: int, runtime) -> None:
+    """Stop a trial as soon as its running loss is not finite: checked every step on the CPU
+    (free), every GPU_CHECK_EVERY steps on a GPU (a check synchronises with the device)."""
+    every = 1 if runtime.device.type == "cpu" else GPU_CHECK_EVERY
+    if step % every == 0 and not bool(torch.isfinite(running_loss)):
+        raise FloatingPointError(f"train/loss is not finite (nan or inf) at step {step} of the "
+                                 "epoch; lower the learning rate")
+
+
 def finite_or_raise(value: float, what: str) -> float:
     if not math.isfinite(value):
         raise FloatingPointError(f"{what} is not finite ({value}); lower the learning rate")

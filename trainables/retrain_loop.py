@@ -25,6 +25,7 @@ from trainables.loop_parts import (
     centre_crop,
     finite_or_raise,
     patch_batches,
+    stop_if_diverged,
     to_device,
     validate,
     validation_keys,
@@ -87,7 +88,7 @@ def train_epoch(parts: RetrainParts, batches, study, runtime: Runtime) -> float:
     loss_fn, clip = DenoiseLoss(**study.retrain.loss.model_dump()), study.retrain.grad_clip_value
     total = torch.zeros((), device=runtime.device)
     model.train()
-    for batch in batches:
+    for step, batch in enumerate(batches):
         noisy, clean = to_device(batch, runtime, memory_format(runtime, model))
         optimizer.zero_grad(set_to_none=True)
         with autocast(runtime):
@@ -98,6 +99,7 @@ def train_epoch(parts: RetrainParts, batches, study, runtime: Runtime) -> float:
         optimizer.step()
         scheduler.step()
         total += loss.detach()
+        stop_if_diverged(total, step, runtime)
     return finite_or_raise(total.item() / study.retrain.steps_per_epoch, "train/loss")
 
 

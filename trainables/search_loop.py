@@ -36,6 +36,7 @@ from trainables.loop_parts import (
     centre_crop,
     finite_or_raise,
     patch_batches,
+    stop_if_diverged,
     to_device,
     validate,
     validation_keys,
@@ -112,7 +113,7 @@ def train_epoch(parts: SearchParts, epoch: int, study, runtime: Runtime, batches
     total = torch.zeros((), device=runtime.device)
     joint = search.strategy == "joint"  # one loss and step on the same batch: no Train-A batch
     pairs = zip(batches_w(epoch), repeat(None) if joint else batches_a(epoch))
-    for batch_w, batch_a in pairs:
+    for step, (batch_w, batch_a) in enumerate(pairs):
         if joint:
             step_opts = [w_opt, a_opt] if arch_on else [w_opt]
             total += loss_step(supernet, loss_fn, batch_w, step_opts, runtime,
@@ -122,6 +123,7 @@ def train_epoch(parts: SearchParts, epoch: int, study, runtime: Runtime, batches
                 loss_step(supernet, loss_fn, batch_a, [a_opt], runtime, None, [])
             total += loss_step(supernet, loss_fn, batch_w, [w_opt], runtime,
                                search.grad_clip_norm, weights)
+        stop_if_diverged(total, step, runtime)
         parts.weight_scheduler.step()
         if arch_on:
             parts.arch_scheduler.step()

@@ -125,3 +125,32 @@ def test_retrain_resumes_after_the_saved_epoch_with_the_same_weights(images, run
         metrics["test/tiny/sigma25/psnr"], abs=1e-4)
     for key, value in model.state_dict().items():
         torch.testing.assert_close(again.state_dict()[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_a_diverging_search_stops_at_the_first_non_finite_step(images, runtime, monkeypatch):
+    import trainables.search_loop as search_loop
+
+    steps = []
+    real_step = search_loop.loss_step
+    monkeypatch.setattr(search_loop, "loss_step",
+                        lambda *args: steps.append(1) or real_step(*args))
+    study = validate({**TINY, "search": {**TINY["search"], "steps_per_epoch": 40,
+                                         "epochs": 4, "warmup_epochs": 3, "grad_clip_norm": None,
+                                         "weight_optimizer": {"name": "sgd", "lr": 1000}}})
+    with pytest.raises(FloatingPointError, match="train/loss is not finite .* at step"):
+        run_search(study, search_data(images), lambda *a: None, runtime)
+    assert 0 < len(steps) < 40  # not the rest of the epoch
+
+
+def test_divergence_checks_wait_for_a_gpu_only_every_few_steps():
+    from trainables.loop_parts import GPU_CHECK_EVERY, stop_if_diverged
+
+    nan = torch.tensor(float("nan"))
+    cpu, gpu = devices.Runtime(torch.device("cpu"), None, False), \
+        devices.Runtime(torch.device("cuda"), None, True)
+    with pytest.raises(FloatingPointError):
+        stop_if_diverged(nan, 3, cpu)
+    stop_if_diverged(nan, 3, gpu)  # no check, no synchronisation
+    with pytest.raises(FloatingPointError):
+        stop_if_diverged(nan, GPU_CHECK_EVERY, gpu)
+    stop_if_diverged(torch.tensor(1.0), 0, cpu)
