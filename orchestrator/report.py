@@ -9,6 +9,7 @@ always gives the same bytes. The numbers come from `aggregate`, the chart from `
 from __future__ import annotations
 
 import csv
+import re
 import io
 import tempfile
 from collections.abc import Sequence
@@ -165,8 +166,15 @@ def pareto_csv(points: Sequence[ParetoPoint], objectives: Sequence[Objective]) -
     return csv_text(headers, rows)
 
 
+def file_stem(name: str) -> str:
+    """A group name as one path component: the study allows identifiers only, and a tag read
+    back from MLflow cannot lead an artifact out of `results/` either."""
+    stem = re.sub(r"[^A-Za-z0-9_.=+-]", "_", name).lstrip(".")
+    return stem or "_"
+
+
 def group_files(table: GroupTable) -> dict[str, bytes]:
-    stem = f"results/{table.name}"
+    stem = f"results/{file_stem(table.name)}"
     return {f"{stem}.md": group_markdown(table).encode(), f"{stem}.csv": group_csv(table).encode(),
             f"{stem}.png": group_chart(table)}
 

@@ -245,3 +245,11 @@ def test_resolve_parent_by_id_experiment_or_study_name(store):
                                "tags.phase = 'retrain'", max_results=1)[0].info.run_id
     with pytest.raises(ReportError, match="not a study's parent run"):
         resolve_parent(client, child)
+
+
+def test_a_group_name_never_leads_an_artifact_out_of_results():
+    from orchestrator.report import file_stem
+
+    assert file_stem("hinas-table1") == "hinas-table1"
+    assert file_stem("../../escaped") == "_.._escaped"
+    assert file_stem("..") == "_" and "/" not in file_stem("a/b\\c")
