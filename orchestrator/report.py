@@ -9,8 +9,8 @@ always gives the same bytes. The numbers come from `aggregate`, the chart from `
 from __future__ import annotations
 
 import csv
-import re
 import io
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
