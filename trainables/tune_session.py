@@ -20,6 +20,7 @@ from ray import tune
 
 from searchspaces.registry import get_space
 from trainables.evaluation import protocol_hash
+from trainables.placement import node_tags
 from trainables.tracking import Tracker, study_params
 
 STATE_FILE = "state.pt"
@@ -57,17 +58,19 @@ class TrialSession:
                 state = torch.load(Path(folder) / STATE_FILE, weights_only=True)
             raise_recorded_failure(tracker, run_id)
             tracker.reopen(run_id)
+            tracker.set_tags(run_id, node_tags())  # restarted, maybe on another node
             return cls(tracker, run_id, state, tracker.last_step(run_id, EPOCH_METRIC))
         trial_id = tune.get_context().get_trial_id()
         earlier = tracker.trial_run(context.experiment_id, context.parent_run_id, trial_id)
         if earlier is not None:  # started before an interruption, no checkpoint yet
             raise_recorded_failure(tracker, earlier)
             tracker.reopen(earlier)
+            tracker.set_tags(earlier, node_tags())
             return cls(tracker, earlier, None, tracker.last_step(earlier, EPOCH_METRIC))
         method = params["search_space"]["name"]
         all_tags = {"study": context.study, "arm": config["arm"], "method": method,
                     "phase": phase, "trial_id": trial_id, "eval_protocol": protocol_hash(),
-                    **config.get("labels", {}), **(tags or {})}
+                    **config.get("labels", {}), **(tags or {}), **node_tags()}
         name = f"{config.get('unit', config['arm'])}/{phase}"
         run_id = tracker.start_run(context.experiment_id, name, all_tags, context.parent_run_id)
         tracker.log_params(run_id, study_params(params))
