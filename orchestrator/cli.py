@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from orchestrator.memory import checked_memory
 from orchestrator.report import ReportError, resolve_parent, write_report
 from orchestrator.runner import (
     ResourceError,
@@ -76,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             # every arm, its tuned extremes, its genotype file, its data (exist and fit)
             uri = resolve_uri(study, RunOptions(getattr(args, "tracking_uri", None)))
             prepared = prepare_arms(study, args.file, args.arms, uri)
-            print(plan_text(study, prepared.plans) if args.command == "study" else
+            memory = checked_memory(prepared.plans, prepared.studies)  # vs this machine
+            print(plan_text(study, prepared.plans, memory) if args.command == "study" else
                   f"{args.file}: ok ({len(prepared.plans)} arm(s))")
             return 0
         options = RunOptions(args.tracking_uri, args.storage, args.address, args.resume,

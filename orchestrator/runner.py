@@ -20,6 +20,7 @@ from orchestrator.arms import arm_indices, checked_arms
 from orchestrator.data import resolved_roots, stage_data
 from orchestrator.dedup import DedupLinker
 from orchestrator.experiment import fit, make_trainable, make_tuner
+from orchestrator.memory import checked_memory, cluster_limit
 from orchestrator.plan import ArmPlan, arm_plan
 from orchestrator.report import write_report
 from orchestrator.storage import check_storage, join, read_text, study_location, write_text
@@ -199,6 +200,7 @@ def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> 
     try:
         available = ray.cluster_resources()
         check_resources(prepared.studies, available)
+        checked_memory(prepared.plans, prepared.studies, cluster_limit())  # before any trial
         tracker = Tracker(uri)
         check_storage(options.storage)  # a multi-node cluster needs storage every node sees
         folder = study_location(options.storage, study.name)

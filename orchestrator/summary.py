@@ -34,9 +34,11 @@ def first_trials(arms: list[ArmPlan]) -> list[str]:
     return lines
 
 
-def plan_text(study: Study, arms: list[ArmPlan]) -> str:
+def plan_text(study: Study, arms: list[ArmPlan], memory: list[str] | None = None) -> str:
+    """The plan; `memory`: the per-arm memory estimates (`orchestrator.memory.memory_lines`)."""
     units = sum(arm.units() for arm in arms)
     head = (f"study {study.name}: train {study.data.train}, test {', '.join(study.data.test)}; "
             f"{len(arms)} arm(s), {units} unit(s), at most {study.tune.max_concurrent} "
             "trial(s) at once")
-    return "\n".join([head, *map(arm_line, arms), "first trials:", *first_trials(arms)])
+    return "\n".join([head, *map(arm_line, arms), *(memory or []), "first trials:",
+                      *first_trials(arms)])
