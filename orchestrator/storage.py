@@ -31,6 +31,13 @@ def is_uri(storage: str) -> bool:
     return "://" in storage
 
 
+def local_path(storage: str) -> Path | None:
+    """The folder a path or `file://` URI names; None for remote URIs (s3://, gs://, ...)."""
+    if storage.startswith("file://"):
+        return Path(storage.removeprefix("file://"))
+    return None if is_uri(storage) else Path(storage)
+
+
 def study_location(storage: str, name: str) -> str:
     """`<storage>/<study name>`: a URI stays a URI, a path becomes absolute."""
     if is_uri(storage):
@@ -80,11 +87,11 @@ def alive_nodes() -> dict[str, str]:
 
 def check_storage(storage: str, nodes: dict[str, str] | None = None,
                   probe: Callable[[str, list[str]], dict[str, bool]] = probe_nodes) -> None:
-    """Refuse a path that some node of a multi-node cluster cannot see (URIs pass through)."""
+    """Refuse a path that some node of a multi-node cluster cannot see (remote URIs pass)."""
     nodes = alive_nodes() if nodes is None else nodes
-    if is_uri(storage) or len(nodes) < 2:
+    if local_path(storage) is None or len(nodes) < 2:
         return
-    folder = Path(storage).resolve()
+    folder = local_path(storage).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / f"{PROBE_PREFIX}{uuid.uuid4().hex}"
     marker.write_text("written by the driver; every node should see it\n")

@@ -13,6 +13,7 @@ folders or Tune's trial working directories; every process started here is stopp
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -108,13 +109,14 @@ def backend_store(folder: Path, started: set[int]):
     as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
     try:
         if as_user:
-            os.chown(home, 65534, 65534)
+            nobody = pwd.getpwnam("nobody")
+            os.chown(home, nobody.pw_uid, nobody.pw_gid)
         data, port = home / "data", free_port()
         subprocess.run([*as_user, binaries / "initdb", "-D", data, "-U", "postgres",
-                        "--auth=trust", "--no-sync"], check=True, capture_output=True)
+                        "--auth=trust", "--no-sync"], check=True, capture_output=True, cwd=home)
         subprocess.run([*as_user, binaries / "pg_ctl", "-D", data, "-l", home / "log", "-w",
                         "-o", f"-h {LOOPBACK} -p {port} -k {home} -c fsync=off", "start"],
-                       check=True, capture_output=True)
+                       check=True, capture_output=True, cwd=home)
         postmaster = int((data / "postmaster.pid").read_text().split()[0])
         started |= descendants([postmaster])
         try:

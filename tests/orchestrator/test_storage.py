@@ -60,10 +60,11 @@ def test_a_path_every_node_sees_passes_and_the_probe_file_goes(tmp_path):
     assert not list((tmp_path / "runs").glob(f"{PROBE_PREFIX}*"))
 
 
-def test_a_path_one_node_cannot_see_is_refused_in_one_line(tmp_path):
-    def second_node_blind(path, node_ids):
-        return {node_id: node_id.startswith("a") for node_id in node_ids}
+def second_node_blind(path, node_ids):
+    return {node_id: node_id.startswith("a") for node_id in node_ids}
 
+
+def test_a_path_one_node_cannot_see_is_refused_in_one_line(tmp_path):
     with pytest.raises(StorageError) as refused:
         check_storage(str(tmp_path / "runs"), TWO_NODES, second_node_blind)
     message = str(refused.value)
@@ -71,3 +72,8 @@ def test_a_path_one_node_cannot_see_is_refused_in_one_line(tmp_path):
     assert "bbbbbbbb (10.0.0.2)" in message and "aaaaaaaa" not in message
     assert "s3://" in message and "gs://" in message and "shares" in message
     assert not list((tmp_path / "runs").glob(f"{PROBE_PREFIX}*"))
+
+
+def test_a_file_uri_is_probed_like_a_path(tmp_path):
+    with pytest.raises(StorageError, match="bbbbbbbb"):
+        check_storage(f"file://{tmp_path / 'runs'}", TWO_NODES, second_node_blind)
