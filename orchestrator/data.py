@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,9 +47,23 @@ def train_images(study: Study) -> list[NamedImage]:
     return images
 
 
+def test_set_label(name: str) -> str:
+    """A test set's name in metric keys (`test/<label>/<level>/psnr`): a dataset name as
+    given, a folder by its last component (MLflow refuses keys with `//` or a whole path)."""
+    if "/" not in name and "\\" not in name:
+        return name
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", Path(name.replace("\\", "/")).name) or "test"
+
+
 def test_sets(study: Study) -> dict[str, list[NamedImage]]:
-    data = study.data
-    return {name: list(_load(name, "test", data.root, data.color)) for name in data.test}
+    data, sets = study.data, {}
+    for name in data.test:
+        label = test_set_label(name)
+        if label in sets:
+            raise DataError(f"data.test: '{name}' and another test set are both named "
+                            f"'{label}' in the metrics; rename one folder")
+        sets[label] = list(_load(name, "test", data.root, data.color))
+    return sets
 
 
 def stage_data(study: Study) -> StageData:

@@ -367,3 +367,25 @@ def test_shared_set12_has_twelve_grey_images():
     images = resolve_dataset("set12", "test", SHARED_SET12.parent, color=False)
     assert [im.name for im in images] == [f"{i:02d}" for i in range(1, 13)]
     assert all(im.pixels.shape[2] == 1 and im.pixels.max() <= 1 for im in images)
+
+
+def test_a_test_folder_is_named_by_its_last_component_in_metric_keys(tmp_path):
+    from orchestrator.data import test_set_label, test_sets
+    from orchestrator.studyfile import validate
+
+    for folder in (tmp_path / "my set", tmp_path / "other" / "my set"):
+        folder.mkdir(parents=True)
+    for index in range(2):
+        write_image(tmp_path / "my set" / f"{index}.png", random_uint8((20, 20), index))
+        write_image(tmp_path / "other" / "my set" / f"{index}.png", random_uint8((20, 20)))
+    assert test_set_label("set12") == "set12"
+    assert test_set_label(str(tmp_path / "my set")) == "my_set"
+    space = {"name": "dncnn"}
+    study = validate({"name": "t", "search_space": space,
+                      "data": {"test": ["embedded", str(tmp_path / "my set")]}})
+    assert sorted(test_sets(study)) == ["embedded", "my_set"]
+    twice = validate({"name": "t", "search_space": space, "data": {"test": [
+                                                     str(tmp_path / "my set"),
+                                                     str(tmp_path / "other" / "my set")]}})
+    with pytest.raises(DataError, match="data.test: .* both named 'my_set'"):
+        test_sets(twice)
