@@ -7,14 +7,12 @@ Tune experiment (`orchestrator.experiment`).
 
 from __future__ import annotations
 
-import itertools
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.studyfile import StudyError, validate
 from studyspec.dotted import with_overrides
-from studyspec.schema import ArmSpec, ParamSpec, Study
+from studyspec.schema import ArmSpec, ArmsSpec, ParamSpec, Study
 
 
 @dataclass(frozen=True)
@@ -27,22 +25,8 @@ class Arm:
     retrain: bool = True  # False: search only
 
 
-def value_label(value: Any) -> str:
-    """A grid value in an arm name: only the characters an arm name may hold."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return re.sub(r"[^A-Za-z0-9_.=-]", "_", str(value).replace(" ", ""))
-
-
-def grid_arms(grid: dict[str, list[Any]], group: str | None = None) -> list[Arm]:
-    if not grid:
-        return []
-    keys = list(grid)
-    arms = []
-    for values in itertools.product(*(grid[key] for key in keys)):
-        name = "+".join(f"{key.split('.')[-1]}={value_label(v)}" for key, v in zip(keys, values))
-        arms.append(Arm(name, dict(zip(keys, values)), group))
-    return arms
+def grid_arms(spec: ArmsSpec) -> list[Arm]:
+    return [Arm(name, overrides, spec.group) for name, overrides in spec.grid_points()]
 
 
 def named_arm(spec: ArmSpec) -> Arm:
@@ -53,7 +37,7 @@ def named_arm(spec: ArmSpec) -> Arm:
 def expand_arms(study: Study, only: list[str] | None = None) -> list[Arm]:
     """Grid product plus the named arms (a single `default` arm when there are none);
     `only` keeps the named subset (an unknown name is an error listing the known)."""
-    arms = grid_arms(study.arms.grid, study.arms.group) + [named_arm(a) for a in study.arms.named]
+    arms = grid_arms(study.arms) + [named_arm(a) for a in study.arms.named]
     names = [arm.name for arm in arms]
     duplicate = next((name for name in names if names.count(name) > 1), None)
     if duplicate:

@@ -8,6 +8,7 @@ import sys
 from orchestrator.memory import checked_memory
 from orchestrator.report import ReportError, resolve_parent, write_report
 from orchestrator.runner import (
+    PreparedArms,
     ResourceError,
     RunOptions,
     TrialsFailed,
@@ -19,6 +20,7 @@ from orchestrator.storage import StorageError
 from orchestrator.studyfile import StudyError, load_study
 from orchestrator.summary import plan_text
 from searchspaces.genotype import GenotypeError
+from studyspec.schema import Study
 from trainables.images import DataError
 from trainables.tracking import default_tracking_uri
 
@@ -32,6 +34,16 @@ def report_command(target: str, tracking_uri: str | None) -> list[str]:
 
     client = MlflowClient(tracking_uri or default_tracking_uri())
     return write_report(client, resolve_parent(client, target))
+
+
+def checked_study(file: str, profile: str | None = None, assignments: tuple[str, ...] = (),
+                  data_root: str | None = None, arms: tuple[str, ...] = (),
+                  tracking_uri: str | None = None) -> tuple[Study, PreparedArms]:
+    """What `validate` and `study --dry-run` check, raising one of USER_ERRORS: the file,
+    its profile and overrides, every arm with its tuned extremes, genotype file and data."""
+    study = load_study(file, profile, assignments, data_root)
+    uri = resolve_uri(study, RunOptions(tracking_uri))
+    return study, prepare_arms(study, file, arms, uri)
 
 
 def arm_list(text: str) -> tuple[str, ...]:
@@ -72,15 +84,15 @@ def main(argv: list[str] | None = None) -> int:
             for path in report_command(args.target, args.tracking_uri):
                 print(path)
             return 0
-        study = load_study(args.file, args.profile, args.assignments, args.data_root)
         if args.command == "validate" or args.dry_run:
-            # every arm, its tuned extremes, its genotype file, its data (exist and fit)
-            uri = resolve_uri(study, RunOptions(getattr(args, "tracking_uri", None)))
-            prepared = prepare_arms(study, args.file, args.arms, uri)
+            study, prepared = checked_study(args.file, args.profile, args.assignments,
+                                            args.data_root, args.arms,
+                                            getattr(args, "tracking_uri", None))
             memory = checked_memory(prepared.plans, prepared.studies)  # vs this machine
             print(plan_text(study, prepared.plans, memory) if args.command == "study" else
                   f"{args.file}: ok ({len(prepared.plans)} arm(s))")
             return 0
+        study = load_study(args.file, args.profile, args.assignments, args.data_root)
         options = RunOptions(args.tracking_uri, args.storage, args.address, args.resume,
                              args.file, args.verbose, args.arms)
         finished = run_study(study, options).finished

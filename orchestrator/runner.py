@@ -234,9 +234,8 @@ def run_experiment(prepared: PreparedArms, options: RunOptions, tracker: Tracker
         status = "KILLED"
         raise
     finally:  # what finished is kept, whatever happened later
-        with tracker.unless_unreachable("results tables (rebuild them with `report`)"):
-            write_report(tracker.client, context.parent_run_id)
-        tracker.finish(context.parent_run_id, status)  # sends, or reports, what is queued
+        write_report(tracker.client, context.parent_run_id)
+        tracker.finish(context.parent_run_id, status)
 
 
 def check_outcome(results, plans: list[ArmPlan]) -> int:

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from orchestrator.yamlfile import YamlError, load_file, load_text
 from studyspec.dotted import with_overrides
+from studyspec.fields import located
 from studyspec.schema import Study
 
 
@@ -50,6 +51,8 @@ def apply_profile(raw: dict[str, Any], profile: str | None, source: str) -> dict
     profiles = raw.get("profiles") or {}
     if profile is None:
         return raw
+    if not isinstance(profiles, dict):
+        raise StudyError(f"{source}: profiles: expected a mapping of profile names")
     if profile not in profiles:
         known = ", ".join(sorted(profiles)) or "none"
         raise StudyError(f"{source}: profiles.{profile}: no such profile (known: {known})")
@@ -63,15 +66,11 @@ def apply_profile(raw: dict[str, Any], profile: str | None, source: str) -> dict
 
 
 def format_validation_error(error: ValidationError, source: str) -> str:
-    first = error.errors()[0]
-    path = ".".join(str(part) for part in first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown key"
+    path, message, wrong = located(error)
     nested = re.match(r"(options(?:\.\w+)+): (.*)", message)
     if nested and path:  # a space's own option error: one dotted path from the top
         path, message = f"{path}.{nested.group(1)}", nested.group(2)
-    more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    more = f" (+{wrong - 1} more)" if wrong > 1 else ""
     return f"{source}: {path}: {message}{more}" if path else f"{source}: {message}{more}"
 
 

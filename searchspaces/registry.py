@@ -12,19 +12,32 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_origin
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 from torch import nn
 
 from searchspaces.genotype import Genotype
 
 
 class SpaceOptions(BaseModel):
-    """Base of every space's options model: frozen, unknown keys are errors."""
+    """Base of every space's options model: frozen, unknown keys are errors, values strictly
+    of their type (no "yes" for a boolean, no "3" for a number, no NaN or infinity); a
+    list is read as a tuple where the model keeps one. Every number has a lower and an
+    upper bound (documented by the field)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists_as_tuples(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fields = cls.model_fields
+        return {key: tuple(value) if isinstance(value, list) and key in fields
+                and get_origin(fields[key].annotation) is tuple else value
+                for key, value in data.items()}
 
 
 class Supernet(nn.Module, ABC):

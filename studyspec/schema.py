@@ -7,23 +7,51 @@ the plain-dict form is validated again with the same models.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from studyspec.armspec import ArmSpec, ArmsSpec, Seeds, unique_seeds
+from studyspec.fields import (
+    MAX_EPOCHS,
+    MAX_LIST,
+    Name,
+    Quality,
+    Seed,
+    Sigma,
+    Strict,
+    error_at,
+    listed,
+    located,
+)
+from studyspec.tuning import (
+    DEFAULT_METRIC,
+    PHASE_METRICS,
+    TUNABLE_SECTIONS,
+    ObjectiveSpec,
+    ParamSpec,
+    SchedulerSpec,
+    TuneSpec,
+)
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = [
+    "DEFAULT_METRIC", "PHASE_METRICS", "TUNABLE_SECTIONS", "ArmSpec", "ArmsSpec", "DataSpec",
+    "GroupSpec", "LossSpec", "NoiseSpec", "ObjectiveSpec", "OptimizerSpec", "ParamSpec",
+    "Resources", "ResourcesSpec", "RetrainSpec", "SchedulerSpec", "SearchSpaceSpec",
+    "SearchSpec", "Study", "TrackingSpec", "TuneSpec", "error_at",
+]
+Sigmas = Annotated[list[Sigma], Field(min_length=1, max_length=MAX_LIST)]
+Qualities = Annotated[list[Quality], Field(min_length=1, max_length=MAX_LIST)]
+Names = Annotated[list[Name], Field(min_length=1, max_length=MAX_LIST)]
 
 
 class NoiseSpec(Strict):
     """Training degradation: AWGN (fixed sigma, list, or blind range) or JPEG."""
 
     type: Literal["awgn", "jpeg"] = "awgn"
-    sigma: float | list[float] | None = None  # fixed sigma, or drawn per sample from a list
-    sigma_range: tuple[float, float] | None = None  # blind: uniform in [low, high]
-    quality: int | list[int] | None = None  # JPEG quality (drawn per sample from a list)
+    sigma: Sigma | Sigmas | None = None  # fixed sigma in [0, 255], or drawn from a list
+    sigma_range: Annotated[tuple[Sigma, Sigma], BeforeValidator(listed)] | None = None  # blind
+    quality: Quality | Qualities | None = None  # JPEG quality 1-100 (drawn from a list)
 
     @model_validator(mode="after")
     def _one_level_source(self) -> NoiseSpec:
@@ -32,6 +60,9 @@ class NoiseSpec(Strict):
             raise ValueError("awgn noise needs exactly one of 'sigma' or 'sigma_range'")
         if self.type == "jpeg" and given != ["quality"]:
             raise ValueError("jpeg degradation needs 'quality' (and no sigma)")
+        if self.sigma_range is not None and self.sigma_range[0] > self.sigma_range[1]:
+            raise error_at("NoiseSpec", "sigma_range", f"expected [low, high] with low <= high, "
+                           f"got {list(self.sigma_range)}")
         return self
 
     def test_keys(self) -> list[str]:
@@ -46,27 +77,38 @@ class NoiseSpec(Strict):
 
 
 class DataSpec(Strict):
-    train: str = "embedded"  # dataset name (train400, embedded, ...) or a folder path
-    test: list[str] = ["embedded"]  # test sets, evaluated after retraining
+    train: Name = "embedded"  # dataset name (train400, embedded, ...) or a folder path
+    test: Names = ["embedded"]  # test sets (at least one), evaluated after retraining
     # folder holding named datasets; --data-root overrides; None: ./data, else ../shared/datasets
-    root: str | None = None
+    root: Name | None = None
     color: bool = False  # RGB instead of luminance
     patch_size: int = Field(64, ge=8, le=1024)
     augment: bool = True  # k*90 rotation + flip
     rescale: bool = False  # random bicubic rescale 0.8-1.2 (p=0.5)
     noise: NoiseSpec = NoiseSpec(sigma=25)
-    val_fraction: float = Field(0.02, ge=0, lt=1)  # Validation-V share of the training images
+    # Validation-V share of the training images: at most half (the rest trains)
+    val_fraction: float = Field(0.02, ge=0, le=0.5)
     max_train_images: int | None = Field(None, ge=3, le=10**7)  # the first N images (smoke)
+
+
+Beta = Annotated[float, Field(ge=0, lt=1)]
 
 
 class OptimizerSpec(Strict):
     name: Literal["sgd", "adam"] = "adam"
     lr: float = Field(1e-3, gt=0, le=1000)
-    lr_min: float = Field(0.0, ge=0, le=1000)  # end of the cosine / poly schedule
+    lr_min: float = Field(0.0, ge=0, le=1000)  # end of the cosine / poly schedule (<= lr)
     schedule: Literal["cosine", "poly", "constant"] = "cosine"
     momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
-    betas: tuple[float, float] = (0.9, 0.999)  # Adam only
+    betas: Annotated[tuple[Beta, Beta], BeforeValidator(listed)] = (0.9, 0.999)  # Adam only
     weight_decay: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _decays_downwards(self) -> OptimizerSpec:
+        if self.lr_min > self.lr:
+            raise error_at("OptimizerSpec", "lr_min",
+                           f"{self.lr_min:g} is above the learning rate lr {self.lr:g}")
+        return self
 
 
 class LossSpec(Strict):
@@ -78,7 +120,7 @@ class LossSpec(Strict):
 
 class SearchSpaceSpec(Strict):
     name: str
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {}  # validated by the space's own options model
 
     @model_validator(mode="after")
     def _known_space_and_options(self) -> SearchSpaceSpec:
@@ -93,10 +135,8 @@ class SearchSpaceSpec(Strict):
         try:
             space.parse_options(self.options)
         except ValidationError as error:
-            first = error.errors()[0]
-            path = ".".join(str(p) for p in ("options", *first["loc"]))
-            message = first["msg"].removeprefix("Value error, ")
-            raise ValueError(f"{path}: {message}") from None
+            key, message, _ = located(error)
+            raise error_at("SearchSpaceSpec", f"options.{key}".rstrip("."), message) from None
         return self
 
     def resolved_options(self) -> dict[str, Any]:
@@ -109,12 +149,13 @@ class SearchSpec(Strict):
     """The differentiable inner loop (SPEC 1.5)."""
 
     strategy: Literal["bilevel", "joint"] | None = None  # None: the space's default_strategy
-    epochs: int = Field(100, ge=1, le=100_000)
+    epochs: int = Field(100, ge=1, le=MAX_EPOCHS)
     steps_per_epoch: int = Field(100, ge=1, le=10**7)
     batch_size: int = Field(8, ge=1, le=4096)
-    warmup_epochs: int = Field(20, ge=0, le=100_000)  # weights only before architecture updates
-    validate_from_epoch: int = Field(0, ge=0, le=100_000)  # best-on-V from this epoch, 0-based
-    patience: int | None = Field(None, ge=1, le=100_000)  # evaluations without improvement
+    # weights only before architecture updates; below `epochs` when the space searches
+    warmup_epochs: int = Field(20, ge=0, le=MAX_EPOCHS)
+    validate_from_epoch: int = Field(0, ge=0, le=MAX_EPOCHS)  # best-on-V from here, < epochs
+    patience: int | None = Field(None, ge=1, le=MAX_EPOCHS)  # evaluations without improvement
     select_by: Literal["score", "psnr"] = "score"  # best epoch / patience: val/score or val/psnr
     weight_optimizer: OptimizerSpec = OptimizerSpec(
         name="sgd", lr=0.025, lr_min=0.001, weight_decay=3e-4
@@ -127,184 +168,54 @@ class SearchSpec(Strict):
     val_crop: int | None = Field(256, ge=16, le=8192)  # centre-crop validation images (None: whole)
     num_workers: int = Field(0, ge=0, le=64)  # DataLoader workers
 
+    @model_validator(mode="after")
+    def _validates_within_epochs(self) -> SearchSpec:
+        if self.validate_from_epoch >= self.epochs:
+            raise error_at("SearchSpec", "validate_from_epoch", f"{self.validate_from_epoch} is "
+                           f"not an epoch of search.epochs {self.epochs} (0-based)")
+        return self
+
+
+TEST_KEY = r"^(sigma(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.[0-9]+)?|q(100|[1-9][0-9]?))$"
+
 
 class RetrainSpec(Strict):
-    epochs: int = Field(10, ge=1, le=100_000)
+    epochs: int = Field(10, ge=1, le=MAX_EPOCHS)
     steps_per_epoch: int = Field(100, ge=1, le=10**7)
     batch_size: int = Field(24, ge=1, le=4096)
     optimizer: OptimizerSpec = OptimizerSpec(name="sgd", lr=0.05, lr_min=0.0, schedule="poly")
     loss: LossSpec = LossSpec(ssim_lambda=0.6, average_terms=True)
     grad_clip_value: float | None = Field(5.0, gt=0, le=1e6)
-    scale_options: dict[str, float] = {}  # searched option x factor (HiNAS: width: 2)
+    # searched option x factor (HiNAS: width: 2), numeric options only
+    scale_options: dict[str, Annotated[float, Field(gt=0, le=1000)]] = {}
     space_options: dict[str, Any] = {}  # absolute overrides of search_space.options
-    noise: list[NoiseSpec] | None = None  # one retrain per entry; default: data.noise
-    test_keys: list[str] | None = None  # e.g. [sigma15, sigma25]; default: the noise's levels
+    # one retrain per entry; default: data.noise
+    noise: Annotated[list[NoiseSpec], Field(min_length=1, max_length=MAX_LIST)] | None = None
+    # e.g. [sigma15, q10] (sigma 0-255, quality 1-100); default: the noise's levels
+    test_keys: Annotated[list[Annotated[str, Field(pattern=TEST_KEY)]],
+                         Field(min_length=1, max_length=MAX_LIST)] | None = None
     self_ensemble: bool = False  # also log test/.../psnr_x8
     num_workers: int = Field(0, ge=0, le=64)
 
 
-class ParamSpec(Strict):
-    """One outer hyperparameter for Optuna."""
-
-    type: Literal["int", "float", "categorical"]
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-    choices: list[Any] | None = None
-
-    @model_validator(mode="after")
-    def _bounds_or_choices(self) -> ParamSpec:
-        if self.type == "categorical":
-            if not self.choices:
-                raise ValueError("categorical parameter needs non-empty 'choices'")
-        elif self.low is None or self.high is None or self.low > self.high:
-            raise ValueError(f"{self.type} parameter needs 'low' <= 'high'")
-        return self
-
-
-class SchedulerSpec(Strict):
-    type: Literal["asha"] = "asha"
-    grace_period: int = Field(1, ge=1, le=100_000)  # epochs
-    reduction_factor: float = Field(3, gt=1, le=100)
-
-
-# Metrics each phase reports to Tune (the final report of a trial is what Optuna sees).
-PHASE_METRICS = {
-    "supernet": ("val/score", "val/psnr", "val/ssim", "train/loss", "best/score",
-                 "search/alpha_entropy"),
-    "retrained": ("val/score", "val/psnr", "val/ssim", "train/loss", "cost/params",
-                  "cost/gflops_per_mp", "cost/latency_ms_per_mp", "cost/peak_mem_mib"),
-}
-DEFAULT_METRIC = {"supernet": "val/score", "retrained": "val/psnr"}
-
-
-def error_at(title: str, key: str, message: str) -> ValidationError:
-    """An error of a check across fields, located at its own dotted `key` inside the model,
-    so that a study file's message names the whole path (`tune.metric`, not `tune`)."""
-    kind = PydanticCustomError("value_error", "{message}", {"message": message})
-    return ValidationError.from_exception_data(
-        title, [InitErrorDetails(type=kind, loc=tuple(key.split(".")), input=None)])
-
-
-class ObjectiveSpec(Strict):
-    metric: str
-    mode: Literal["max", "min"] = "max"
-
-
-class TuneSpec(Strict):
-    """Optuna over the outer hyperparameters, one Optuna study per tuned arm.
-
-    `objective: retrained` (default) scores a sample by its retrained networks on
-    Validation-V (the mean over its seeds and noise levels); `supernet` by the
-    search trial's last report, a cheaper proxy. `objectives` (two or three)
-    makes the search multi-objective; `start_from` lists points Optuna evaluates
-    first (e.g. the paper's own setting).
-    """
-
-    num_samples: int = Field(1, ge=1, le=100_000)  # Optuna samples per tuned arm
-    sampler_seed: int = 0
-    objective: Literal["retrained", "supernet"] = "retrained"
-    metric: str | None = None  # default: val/psnr (retrained) or val/score (supernet)
-    mode: Literal["max", "min"] = "max"
-    objectives: list[ObjectiveSpec] | None = None
-    start_from: list[dict[str, Any]] = []
-    space: dict[str, ParamSpec] = {}  # dotted study key -> distribution
-    max_concurrent: int = Field(2, ge=1, le=100_000)  # trials in flight over the whole study
-    # restarts of a trial whose worker or node was lost (from its last checkpoint); a trial
-    # that raised (divergence, bad config) is not retried: its run records the reason
-    max_failures: int = Field(2, ge=0, le=100)
-    scheduler: SchedulerSpec | None = None
-
-    @field_validator("space")
-    @classmethod
-    def _tunable_keys(cls, space: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
-        for key in space:
-            if key.split(".")[0] not in TUNABLE_SECTIONS:
-                raise ValueError(f"space key '{key}' must start with one of {TUNABLE_SECTIONS}")
-        return space
-
-    @model_validator(mode="after")
-    def _objectives_known(self) -> TuneSpec:
-        known = PHASE_METRICS[self.objective]
-        for index, objective in enumerate(self.objectives or []):
-            if objective.metric not in known:
-                raise error_at("TuneSpec", f"objectives.{index}.metric",
-                               f"{objective.metric!r} is not reported by the {self.objective} "
-                               f"phase (one of {', '.join(known)})")
-        if self.metric is not None and self.metric not in known:
-            raise error_at("TuneSpec", "metric", f"{self.metric!r} is not reported by the "
-                           f"{self.objective} phase (one of {', '.join(known)})")
-        if self.objectives is not None and not 2 <= len(self.objectives) <= 3:
-            raise error_at("TuneSpec", "objectives",
-                           "list two or three metrics (or use tune.metric)")
-        if self.objectives and self.scheduler is not None:
-            raise error_at("TuneSpec", "scheduler", "Ray Tune's ASHA scheduler takes a single "
-                           "metric; drop it for a multi-objective study")
-        for index, point in enumerate(self.start_from):
-            unknown = sorted(set(point) - set(self.space))
-            if unknown:
-                raise error_at("TuneSpec", f"start_from.{index}.{unknown[0]}",
-                               "not a key of tune.space")
-        return self
-
-    def objective_list(self) -> list[ObjectiveSpec]:
-        """The objectives Optuna optimises (one unless `objectives` lists several)."""
-        if self.objectives:
-            return list(self.objectives)
-        return [ObjectiveSpec(metric=self.metric or DEFAULT_METRIC[self.objective],
-                              mode=self.mode)]
-
-
-TUNABLE_SECTIONS = ("search_space", "search", "data", "retrain")
+RAY_UNIT = 1e-4  # Ray refuses finer fractions of a resource
 
 
 class Resources(Strict):
-    cpu: float = Field(1, gt=0, le=4096)
-    gpu: float = Field(0, ge=0, le=256)
+    cpu: float = Field(1, ge=RAY_UNIT, le=4096)
+    gpu: float = Field(0, ge=0, le=256)  # 0, or a share of at least 0.0001
+
+    @field_validator("gpu")
+    @classmethod
+    def _ray_precision(cls, value: float) -> float:
+        if 0 < value < RAY_UNIT:
+            raise ValueError(f"Ray takes 0 or at least {RAY_UNIT:g}, got {value:g}")
+        return value
 
 
 class ResourcesSpec(Strict):
     search: Resources = Resources()
     retrain: Resources = Resources()
-
-
-ARM_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.=+-]*$"  # no separators: names become folders and tags
-
-
-def unique_seeds(seeds: list[int] | None) -> list[int] | None:
-    if seeds is not None and not seeds:
-        raise ValueError("list at least one seed")
-    if seeds is not None and len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds repeat: {seeds}")
-    return seeds
-
-
-class ArmSpec(Strict):
-    """A named arm: study overrides, and optionally its own seeds, a table group, a
-    genotype to retrain without searching (a path or runs:/<id>/genotype.json), or
-    no retraining (search curves only)."""
-
-    name: str = Field(pattern=ARM_NAME)
-    group: str | None = None  # a key of the study's `groups`
-    set: dict[str, Any] = {}  # dotted study key -> value
-    seeds: list[int] | None = None  # default: the study's seeds
-    genotype: str | None = None
-    retrain: bool = True
-
-    _seeds = field_validator("seeds")(unique_seeds)
-
-    @model_validator(mode="after")
-    def _retrains_a_given_genotype(self) -> ArmSpec:
-        if self.genotype is not None and not self.retrain:
-            raise ValueError("an arm with a genotype only retrains it: drop retrain: false")
-        return self
-
-
-class ArmsSpec(Strict):
-    grid: dict[str, list[Any]] = {}  # dotted key -> values; arms = Cartesian product
-    group: str | None = None  # the table group of the grid's arms
-    named: list[ArmSpec] = []  # extra named arms
 
 
 class GroupSpec(Strict):
@@ -321,8 +232,8 @@ class TrackingSpec(Strict):
 class Study(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    seed: int = 0  # the data split and Optuna samplers; the only seed unless `seeds` is set
-    seeds: list[int] | None = None  # every arm is searched and retrained once per seed
+    seed: Seed = 0  # the data split and Optuna samplers; the only seed unless `seeds` is set
+    seeds: Seeds | None = None  # every arm is searched and retrained once per seed
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast in training (fp16: CUDA)
     data: DataSpec = DataSpec()
     search_space: SearchSpaceSpec
@@ -346,7 +257,7 @@ class Study(Strict):
         for key, group in [("arms.group", self.arms.group), *named]:
             if group is not None and group not in self.groups:
                 known = ", ".join(self.groups) or "none declared under groups"
-                raise ValueError(f"{key}: unknown group {group!r} (known: {known})")
+                raise error_at("Study", key, f"unknown group {group!r} (known: {known})")
         return self
 
     @model_validator(mode="before")
@@ -368,16 +279,55 @@ class Study(Strict):
 
     @model_validator(mode="after")
     def _space_fits_data(self) -> Study:
+        """Patches the space's networks can halve (U-net levels); the retrained network's
+        options (scaled, then overridden) valid for the space."""
+        space = self.space()
+        try:
+            space.check_data(space.parse_options(self.search_space.options), self.data.patch_size)
+        except ValueError as error:
+            key, _, message = str(error).partition(": ")
+            raise error_at("Study", f"search_space.{key}", message) from None
+        self.retrain_options()
+        return self
+
+    @model_validator(mode="after")
+    def _epochs_fit(self) -> Study:
+        search = self.search
+        if self.space().searchable and search.warmup_epochs >= search.epochs:
+            raise error_at("Study", "search.warmup_epochs", f"{search.warmup_epochs} warm-up "
+                           f"epochs leave none of search.epochs {search.epochs} to update the "
+                           "architecture in")
+        scheduler = self.tune.scheduler
+        if scheduler is not None and scheduler.grace_period > search.epochs:
+            raise error_at("Study", "tune.scheduler.grace_period", f"{scheduler.grace_period} "
+                           f"is beyond search.epochs {search.epochs}")
+        return self
+
+    def space(self):
         from searchspaces.registry import get_space
 
-        space = get_space(self.search_space.name)
-        options = space.parse_options(self.search_space.options)
+        return get_space(self.search_space.name)
+
+    def retrain_options(self) -> dict[str, Any]:
+        """The search space options the retrained network is built with: the searched ones
+        (a trial's Optuna picks included) times `retrain.scale_options`, then
+        `retrain.space_options`; validated by the space."""
+        from pydantic import ValidationError
+
+        options = self.search_space.resolved_options()
+        for key, factor in self.retrain.scale_options.items():
+            value = options.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise error_at("Study", f"retrain.scale_options.{key}", "not a numeric option "
+                               f"of search space {self.search_space.name!r}")
+            options[key] = round(value * factor) if isinstance(value, int) else value * factor
+        options = {**options, **self.retrain.space_options}
         try:
-            space.check_data(options, self.data.patch_size)
-        except ValueError as error:
-            raise ValueError(f"search_space.{error}") from None
-        unknown = sorted(set(self.retrain.scale_options) - set(type(options).model_fields))
-        if unknown:
-            raise ValueError(f"retrain.scale_options.{unknown[0]}: not an option of "
-                             f"search space {self.search_space.name!r}")
-        return self
+            return self.space().parse_options(options).model_dump(mode="json")
+        except ValidationError as error:
+            key, message, _ = located(error)
+            head = key.split(".")[0]
+            section = "scale_options" if head in self.retrain.scale_options and \
+                head not in self.retrain.space_options else "space_options"
+            where = f"retrain.{section}.{key}" if head else f"retrain.{section}"
+            raise error_at("Study", where, message) from None

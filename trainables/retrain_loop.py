@@ -43,14 +43,7 @@ class RetrainData:
 
 def derived_options(study) -> dict[str, Any]:
     """The searched options (the trial's, Optuna's picks included), scaled, then overridden."""
-    options = study.search_space.resolved_options()
-    for key, factor in study.retrain.scale_options.items():
-        if key not in options:
-            raise ValueError(f"retrain.scale_options.{key}: not an option of "
-                             f"{study.search_space.name}")
-        scaled = options[key] * factor
-        options[key] = round(scaled) if isinstance(options[key], int) else scaled
-    return {**options, **study.retrain.space_options}
+    return study.retrain_options()
 
 
 @dataclass

@@ -23,7 +23,7 @@ from __future__ import annotations
 from itertools import pairwise
 from typing import Any, Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from torch import nn
 
 from searchspaces.genotype import Genotype, require_keys
@@ -34,14 +34,16 @@ from searchspaces.hinas.supernet import SPACE_NAME, HiNASSupernet
 from searchspaces.registry import SearchSpace, SpaceOptions, register_space
 
 ARCH_KEYS = ("cells", "levels", "num_nodes", "layerwise", "residual")
+MAX_MULTIPLIER = 16
 
 
 class HiNASOptions(SpaceOptions):
-    num_layers: int = 3  # L, layers of cells (journal denoising: 3)
-    num_nodes: int = 4  # N, intermediate nodes per cell (journal denoising: 4)
-    width: int = 10  # W, basic node width (10 in search, 20 when retraining)
-    width_multipliers: tuple[float, ...] = (1.0, 1.5, 2.0)  # gamma per level (CVPR: 1, 2, 4)
-    stem_channels: int = 64  # channels of the start part (and of the head's hidden conv)
+    num_layers: int = Field(3, le=32)  # L, 1-32 layers of cells (journal denoising: 3)
+    num_nodes: int = Field(4, le=16)  # N, 1-16 intermediate nodes per cell (journal: 4)
+    width: int = Field(10, le=1024)  # W, 1-1024 basic node width (10 search, 20 retrain)
+    # gamma per level, ascending in (0, 16], at most 8 levels (CVPR: 1, 2, 4)
+    width_multipliers: tuple[float, ...] = Field((1.0, 1.5, 2.0), max_length=8)
+    stem_channels: int = Field(64, le=4096)  # 1-4096: the start part (and head's hidden conv)
     layerwise_alphas: bool = True  # LWAS: one alpha set per layer
     cell_sharing: bool = True  # Eq. 5 (True) or Auto-DeepLab Eq. 6 (False)
     residual: bool = True  # ResL: predict the noise and subtract it
@@ -60,8 +62,9 @@ class HiNASOptions(SpaceOptions):
     def _ascending_positive(cls, value: tuple[float, ...]) -> tuple[float, ...]:
         if not value:
             raise ValueError("width_multipliers must not be empty")
-        if any(g <= 0 for g in value):
-            raise ValueError(f"width_multipliers must be positive, got {list(value)}")
+        if any(not 0 < g <= MAX_MULTIPLIER for g in value):
+            raise ValueError(f"width_multipliers must be positive and at most {MAX_MULTIPLIER}, "
+                             f"got {list(value)}")
         if any(b <= a for a, b in pairwise(value)):
             raise ValueError(f"width_multipliers must be strictly ascending, got {list(value)}")
         return value

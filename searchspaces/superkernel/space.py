@@ -58,16 +58,19 @@ class SuperkernelOptions(SpaceOptions):
         "joint"
     )
     mode: Literal["full", "separate"] = "full"  # one masked conv / exact, a conv per kernel size
-    kernel_sizes: tuple[int, ...]  # candidate k (default per backbone: (3, 5) / (3, 5, 7))
-    growth_rates: tuple[float, ...]  # candidate filters as fractions of the level width
-    depth: int = Field(3, ge=1)  # stride-2 downsamplings (paper Model 1: 3, Model 2: 2)
-    width: int = Field(32, ge=1)  # level-0 width (Model 1: 32, Model 2: 64)
-    blocks_per_level: int = Field(ge=1)  # DCR blocks per level (default 2 / 1)
-    num_subnets: int = Field(1, ge=1)  # parallel U-net bodies (paper: 1, 3, 6)
-    tau_start: float = Field(1.0, gt=0)  # Gumbel temperature at the first epoch (ours)
-    tau_end: float = Field(0.1, gt=0)  # ... at the last epoch, exponential decay (ours)
-    key_dim: int = Field(4, ge=2)  # l, columns of the attention key matrix V (F x l)
-    skipinit_scale: float = 0.0  # initial SkipInit scalar (paper: 0, identity blocks)
+    # candidate k, odd in 1-MAX_KERNEL (default per backbone: (3, 5) / (3, 5, 7))
+    kernel_sizes: tuple[int, ...] = Field(max_length=8)
+    # candidate filters as fractions in (0, 1] of the level width
+    growth_rates: tuple[float, ...] = Field(max_length=8)
+    depth: int = Field(3, ge=1, le=8)  # 1-8 stride-2 downsamplings (Model 1: 3, Model 2: 2)
+    width: int = Field(32, ge=1, le=1024)  # level-0 width 1-1024 (Model 1: 32, Model 2: 64)
+    blocks_per_level: int = Field(ge=1, le=16)  # 1-16 DCR blocks per level (default 2 / 1)
+    num_subnets: int = Field(1, ge=1, le=16)  # 1-16 parallel U-net bodies (paper: 1, 3, 6)
+    tau_start: float = Field(1.0, gt=0, le=100)  # Gumbel temperature at the first epoch (ours)
+    tau_end: float = Field(0.1, gt=0, le=100)  # ... at the last epoch, exponential decay (ours)
+    key_dim: int = Field(4, ge=2, le=256)  # l, columns of the attention key matrix V (F x l)
+    # initial SkipInit scalar in [-10, 10] (paper: 0, identity blocks)
+    skipinit_scale: float = Field(0.0, ge=-10, le=10)
     fixed_kernel_size: int | None = None  # baseline kernel (default: largest candidate)
     fixed_growth: float | None = None  # baseline growth rate (default: largest candidate)
 
@@ -76,7 +79,9 @@ class SuperkernelOptions(SpaceOptions):
     def _backbone_defaults(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        return {**BACKBONE_DEFAULTS.get(data.get("backbone", "resunet"), {}), **data}
+        backbone = data.get("backbone", "resunet")  # a wrong type is the field's error
+        return {**BACKBONE_DEFAULTS.get(backbone if isinstance(backbone, str) else "", {}),
+                **data}
 
     @field_validator("kernel_sizes")
     @classmethod
@@ -116,9 +121,13 @@ class SuperkernelOptions(SpaceOptions):
         return self
 
 
+MAX_KERNEL = 15
+
+
 def _check_kernel_size(value: int) -> int:
-    if value < 1 or value % 2 == 0:
-        raise ValueError(f"kernel size {value} must be odd and positive (centred slices)")
+    if not 1 <= value <= MAX_KERNEL or value % 2 == 0:
+        raise ValueError(f"kernel size {value} must be odd and in 1-{MAX_KERNEL} "
+                         "(centred slices)")
     return value
 
 

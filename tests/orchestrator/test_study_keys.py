@@ -62,9 +62,9 @@ CASES = {  # id: (bad, what the error names, the good version)
         ["arms.named.0.group", "'ablashun'", "ablation"],
         "groups: {ablation: {title: Ablation}}\narms: {named: [{name: a, group: ablation}]}\n"),
     "grid group": (
-        "arms: {grid: {search.epochs: [1, 2]}, group: table}\n",
+        "arms: {grid: {search.epochs: [30, 40]}, group: table}\n",
         ["arms.group", "'table'", "none declared"],
-        "groups: {table: {}}\narms: {grid: {search.epochs: [1, 2]}, group: table}\n"),
+        "groups: {table: {}}\narms: {grid: {search.epochs: [30, 40]}, group: table}\n"),
     "no seeds": ("seeds: []\n", ["study.yaml: seeds:", "at least one"], "seeds: [0, 1]\n"),
     "study seeds repeat": ("seeds: [0, 0]\n", ["study.yaml: seeds:", "repeat"], "seeds: [0]\n"),
     "arm seeds repeat": (
@@ -150,7 +150,7 @@ def test_dry_run_of_a_tuned_study_starts_from_the_given_point(capsys):
     assert "trial 2: default/t1/s0 search" in out
 
 
-ARMS = "arms: {named: [{name: a}, {name: b, set: {search.epochs: 2}}, {name: c}]}\n"
+ARMS = "arms: {named: [{name: a}, {name: b, set: {search.epochs: 30}}, {name: c}]}\n"
 
 
 def test_unknown_arm_on_the_command_line_lists_the_known(capsys):

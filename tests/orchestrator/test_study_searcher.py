@@ -169,7 +169,7 @@ def test_every_seed_of_every_arm_is_searched_arm_seeds_override_the_studys():
 
 
 def dedup_driver(linker, *extra_arms: dict) -> Driver:
-    arms = named({"name": "a"}, {"name": "b", "set": {"search.epochs": 5}}, *extra_arms)
+    arms = named({"name": "a"}, {"name": "b", "set": {"search.epochs": 50}}, *extra_arms)
     return Driver(StudySearcher(plans(arms=arms), linker=linker))
 
 

@@ -73,7 +73,7 @@ def test_missing_file(tmp_path):
 
 
 def test_profile_and_set_override(tmp_path):
-    text = MINIMAL + "profiles: {smoke: {search.epochs: 2}}\n"
+    text = MINIMAL + "profiles: {smoke: {search.epochs: 2, search.warmup_epochs: 1}}\n"
     study = load_study(write(tmp_path, text), profile="smoke", assignments=["search.batch_size=3"])
     assert (study.search.epochs, study.search.batch_size) == (2, 3)
 

@@ -110,7 +110,8 @@ def test_loaders_pin_memory_exactly_when_copies_are_asynchronous(monkeypatch):
         return real(*args, **kwargs)  # this CPU machine cannot pin
 
     monkeypatch.setattr(search_loop, "patch_batches", spy)
-    study = validate({**TINY, "search": {**TINY["search"], "epochs": 1}})
+    study = validate({**TINY, "search": {**TINY["search"], "epochs": 1, "warmup_epochs": 0,
+                                         "validate_from_epoch": 0}})
     run_search(study, search_data(), lambda *report: None, devices.Runtime(CPU, None, True))
     run_search(study, search_data(), lambda *report: None, devices.configure(1, 0))
     assert seen == [True, True, False, False]
