@@ -79,6 +79,8 @@ class ArmsSpec(Strict):
 
     def grid_points(self) -> list[tuple[str, dict[str, Any]]]:
         """(arm name, dotted overrides) of every point of the grid, names from the values."""
+        if not self.grid:
+            return []
         keys = list(self.grid)
         points = []
         for values in itertools.product(*(self.grid[key] for key in keys)):
