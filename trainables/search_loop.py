@@ -7,7 +7,8 @@ strategy (Superkernel NAS) updates weights and architecture with one loss on
 the same batch. Every epoch the supernet is validated on V; from
 `validate_from_epoch` on, the genotype of the best epoch (score SSIM +
 PSNR/100) is kept. State is handed to the reporter each epoch so the caller can
-checkpoint it and resume.
+checkpoint it and resume; it carries the curves and the architecture distributions
+of every epoch so far (`state["history"]`, for the trial's plots).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 
 from searchspaces.genotype import Genotype
 from searchspaces.registry import get_space
+from searchspaces.views import views_for
 from trainables.devices import (
     Runtime,
     autocast,
@@ -43,6 +45,7 @@ from trainables.loop_parts import (
 )
 from trainables.losses import DenoiseLoss
 from trainables.optim import build_optimizer, build_scheduler
+from trainables.search_history import SearchHistory
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,8 @@ def train_epoch(parts: SearchParts, epoch: int, study, runtime: Runtime, batches
     return finite_or_raise(total.item() / search.steps_per_epoch, "train/loss")
 
 
-def state_dict(parts: SearchParts, epoch: int, best: Best, elapsed: float) -> dict[str, Any]:
+def state_dict(parts: SearchParts, epoch: int, best: Best, elapsed: float,
+               history: SearchHistory) -> dict[str, Any]:
     return {
         "epoch": epoch,
         "elapsed_s": elapsed,
@@ -138,6 +142,7 @@ def state_dict(parts: SearchParts, epoch: int, best: Best, elapsed: float) -> di
         "optimizers": [parts.weight_optimizer.state_dict(), parts.arch_optimizer.state_dict()],
         "schedulers": [parts.weight_scheduler.state_dict(), parts.arch_scheduler.state_dict()],
         "best": dataclasses.asdict(best),
+        "history": history.to_state(),
     }
 
 
@@ -176,6 +181,8 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
     supernet, search = parts.supernet, study.search
     start, best = load_state(parts, state) if state else (0, Best())
     elapsed = state.get("elapsed_s", 0.0) if state else 0.0  # search wall time so far
+    history = SearchHistory.from_state(state.get("history") if state else None)
+    views = views_for(study.search_space.name)
     # joint (single-level): weights and architecture share batches from Train-W and Train-A
     train_w = data.train_w + data.train_a if search.strategy == "joint" else data.train_w
     batches_w = patch_batches(train_w, study.data, search.batch_size, search.steps_per_epoch,
@@ -199,7 +206,9 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
             "search/time_s": elapsed,
             "search/peak_mem_mib": peak_memory_mib(runtime),
         })
-        report(epoch, metrics, state_dict(parts, epoch, best, elapsed))
+        with torch.no_grad():
+            history.record(epoch, metrics, views.weight_tables(supernet))
+        report(epoch, metrics, state_dict(parts, epoch, best, elapsed, history))
         if stop:
             break
     return Genotype.from_dict(best.genotype, source="best genotype")

@@ -12,6 +12,7 @@ from searchspaces.genotype import Genotype
 from studyspec.schema import NoiseSpec, Study
 from trainables import devices
 from trainables.loop_parts import validation_keys
+from trainables.plots import log_plots, retrain_plots
 from trainables.retrain_loop import RetrainData
 from trainables.samples import sample_strips
 from trainables.tune_session import TrialContext, TrialSession, run_in_session
@@ -45,5 +46,8 @@ def retrain_trial(config: dict[str, Any], study: dict[str, Any], data: RetrainDa
         keys = parsed.retrain.test_keys or noise.test_keys() or validation_keys(noise)
         for path, png in sample_strips(model, data.test_sets, keys, runtime.device).items():
             session.tracker.log_bytes(session.run_id, png, path)
+        images = data.test_sets or {"validation": data.val}
+        log_plots(session.tracker, session.run_id,
+                  retrain_plots(genotype, model, images, keys, runtime.device))
 
     run_in_session(session, work)

@@ -8,6 +8,7 @@ from typing import Any
 
 from studyspec.schema import Study
 from trainables import devices
+from trainables.plots import log_plots, search_plots
 from trainables.search_loop import SearchData
 from trainables.tune_session import TrialContext, TrialSession, run_in_session
 
@@ -19,14 +20,17 @@ def search_trial(config: dict[str, Any], study: dict[str, Any], data: SearchData
     session = TrialSession.open(context, "search", config, study, tags=config_tags(config))
     resources = parsed.resources.search
     runtime = devices.configure(resources.cpu, resources.gpu, parsed.precision)
+    last = {"state": session.state}  # the latest state: its history draws the plots
 
     def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
+        last["state"] = state
         best = state["best"]["genotype"]
         session.report(epoch, metrics, state, extra={"genotype": json.dumps(best)})
 
     def work():
         genotype = run_search(parsed, data, report, runtime, session.state)
         session.log_genotype(genotype)
+        log_plots(session.tracker, session.run_id, search_plots(genotype, last["state"]))
 
     run_in_session(session, work)
 

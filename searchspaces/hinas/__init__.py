@@ -3,10 +3,14 @@
 Modules: `operations` (op table), `blocks` (stem, projections, head), `cells`
 (mixed op, search and derived cells, DARTS derivation), `supernet` (outer
 space, routing, cell sharing), `viterbi` (width derivation), `derived`
-(discrete network), `space` (options, registration, genotype validation).
+(discrete network), `views` (tables and diagram for the plots), `space` (options,
+registration, genotype validation).
 """
 
-from searchspaces.hinas import space  # noqa: F401  (registers "hinas")
+from searchspaces.hinas import (
+    space,  # noqa: F401  (registers "hinas")
+    views,  # noqa: F401  (its plots' data)
+)
 from searchspaces.hinas.space import HiNASOptions, HiNASSpace
 from searchspaces.hinas.supernet import HiNASSupernet
 

@@ -7,10 +7,13 @@ U-net frame shared by the searchable and the derived denoiser), `unet`
 their derivation rules), `unfolding` (model-guided T-stage unfolding and the
 supernet), `plan` (channel plan and parameter count of a genotype), `derived`
 (the discrete, physically narrower network), `validation` (genotype checks),
-`space` (options, registration, genotype format).
+`views` (tables and diagram for the plots), `space` (options, registration, genotype format).
 """
 
-from searchspaces.modnas import space  # noqa: F401  (registers "modnas")
+from searchspaces.modnas import (
+    space,  # noqa: F401  (registers "modnas")
+    views,  # noqa: F401  (its plots' data)
+)
 from searchspaces.modnas.space import ModNASOptions, ModNASSpace
 from searchspaces.modnas.unfolding import ModNASSupernet
 

@@ -6,10 +6,14 @@ structural distributions, Gumbel-softmax / relaxed Bernoulli), `superconv`
 (DCR blocks with SkipInit, channel attention, up/down), `resunet` and
 `attention_unet` (backbone bodies), `network` (the multi-subnetwork denoiser
 around them), `supernet` (searched and no-superkernel supernets), `derived`
-(distilled plain network), `space` (options, registration, genotype validation).
+(distilled plain network), `views` (tables and diagram for the plots), `space`
+(options, registration, genotype validation).
 """
 
-from searchspaces.superkernel import space  # noqa: F401  (registers "superkernel")
+from searchspaces.superkernel import (
+    space,  # noqa: F401  (registers "superkernel")
+    views,  # noqa: F401  (its plots' data)
+)
 from searchspaces.superkernel.space import SuperkernelOptions, SuperkernelSpace
 from searchspaces.superkernel.supernet import FixedSupernet, SuperkernelSupernet
 
