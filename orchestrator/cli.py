@@ -1,4 +1,4 @@
-"""Command line: `python -m orchestrator study|validate|report ...`."""
+"""Command line: `python -m orchestrator study|validate|report|ui|compare|export|rerun ...`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from orchestrator.runner import (
 from orchestrator.storage import StorageError
 from orchestrator.studyfile import StudyError, load_study
 from orchestrator.summary import plan_text
+from orchestrator.tools import COMMANDS, add_commands, run_command
 from searchspaces.genotype import GenotypeError
 from studyspec.schema import Study
 from trainables.images import DataError
@@ -74,12 +75,15 @@ def parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rebuild a study's tables from MLflow")
     report.add_argument("target", help="parent run id, or study (experiment) name")
     report.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite ./mlflow.db)")
+    add_commands(commands)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if args.command in COMMANDS:
+            return run_command(args)
         if args.command == "report":
             for path in report_command(args.target, args.tracking_uri):
                 print(path)

@@ -21,6 +21,7 @@ from ray import tune
 from searchspaces.registry import get_space
 from trainables.evaluation import protocol_hash
 from trainables.placement import node_tags
+from trainables.reproducibility import record_texts
 from trainables.tracking import Tracker, study_params
 
 STATE_FILE = "state.pt"
@@ -36,6 +37,8 @@ class TrialContext:
     experiment_id: str
     parent_run_id: str
     study: str
+    data_manifest: str | None = None  # hash of the arm's data (trainables.reproducibility)
+    data_seed: int | None = None  # the arm's study seed, which split its data
 
 
 class TrialSession:
@@ -74,6 +77,9 @@ class TrialSession:
         name = f"{config.get('unit', config['arm'])}/{phase}"
         run_id = tracker.start_run(context.experiment_id, name, all_tags, context.parent_run_id)
         tracker.log_params(run_id, study_params(params))
+        for file, text in record_texts(config, params, phase, context.data_manifest,
+                                       context.data_seed).items():
+            tracker.log_text(run_id, text, file)
         return cls(tracker, run_id, None)
 
     def report(self, epoch: int, metrics: dict[str, float], state: dict[str, Any],

@@ -10,12 +10,13 @@ orchestration with stand-in loops of known length.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from studyspec.dotted import with_overrides
+from trainables.reproducibility import data_manifest
 from trainables.retrain_loop import run_retrain
 from trainables.search_loop import run_search
 from trainables.stage_data import StageData
@@ -36,6 +37,8 @@ def study_trainable(config: dict[str, Any], *, studies: dict[str, dict[str, Any]
                     loops: Loops = Loops()) -> None:
     arm = config["arm"]
     study = with_overrides(studies[arm], {**config["tuned"], "seed": config["seed"]})
+    context = replace(context, data_manifest=data_manifest(data[arm]),
+                      data_seed=studies[arm]["seed"])
     try:
         if config["phase"] == "search":
             search_trial(config, study, data[arm].search, context, loops.search)
