@@ -25,6 +25,7 @@ def draw_curves(figure: Figure, epochs: list[int], curves: dict[str, list[float]
         ax.set_xlabel("epoch")
         ax.set_title(LABELS.get(key, key))
         ax.grid(alpha=0.3)
+        ax.ticklabel_format(axis="y", useOffset=False)  # a flat PSNR reads as dB, not 2e1 + x
         ax.xaxis.get_major_locator().set_params(integer=True)
     figure.suptitle(title)
     figure.tight_layout()

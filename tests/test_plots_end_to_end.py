@@ -1,0 +1,69 @@
+"""Issue 15 item 1 through the real trainables: one tiny study with an arm per search space
+runs under Ray Tune, and every search run holds its curves, architecture weights and
+architecture diagram, every retrain run its diagram and samples, as PNGs under plots/."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from PIL import Image
+
+from orchestrator.cli import main
+
+STUDY = """
+name: plots
+data: {train: embedded, test: [embedded], patch_size: 16, max_train_images: 6,
+       noise: {type: awgn, sigma: 25}}
+search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
+search: {epochs: 2, steps_per_epoch: 1, batch_size: 2, warmup_epochs: 0,
+         validate_from_epoch: 0, val_crop: 16}
+retrain: {epochs: 1, steps_per_epoch: 1, batch_size: 2, scale_options: {}}
+arms:
+  named:
+    - {name: hinas}
+    - {name: modnas, set: {search_space: {name: modnas, options: {stages: 2, levels: 2,
+                                                                   width: 8,
+                                                                   channel_multiple: 4}}}}
+    - {name: superkernel, set: {search_space: {name: superkernel, options: {
+        depth: 1, width: 4, blocks_per_level: 1, skipinit_scale: 0.5}}}}
+"""
+SEARCH = {"plots/curves.png", "plots/arch_weights.png", "plots/architecture.png"}
+RETRAIN = {"plots/architecture.png", "plots/samples.png"}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("plots")
+    study = folder / "plots.yaml"
+    study.write_text(STUDY)
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    assert main(["study", str(study), "--tracking-uri", uri, "--storage",
+                 str(folder / "runs"), "--verbose", "0"]) == 0
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("plots")
+    return client, client.search_runs([experiment.experiment_id])
+
+
+def plots_of(client: MlflowClient, run_id: str) -> dict[str, Path]:
+    return {item.path: Path(client.download_artifacts(run_id, item.path))
+            for item in client.list_artifacts(run_id, "plots")}
+
+
+def test_every_trial_run_holds_its_plots(runs):
+    client, found = runs
+    seen = set()
+    for run in found:
+        phase, arm = run.data.tags["phase"], run.data.tags.get("arm")
+        if phase == "study":
+            assert client.list_artifacts(run.info.run_id, "plots") == []
+            continue
+        plots = plots_of(client, run.info.run_id)
+        assert set(plots) == (SEARCH if phase == "search" else RETRAIN), (arm, phase)
+        assert not any(key.startswith("plot_warning.") for key in run.data.tags)
+        for path in plots.values():
+            pixels = np.asarray(Image.open(path).convert("RGB"))
+            assert min(pixels.shape[:2]) > 100 and pixels.std() > 1.0, path
+        seen.add((arm, phase))
+    arms = {"hinas", "modnas", "superkernel"}
+    assert seen == {(arm, phase) for arm in arms for phase in ("search", "retrain")}
