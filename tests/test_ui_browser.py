@@ -1,0 +1,102 @@
+"""The quickstart (smoke profile) into a temporary store, `python -m orchestrator ui` on a free
+loopback port, the printed URL in headless Chromium: the study's parent run and, once its
++ is clicked as a person would, its nested trial runs are listed. The screenshot is kept
+(tmp path, and /tmp/ui-screenshot.png). Then the export and rerun of its retrain run."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestrator.cli import main
+from orchestrator.ui import free_port
+from tests.browser import Browser, chromium_binary
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPANDERS = "document.querySelectorAll('button[data-component-id*=\"runnamecellrenderer\"]')"
+SCREENSHOT_COPY = Path("/tmp/ui-screenshot.png")
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("quickstart")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    code = main(["study", str(ROOT / "studies/quickstart.yaml"), "--profile", "smoke",
+                 "--tracking-uri", uri, "--storage", str(folder / "runs"), "--verbose", "0"])
+    assert code == 0
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
+    return folder, uri, runs
+
+
+def start_ui(uri: str, port: int, folder: Path) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([sys.executable, "-m", "orchestrator", "ui", "--tracking-uri",
+                                uri, "--port", str(port)], cwd=folder, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    url = process.stdout.readline().strip()  # printed once the server answers
+    assert url.startswith(f"http://127.0.0.1:{port}/#/experiments/"), url
+    return process, url
+
+
+def stop_ui(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)  # it stops its server's process group
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def test_ui_lists_the_parent_and_its_nested_runs(quickstart, tmp_path):
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it with apt-get; "
+                    "it failed or there is no apt-get here)")
+    folder, uri, runs = quickstart
+    parent = next(run for run in runs if run.data.tags["phase"] == "study")
+    children = [run.info.run_name for run in runs if run is not parent]
+    process, url = start_ui(uri, free_port(), folder)
+    browser = Browser(binary, tmp_path / "profile")
+    try:
+        browser.open(url)
+        browser.wait_for(f"document.body.innerText.includes({parent.info.run_name!r})")
+        assert "Training runs" in browser.evaluate("document.body.innerText")  # not GenAI
+        browser.wait_for(f"{EXPANDERS}.length > 0")
+        browser.evaluate(f"{EXPANDERS}.forEach(button => button.click())")
+        browser.wait_for(" && ".join(f"document.body.innerText.includes({name!r})"
+                                     for name in children))
+        table = browser.evaluate("document.querySelector('.ag-root').innerText")
+        page = browser.evaluate("document.body.innerText")
+        shot = browser.screenshot(tmp_path / "ui-runs-table.png")
+        shutil.copyfile(shot, SCREENSHOT_COPY)
+    finally:
+        browser.close()
+        stop_ui(process)
+    assert all(name in table for name in [parent.info.run_name, *children])
+    assert len(children) == 4 and f"{len(runs)} matching runs" in page
+    assert process.returncode is not None and os.path.getsize(shot) > 10_000
+
+
+def test_export_and_rerun_of_the_retrain_run(quickstart, tmp_path):
+    folder, uri, runs = quickstart
+    retrain = next(run for run in runs if run.data.tags["phase"] == "retrain"
+                   and "dedup_of" not in run.data.tags)
+    assert main(["export", retrain.info.run_id, "--out", str(tmp_path / "export"),
+                 "--tracking-uri", uri]) == 0
+    assert (tmp_path / "export" / "reproducibility.json").is_file()
+    assert main(["rerun", retrain.info.run_id, "--tracking-uri", uri, "--storage",
+                 str(tmp_path / "runs"), "--verbose", "0"]) == 0
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("quickstart").experiment_id
+    (parent,) = client.search_runs([experiment], f"tags.rerun_of = '{retrain.info.run_id}'")
+    (again,) = client.search_runs([experiment], "tags.phase = 'retrain' and "
+                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert again.data.tags["arch_hash"] == retrain.data.tags["arch_hash"]
+    assert again.data.tags["seed"] == retrain.data.tags["seed"]
+    key = "test/embedded/sigma25/psnr"
+    assert again.data.metrics[key] == pytest.approx(retrain.data.metrics[key], abs=0.05)
