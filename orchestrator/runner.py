@@ -234,8 +234,9 @@ def run_experiment(prepared: PreparedArms, options: RunOptions, tracker: Tracker
         status = "KILLED"
         raise
     finally:  # what finished is kept, whatever happened later
-        write_report(tracker.client, context.parent_run_id)
-        tracker.finish(context.parent_run_id, status)
+        with tracker.unless_unreachable("results tables (rebuild them with `report`)"):
+            write_report(tracker.client, context.parent_run_id)
+        tracker.finish(context.parent_run_id, status)  # sends, or reports, what is queued
 
 
 def check_outcome(results, plans: list[ArmPlan]) -> int:

@@ -53,7 +53,7 @@ class TrialSession:
         """The trial's child run: reopened from the checkpoint (or, restarted before its
         first checkpoint, found by its trial id), else created with the trial config's
         `labels` (group, seed, unit, ...) as tags."""
-        tracker = Tracker(context.tracking_uri)
+        tracker = Tracker(context.tracking_uri, spool_under=context.parent_run_id)
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:
             with checkpoint.as_directory() as folder:
