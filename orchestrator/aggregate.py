@@ -23,6 +23,7 @@ from typing import Any
 FINISHED = "FINISHED"
 FAILED = "FAILED"
 UNGROUPED = "results"  # the group of arms without a `group` tag
+BASELINE = "\0baseline"  # the runs of baseline arms, before they join every group
 KINDS = ("psnr", "ssim", "psnr_x8")  # test metric kinds, in column order
 MODES = ("max", "min")
 
@@ -74,6 +75,7 @@ class Row:
     search_time_s: float | None  # mean over the distinct search runs the row retrains
     search_peak_mem_mib: float | None
     failures: tuple[str, ...] = ()  # the `failure` tag of each FAILED run of the row
+    baseline: bool = False  # a `baselines:` arm's row (it appears in every table)
 
     @property
     def label(self) -> str:
@@ -216,7 +218,8 @@ def table_row(runs: list[RunRecord], columns: Sequence[MetricColumn],
     return Row(first.tag("arm"), first.tag("tuned"), first.tag("eval_protocol"), cells,
                mean_of(runs, "cost/params"), mean_of(runs, "cost/gflops_per_mp"),
                mean_of(linked, "search/time_s"), mean_of(linked, "search/peak_mem_mib"),
-               tuple(run.tag("failure") or "no reason recorded" for run in failed))
+               tuple(run.tag("failure") or "no reason recorded" for run in failed),
+               is_baseline(first))
 
 
 def row_key(run: RunRecord) -> tuple:
@@ -241,19 +244,29 @@ def group_titles(parent: RunRecord) -> dict[str, str]:
 
 def study_tables(parent: RunRecord, children: Iterable[RunRecord]) -> list[GroupTable]:
     """One table per group holding finished retrain runs or failed runs: declared groups in
-    study order, then any others by name, `results` (the ungrouped arms) in its place."""
+    study order, then any others by name, `results` (the ungrouped arms) in its place; the
+    baseline arms' rows in each (in `results` when nothing else ran)."""
     children = list(children)
     finished = finished_runs(children)
     searches = {key: run for key, run in finished.items() if run.tag("phase") == "search"}
-    in_group = lambda run: run.tag("group") or UNGROUPED  # noqa: E731
-    groups, failed = bucket(retrained(finished), in_group), bucket(failed_runs(children), in_group)
+    groups, failed = bucket(retrained(finished), table_of), bucket(failed_runs(children), table_of)
+    base, base_failed = groups.pop(BASELINE, []), failed.pop(BASELINE, [])
     titles = group_titles(parent)
     declared = [name for name in titles if name != UNGROUPED]
-    present = set(groups) | set(failed)
+    present = (set(groups) | set(failed)) or ({UNGROUPED} if base or base_failed else set())
     order = [name for name in declared if name in present]
     order += sorted(name for name in present if name not in declared)
-    return [group_table(name, titles.get(name, name), groups.get(name, []), searches,
-                        failed.get(name, [])) for name in order]
+    return [group_table(name, titles.get(name, name), groups.get(name, []) + base, searches,
+                        failed.get(name, []) + base_failed) for name in order]
+
+
+def is_baseline(run: RunRecord) -> bool:
+    """A run of a `baselines:` arm: its rows join every table of the study."""
+    return run.tag("baseline") == "true"
+
+
+def table_of(run: RunRecord) -> str:
+    return BASELINE if is_baseline(run) else run.tag("group") or UNGROUPED
 
 
 def study_objectives(parent: RunRecord) -> list[Objective]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestrator.studyfile import StudyError, validate
 from studyspec.dotted import with_overrides
-from studyspec.schema import ArmSpec, ArmsSpec, ParamSpec, Study
+from studyspec.schema import ArmSpec, ArmsSpec, BaselineSpec, ParamSpec, Study
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class Arm:
     seeds: tuple[int, ...] | None = None  # None: the study's seeds
     genotype: str | None = None  # retrain this genotype (path or runs:/...), no search
     retrain: bool = True  # False: search only
+    baseline: str | None = None  # a `baselines:` entry's network: its own genotype, no search
+    weights: str | None = None  # published weights of the baseline: evaluated, not trained
 
 
 def grid_arms(spec: ArmsSpec) -> list[Arm]:
@@ -34,15 +36,28 @@ def named_arm(spec: ArmSpec) -> Arm:
     return Arm(spec.name, dict(spec.set), spec.group, seeds, spec.genotype, spec.retrain)
 
 
+# What a baseline arm does not take from the study: the searched space and its tuning
+BASELINE_OVERRIDES = {"retrain.scale_options": {}, "retrain.space_options": {},
+                      "tune.space": {}, "tune.start_from": [], "tune.scheduler": None}
+
+
+def baseline_arm(spec: BaselineSpec, study: Study) -> Arm:
+    """A `baselines:` entry as an ungrouped arm with the study's data, noise and retraining
+    (the tables add its rows to every group); published weights are evaluated once."""
+    overrides = {"search_space": {"name": spec.name, "options": {}}, **BASELINE_OVERRIDES}
+    seeds = (study.seed_list()[0],) if spec.weights is not None else None
+    return Arm(spec.arm_name, overrides, None, seeds, baseline=spec.name, weights=spec.weights)
+
+
 def expand_arms(study: Study, only: list[str] | None = None) -> list[Arm]:
-    """Grid product plus the named arms (a single `default` arm when there are none);
-    `only` keeps the named subset (an unknown name is an error listing the known)."""
+    """Grid product plus the named arms (a single `default` arm when there are none), then
+    the baselines; `only` keeps the named subset (an unknown name is an error listing the known)."""
     arms = grid_arms(study.arms) + [named_arm(a) for a in study.arms.named]
+    arms = (arms or [Arm("default")]) + [baseline_arm(spec, study) for spec in study.baselines]
     names = [arm.name for arm in arms]
     duplicate = next((name for name in names if names.count(name) > 1), None)
     if duplicate:
         raise StudyError(f"arms: arm name '{duplicate}' appears twice")
-    arms = arms or [Arm("default")]
     if only:
         unknown = [name for name in only if name not in {arm.name for arm in arms}]
         if unknown:

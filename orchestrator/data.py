@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -77,3 +78,11 @@ def stage_data(study: Study) -> StageData:
     search = SearchData(train_w=train_w, train_a=train_a, val=val)
     retrain = RetrainData(train=train_w + train_a, val=val, test_sets=test_sets(study))
     return StageData(search, retrain)
+
+
+def with_weights(data: StageData, weights: str | None) -> StageData:
+    """A baseline arm's data carries its published weights (sent with the data, so that
+    nodes without the file can evaluate them)."""
+    if weights is None:
+        return data
+    return replace(data, retrain=replace(data.retrain, weights=Path(weights).read_bytes()))

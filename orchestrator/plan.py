@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from orchestrator.arms import Arm
 from orchestrator.studyfile import StudyError
+from searchspaces.baselines import baseline_genotype
 from searchspaces.genotype import Genotype, GenotypeError
 from searchspaces.registry import get_space
 from studyspec.schema import Study
@@ -33,6 +36,8 @@ class ArmPlan:
     genotype: str | None  # JSON of a given genotype: retrain only
     retrain: bool  # False: search only
     noises: tuple[dict[str, Any], ...]  # one retrain per entry
+    baseline: bool = False  # a `baselines:` arm (tagged baseline=true, a row in every table)
+    weights: str | None = None  # published weights (a file) evaluated instead of retraining
 
     @property
     def tuned(self) -> bool:
@@ -66,17 +71,39 @@ class ArmPlan:
 def arm_plan(arm: Arm, index: int, study: Study, source: str,
              tracking_uri: str | None = None) -> ArmPlan:
     """Resolve `arm` (its study already validated); a given genotype is loaded and checked."""
-    genotype = None
-    if arm.genotype is None and not get_space(study.search_space.name).searchable:
+    genotype, weights = None, None
+    if arm.genotype is None and arm.baseline is None and \
+            not get_space(study.search_space.name).searchable:
         raise StudyError(f"{source}: arm '{arm.name}': search_space.name: "
                          f"{study.search_space.name!r} has nothing to search; give the arm a "
                          "genotype (e.g. studies/genotypes/dncnn-17.json)")
     if arm.genotype is not None:
         genotype = load_arm_genotype(arm, study, source, tracking_uri).to_json()
+    if arm.baseline is not None:
+        genotype = baseline_genotype(arm.baseline, published=arm.weights is not None).to_json()
+    if arm.weights is not None:
+        weights = checked_weights(arm, genotype, source)
     noises = study.retrain.noise or [study.data.noise]
     seeds = arm.seeds if arm.seeds is not None else tuple(study.seed_list())
     return ArmPlan(arm.name, index, arm.group or "", study.model_dump(mode="json"), tuple(seeds),
-                   genotype, arm.retrain, tuple(n.model_dump(mode="json") for n in noises))
+                   genotype, arm.retrain, tuple(n.model_dump(mode="json") for n in noises),
+                   arm.baseline is not None, weights)
+
+
+def checked_weights(arm: Arm, genotype: str, source: str) -> str:
+    """The baseline's weights file (relative to the study file, else the working folder),
+    loaded into its network once here so that a wrong file stops the study in one line."""
+    where = f"{source}: baselines: {arm.name}: weights"
+    path = genotype_path(str(arm.weights), source, where)
+    parsed = Genotype.from_json(genotype, "baseline genotype")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        network = get_space(parsed.space).build_derived(parsed, {}, 1)
+        network.load_state_dict(state, strict=True)
+    except Exception as error:  # unpickling and shape errors come in several types
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise StudyError(f"{where}: {path} does not load into {arm.baseline} ({first})") from None
+    return str(path.resolve())
 
 
 def load_arm_genotype(arm: Arm, study: Study, source: str,

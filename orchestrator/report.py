@@ -2,8 +2,10 @@
 
 Per group `results/<group>.md` (the paper-style table), `results/<group>.csv` (the same
 rows, machine readable) and `results/<group>.png` (PSNR bars); with an `objectives` tag
-on the parent also `results/pareto.md` and `results/pareto.csv`. The same MLflow data
-always gives the same bytes. The numbers come from `aggregate`, the chart from `charts`.
+on the parent also `results/pareto.md` and `results/pareto.csv`; `plots/pareto.png` (test
+PSNR against cost, `parent_plots`) and, for tuned arms, Optuna's history and importances
+(`optuna_plots`). The same MLflow data always gives the same bytes. The numbers come from
+`aggregate`, the chart from `charts`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from orchestrator.aggregate import (
     study_tables,
 )
 from orchestrator.charts import group_chart
+from orchestrator.optuna_plots import Notes, optuna_files
+from orchestrator.parent_plots import pareto_panels, pareto_png
 
 PAGE_SIZE = 1000  # runs per search_runs page
 KIND_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "psnr_x8": "PSNR x8"}
@@ -118,12 +122,17 @@ def failed_cell(row: Row) -> str:
     return f"{len(row.failures)}: {reason[:80]}{'...' if len(reason) > 80 else ''}"
 
 
+def row_label(row: Row) -> str:
+    """A baseline's row in italics: the reference the table's other rows are read against."""
+    return f"*{row.label}*" if row.baseline else row.label
+
+
 def group_markdown(table: GroupTable) -> str:
     protocol = ["protocol"] if table.several_protocols else []
     failed = ["failed runs"] if table.has_failures else []
     headers = ["arm", *protocol, *(f"{c.test_set} {c.level} {KIND_LABELS[c.kind]}"
                                    for c in table.columns), *SUMMARY_HEADERS, *failed]
-    rows = [[row.label, *([row.protocol[:8]] if protocol else []),
+    rows = [[row_label(row), *([row.protocol[:8]] if protocol else []),
              *(stat_cell(row.cells.get(c), decimals(c.kind)) for c in table.columns),
              *summary_cells(row), *([failed_cell(row)] if failed else [])]
             for row in table.rows]
@@ -143,9 +152,9 @@ def group_csv(table: GroupTable) -> str:
     rows = [[row.arm, row.tuned, row.protocol,
              *(field for c in table.columns for field in stat_fields(row.cells.get(c))),
              *(csv_number(getattr(row, name)) for name in SUMMARY_FIELDS),
-             str(len(row.failures)), row.failures[0] if row.failures else ""]
-            for row in table.rows]
-    return csv_text(headers + SUMMARY_FIELDS + ["failed", "first_failure"], rows)
+             str(len(row.failures)), row.failures[0] if row.failures else "",
+             "true" if row.baseline else ""] for row in table.rows]
+    return csv_text(headers + SUMMARY_FIELDS + ["failed", "first_failure", "baseline"], rows)
 
 
 # The Pareto front
@@ -179,8 +188,9 @@ def group_files(table: GroupTable) -> dict[str, bytes]:
             f"{stem}.png": group_chart(table)}
 
 
-def build_report(client: MlflowClient, parent_run_id: str) -> dict[str, bytes]:
-    """Artifact path -> bytes of every results file of the study's parent run."""
+def report_files(client: MlflowClient, parent_run_id: str) -> tuple[dict[str, bytes], Notes]:
+    """Artifact path -> bytes of every results file and plot of the study's parent run, and
+    why a plot was left out."""
     parent_run = client.get_run(parent_run_id)
     parent = record(parent_run)
     children = [record(run) for run in child_runs(client, parent_run)]
@@ -192,13 +202,25 @@ def build_report(client: MlflowClient, parent_run_id: str) -> dict[str, bytes]:
         objectives = study_objectives(parent)
         files["results/pareto.md"] = pareto_markdown(front, objectives).encode()
         files["results/pareto.csv"] = pareto_csv(front, objectives).encode()
-    return files
+    panels = pareto_panels(children)
+    if panels:
+        files["plots/pareto.png"] = pareto_png(panels)
+    plots, notes = optuna_files(client, children)
+    return {**files, **plots}, notes
+
+
+def build_report(client: MlflowClient, parent_run_id: str) -> dict[str, bytes]:
+    """Artifact path -> bytes of every results file and plot of the study's parent run."""
+    return report_files(client, parent_run_id)[0]
 
 
 def write_report(client: MlflowClient, parent_run_id: str) -> list[str]:
-    """Build the results files and log them as artifacts of the parent run (same paths are
-    overwritten); returns their artifact paths."""
-    files = build_report(client, parent_run_id)
+    """Build the results files and plots and log them as artifacts of the parent run (same
+    paths are overwritten; a plot left out leaves a `plot_note.<path>` tag saying why);
+    returns their artifact paths."""
+    files, notes = report_files(client, parent_run_id)
+    for path, note in notes.items():
+        client.set_tag(parent_run_id, f"plot_note.{path}", note)
     with tempfile.TemporaryDirectory() as folder:
         for artifact, data in files.items():
             directory, _, name = artifact.rpartition("/")

@@ -17,7 +17,7 @@ import ray
 import yaml
 
 from orchestrator.arms import arm_indices, checked_arms
-from orchestrator.data import resolved_roots, stage_data
+from orchestrator.data import resolved_roots, stage_data, with_weights
 from orchestrator.dedup import DedupLinker
 from orchestrator.experiment import fit, make_trainable, make_tuner
 from orchestrator.memory import checked_memory, cluster_limit
@@ -143,7 +143,7 @@ def prepare_arms(study: Study, source: str, arms: tuple[str, ...] = (),
         if key not in shared:
             shared[key] = stage_data(resolved)
         plans.append(plan)
-        data[plan.name], studies[plan.name] = shared[key], resolved
+        data[plan.name], studies[plan.name] = with_weights(shared[key], plan.weights), resolved
     return PreparedArms(plans, data, studies)
 
 

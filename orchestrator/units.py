@@ -39,7 +39,7 @@ def sample_key(arm: ArmPlan, sample: int) -> str:
 def search_config(arm: ArmPlan, sample: int, seed: int, tuned: dict[str, Any]) -> dict[str, Any]:
     unit = unit_key(arm, sample, seed)
     labels = {"group": arm.group, "arm_index": arm.index, "seed": seed, "unit": unit,
-              "tuned": tuned_label(tuned)}
+              "tuned": tuned_label(tuned), **({"baseline": "true"} if arm.baseline else {})}
     return {"phase": SEARCH, "arm": arm.name, "seed": seed, "unit": unit,
             "sample": sample_key(arm, sample), "tuned": dict(tuned), "labels": labels}
 
@@ -63,5 +63,6 @@ def dedup_key(arm: ArmPlan, config: dict[str, Any], arch_hash: str) -> str:
     study = with_overrides(arm.study, config["tuned"])
     work = {"arch": arch_hash, "seed": config["seed"], "noise": config["noise"],
             "retrain": study["retrain"], "data": study["data"],
-            "options": study["search_space"], "precision": study["precision"]}
+            "options": study["search_space"], "precision": study["precision"],
+            **({"weights": arm.weights} if arm.weights else {})}  # evaluated, not trained
     return hashlib.sha256(json.dumps(work, sort_keys=True).encode()).hexdigest()[:16]

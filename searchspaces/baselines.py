@@ -107,3 +107,11 @@ class DncnnSpace(SearchSpace):
 def dncnn_genotype(depth: int = 17, channels: int = 64, batch_norm: bool = True) -> Genotype:
     arch = {"depth": depth, "channels": channels, "batch_norm": batch_norm}
     return Genotype(DncnnSpace.name, (), arch, {"paper": "Zhang et al., TIP 2017"})
+
+
+def baseline_genotype(name: str, published: bool = False) -> Genotype:
+    """The network of a study's `baselines:` entry: DnCNN-17 with BatchNorm to train, or
+    without (folded into biased convolutions) to hold the published weights."""
+    if name != DncnnSpace.name:
+        raise ValueError(f"unknown baseline {name!r} (known: {DncnnSpace.name})")
+    return dncnn_genotype(batch_norm=not published)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from studyspec.fields import MAX_LIST, Name, Seed, Strict, error_at
 
@@ -95,3 +95,25 @@ def value_label(value: Any) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
     return re.sub(r"[^A-Za-z0-9_.=-]", "_", str(value).replace(" ", ""))
+
+
+def named_entry(value: Any) -> Any:
+    """`dncnn` in a list of baselines stands for `{name: dncnn}`."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+class BaselineSpec(Strict):
+    """A hand-designed reference network that becomes one more arm of the study, evaluated
+    with the study's own data, test sets and noise; its rows appear in every table."""
+
+    name: Literal["dncnn"]  # DnCNN-17 (Zhang et al., TIP 2017), trained with `retrain`
+    # published weights (a state dict, relative to the study file) evaluated without training:
+    # grey AWGN sigma 25 only (DnCNN-S, ../shared/reference/dncnn_sigma25.pth)
+    weights: Name | None = None
+
+    @property
+    def arm_name(self) -> str:
+        return f"baseline-{self.name}" + ("-published" if self.weights is not None else "")
+
+
+Baseline = Annotated[BaselineSpec, BeforeValidator(named_entry)]

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from studyspec.armspec import ArmSpec, ArmsSpec, Seeds, unique_seeds
+from studyspec.armspec import ArmSpec, ArmsSpec, Baseline, BaselineSpec, Seeds, unique_seeds
 from studyspec.fields import (
     MAX_EPOCHS,
     MAX_LIST,
@@ -35,7 +35,8 @@ from studyspec.tuning import (
 )
 
 __all__ = [
-    "DEFAULT_METRIC", "PHASE_METRICS", "TUNABLE_SECTIONS", "ArmSpec", "ArmsSpec", "DataSpec",
+    "DEFAULT_METRIC", "PHASE_METRICS", "TUNABLE_SECTIONS", "ArmSpec", "ArmsSpec",
+    "BaselineSpec", "DataSpec",
     "GroupSpec", "LossSpec", "NoiseSpec", "ObjectiveSpec", "OptimizerSpec", "ParamSpec",
     "Resources", "ResourcesSpec", "RetrainSpec", "SchedulerSpec", "SearchSpaceSpec",
     "SearchSpec", "Study", "TrackingSpec", "TuneSpec", "error_at",
@@ -225,7 +226,7 @@ class GroupSpec(Strict):
 
 
 class TrackingSpec(Strict):
-    uri: str | None = None  # default: sqlite:///mlflow.db in the working directory
+    uri: str | None = None  # default: sqlite:///mlruns-local/mlflow.db in the working folder
     experiment: str | None = None  # default: the study name
 
 
@@ -242,6 +243,8 @@ class Study(Strict):
     tune: TuneSpec = TuneSpec()
     resources: ResourcesSpec = ResourcesSpec()
     arms: ArmsSpec = ArmsSpec()
+    # reference networks as extra arms (a row in every table): dncnn | {name, weights}
+    baselines: Annotated[list[Baseline], Field(max_length=MAX_LIST)] = []
     groups: dict[str, GroupSpec] = {}  # results tables, in this order
     tracking: TrackingSpec = TrackingSpec()
     profiles: dict[str, dict[str, Any]] = {}  # name -> dotted overrides
@@ -259,6 +262,34 @@ class Study(Strict):
                 known = ", ".join(self.groups) or "none declared under groups"
                 raise error_at("Study", key, f"unknown group {group!r} (known: {known})")
         return self
+
+    @model_validator(mode="after")
+    def _baselines_fit(self) -> Study:
+        taken = {name for name, _ in self.arms.grid_points()} | {a.name for a in self.arms.named}
+        seen: set[str] = set()
+        for index, baseline in enumerate(self.baselines):
+            name = baseline.arm_name
+            if name in seen or name in taken:
+                where = "is listed twice" if name in seen else "is also the name of an arm"
+                raise error_at("Study", f"baselines.{index}", f"baseline arm '{name}' {where}")
+            seen.add(name)
+            mismatch = self.published_mismatch()
+            if baseline.weights is not None and mismatch:
+                raise error_at("Study", f"baselines.{index}.weights", "published weights are "
+                               f"evaluated at grey AWGN sigma 25 only, but {mismatch}")
+        return self
+
+    def published_mismatch(self) -> str:
+        """Why the study's evaluation is not grey AWGN sigma 25 ("" when it is)."""
+        if self.data.color:
+            return "data.color is true"
+        for noise in self.retrain.noise or [self.data.noise]:
+            keys = noise.test_keys() if noise.type == "awgn" else [noise.type]
+            if keys != ["sigma25"]:
+                return f"the study retrains at {', '.join(keys) or 'a blind sigma_range'}"
+        if self.retrain.test_keys not in (None, ["sigma25"]):
+            return f"retrain.test_keys is {self.retrain.test_keys}"
+        return ""
 
     @model_validator(mode="before")
     @classmethod

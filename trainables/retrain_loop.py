@@ -8,6 +8,7 @@ measured on the running device.
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,7 @@ class RetrainData:
     train: list[NamedImage]
     val: list[NamedImage]
     test_sets: dict[str, list[NamedImage]]  # test-set name -> images
+    weights: bytes | None = None  # a baseline's published state dict: evaluated, not trained
 
 
 def derived_options(study) -> dict[str, Any]:
@@ -105,9 +107,29 @@ def test_metrics(model, study, data: RetrainData, keys: list[str], runtime: Runt
             **{f"cost/{key}": value for key, value in costs.items()}}
 
 
+def evaluate_weights(study, genotype: Genotype, noise, data: RetrainData, report: Reporter,
+                     runtime: Runtime):
+    """A baseline's published weights, not trained: validated and tested like the last epoch
+    of a retraining (the same val/, test/ and cost/ metrics), reported as epoch 0."""
+    channels = 3 if study.data.color else 1
+    model = build_derived_from_genotype(genotype, derived_options(study), channels)
+    model.load_state_dict(torch.load(io.BytesIO(data.weights), map_location="cpu",
+                                     weights_only=True), strict=True)
+    model = model.to(runtime.device, memory_format=memory_format(runtime, model))
+    keys = validation_keys(noise)
+    metrics = validate(model, centre_crop(data.val, study.search.val_crop), keys, runtime)
+    metrics.update(test_metrics(model, study, data, study.retrain.test_keys or
+                                noise.test_keys() or keys, runtime))
+    report(0, metrics, {"epoch": 0})
+    return model, metrics
+
+
 def run_retrain(study, genotype: Genotype, noise, data: RetrainData, report: Reporter,
                 runtime: Runtime, state: dict[str, Any] | None = None):
-    """Train the derived net of `genotype` on `noise`; returns (model, final metrics)."""
+    """Train the derived net of `genotype` on `noise` (or evaluate published weights);
+    returns (model, final metrics)."""
+    if data.weights is not None:
+        return evaluate_weights(study, genotype, noise, data, report, runtime)
     torch.manual_seed(study.seed)
     parts = build_retrain(study, genotype, runtime)
     model, retrain = parts.model, study.retrain

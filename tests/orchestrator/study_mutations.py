@@ -23,7 +23,7 @@ from searchspaces.registry import get_space
 from tests.orchestrator.study_schema_walk import normalize, slot_at
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
-ALLOWED_EMPTY = (["arms", "named"], ["tune", "start_from"])
+ALLOWED_EMPTY = (["arms", "named"], ["tune", "start_from"], ["baselines"])
 NAMED = (["search_space", "name"], ["data", "train"], ["tune", "metric"], ["arms", "group"])
 WRONG = {"str": "abc", "int": 12345, "float": 0.5, "bool": True, "list": [1, 2],
          "dict": {"x": 1}}

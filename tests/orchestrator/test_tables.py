@@ -132,7 +132,7 @@ def markdown_rows(store, group):
 
 def test_one_markdown_csv_and_chart_per_group_titled_in_study_order(store):
     assert list(store.files) == [f"results/{group}.{kind}" for group in ("lwas", "loss", "results")
-                                 for kind in ("md", "csv", "png")]
+                                 for kind in ("md", "csv", "png")] + ["plots/pareto.png"]
     headings = [store.files[f"results/{group}.md"].decode().split("\n")[0]
                 for group in ("lwas", "loss", "results")]
     assert headings == ["## Table 1: layer-wise sharing", "## Table 4: SSIM loss", "## ablate"]
@@ -230,7 +230,9 @@ def test_report_bytes_are_stable_across_pages_and_logged_as_artifacts(store, tmp
         paths = write_report(store.client, store.parent)
     assert paths == list(store.files)
     folder = store.client.download_artifacts(store.parent, "results", str(tmp_path))
-    logged = {f"results/{path.name}": path.read_bytes() for path in tmp_path.glob("results/*")}
+    store.client.download_artifacts(store.parent, "plots", str(tmp_path))
+    logged = {f"{path.parent.name}/{path.name}": path.read_bytes()
+              for path in tmp_path.glob("*/*")}
     assert folder.endswith("results") and logged == store.files
 
 
