@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from orchestrator.aggregate import (
     MetricColumn,
@@ -101,6 +102,7 @@ def draw_panel(axes: Axes, panel: Panel) -> None:
                           xytext=(4, 4), textcoords="offset points")
     if all(p.cost > 0 for p in panel.points):
         axes.set_xscale("log")
+        axes.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks collide
     axes.set_title(f"{panel.column.test_set} {panel.column.level}", fontsize="medium")
     axes.set_xlabel(COSTS[panel.cost])
     axes.set_ylabel("test PSNR (dB)")
