@@ -164,9 +164,11 @@ def importance_png(study: optuna.Study, objectives: Sequence[ObjectiveSpec]) -> 
 
 
 def varied(trials: Sequence[optuna.trial.FrozenTrial]) -> bool:
-    """Some tuned value differs between the trials."""
-    return any(len({json.dumps(t.params[key], sort_keys=True) for t in trials}) > 1
-               for key in trials[0].params)
+    """Some tuned value differs between the trials, and so does the score (fANOVA has
+    nothing to attribute otherwise)."""
+    return (any(len({json.dumps(t.params[key], sort_keys=True) for t in trials}) > 1
+                for key in trials[0].params)
+            and len({tuple(t.values) for t in trials}) > 1)
 
 
 def arm_plots(study: optuna.Study, objectives: Sequence[ObjectiveSpec], suffix: str

@@ -202,11 +202,18 @@ def report_files(client: MlflowClient, parent_run_id: str) -> tuple[dict[str, by
         objectives = study_objectives(parent)
         files["results/pareto.md"] = pareto_markdown(front, objectives).encode()
         files["results/pareto.csv"] = pareto_csv(front, objectives).encode()
-    panels = pareto_panels(children)
-    if panels:
-        files["plots/pareto.png"] = pareto_png(panels)
-    plots, notes = optuna_files(client, children)
-    return {**files, **plots}, notes
+    notes: Notes = {}
+    try:  # a picture that cannot be drawn never costs the tables
+        panels = pareto_panels(children)
+        if panels:
+            files["plots/pareto.png"] = pareto_png(panels)
+    except Exception as error:  # noqa: BLE001
+        notes["plots/pareto.png"] = f"not drawn: {type(error).__name__}: {error}"[:500]
+    try:
+        plots, skipped = optuna_files(client, children)
+    except Exception as error:  # noqa: BLE001
+        plots, skipped = {}, {"plots/optuna": f"not drawn: {type(error).__name__}: {error}"[:500]}
+    return {**files, **plots}, {**notes, **skipped}
 
 
 def build_report(client: MlflowClient, parent_run_id: str) -> dict[str, bytes]:
