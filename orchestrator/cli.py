@@ -19,7 +19,7 @@ from orchestrator.runner import (
 from orchestrator.storage import StorageError
 from orchestrator.studyfile import StudyError, load_study
 from orchestrator.summary import plan_text
-from orchestrator.tools import COMMANDS, add_commands, run_command
+from orchestrator.tools import COMMANDS, URI_HELP, add_commands, run_command
 from searchspaces.genotype import GenotypeError
 from studyspec.schema import Study
 from trainables.images import DataError
@@ -64,17 +64,17 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--arms", type=arm_list, default=(), metavar="NAME[,NAME...]",
                              help="only these arms of the study")
     study = commands.choices["study"]
-    study.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite ./mlflow.db)")
+    study.add_argument("--tracking-uri", help=URI_HELP)
     study.add_argument("--storage", default="./runs",
                        help="Tune experiment folder (checkpoints) or s3:// / gs:// URI")
     study.add_argument("--address", help="address of a running Ray cluster (default: local)")
     study.add_argument("--resume", action="store_true", help="continue an interrupted study")
     study.add_argument("--dry-run", action="store_true", help="validate and print the plan")
     study.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
-                       help="0 quiet, 1 a line per trial epoch (default), 2 Tune's tables too")
+                       help="0 quiet, 1 a status line per arm (default), 2 Tune's tables too")
     report = commands.add_parser("report", help="rebuild a study's tables from MLflow")
     report.add_argument("target", help="parent run id, or study (experiment) name")
-    report.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite ./mlflow.db)")
+    report.add_argument("--tracking-uri", help=URI_HELP)
     add_commands(commands)
     return root
 
@@ -99,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         study = load_study(args.file, args.profile, args.assignments, args.data_root)
         options = RunOptions(args.tracking_uri, args.storage, args.address, args.resume,
                              args.file, args.verbose, args.arms)
-        finished = run_study(study, options).finished
+        outcome = run_study(study, options)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"study {study.name}: {finished} retrained network(s) logged to MLflow")
+    where = f"; results in {outcome.results_at}" if outcome.results_at else ""
+    print(f"study {study.name}: {outcome.finished} retrained network(s) logged to MLflow{where}")
     return 0

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from studyspec.dotted import with_overrides
-from trainables.tracking import Tracker, study_params
+from trainables.run_display import logged_params, run_name
+from trainables.tracking import Tracker
 from trainables.tune_session import TrialContext
 
 COPIED = ("method", "eval_protocol", "arch_hash", "noise", "trial_id")  # from the source run
@@ -32,12 +33,12 @@ class DedupLinker:
                 **{key: source.get(key, "") for key in COPIED},
                 **config["labels"], "search_run_id": config["candidate"]["source"],
                 "dedup_of": source_run_id, "dedup_key": config["dedup_key"]}
-        run_id = tracker.start_run(self.context.experiment_id, f"{config['unit']}/retrain",
-                                   tags, self.context.parent_run_id)
         study = with_overrides(self.studies[config["arm"]],
                                {**config["tuned"], "seed": config["seed"]})
         study["retrain"] = {**study["retrain"], "noise_used": config["noise"]}
-        tracker.log_params(run_id, study_params(study))
+        run_id = tracker.start_run(self.context.experiment_id, run_name(config, "retrain", study),
+                                   tags, self.context.parent_run_id)
+        tracker.log_params(run_id, logged_params(study, "retrain", self.context.param_keys))
         tracker.finish(run_id)
 
     def existing(self, tracker: Tracker, config: dict[str, Any], source_run_id: str) -> bool:

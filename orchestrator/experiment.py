@@ -43,15 +43,16 @@ def make_trainable(arms: list[ArmPlan], data: dict[str, StageData], context: Tri
     return tune.with_resources(fixed, phase_resources(arms))
 
 
-def run_config(storage: str, verbose: int, max_failures: int = 0) -> tune.RunConfig:
-    """verbose 0: silent; 1: our one-line progress; 2: Tune's own status tables too."""
+def run_config(storage: str, verbose: int, max_failures: int = 0,
+               arms: tuple[ArmPlan, ...] = ()) -> tune.RunConfig:
+    """verbose 0: silent; 1: a status line per arm; 2: Tune's own status tables too."""
     return tune.RunConfig(
         name=EXPERIMENT,
         storage_path=storage,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         failure_config=tune.FailureConfig(max_failures=max_failures),
         verbose=0 if verbose < 2 else 1,
-        callbacks=[ProgressLines()] if verbose else [],
+        callbacks=[ProgressLines(list(arms))] if verbose else [],
     )
 
 
@@ -64,7 +65,7 @@ def make_tuner(trainable, arms: list[ArmPlan], max_concurrent: int, storage: str
         reuse_actors=True)  # a trial with the same resources reuses a worker: no new
     #                         process, no repeated imports (about 5 CPU-seconds a trial here)
     return tune.Tuner(trainable, tune_config=tune_config,
-                      run_config=run_config(storage, verbose, max_failures))
+                      run_config=run_config(storage, verbose, max_failures, tuple(arms)))
 
 
 def fit(trainable, storage: str, resume: bool, new_tuner) -> tune.ResultGrid:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import ray
 import yaml
 
 from orchestrator.arms import arm_indices, checked_arms
+from orchestrator.console import results_location, results_text, start_lines
 from orchestrator.data import resolved_roots, stage_data, with_weights
 from orchestrator.dedup import DedupLinker
 from orchestrator.experiment import fit, make_trainable, make_tuner
@@ -24,11 +25,13 @@ from orchestrator.memory import checked_memory, cluster_limit
 from orchestrator.plan import ArmPlan, arm_plan
 from orchestrator.report import write_report
 from orchestrator.storage import check_storage, join, read_text, study_location, write_text
+from orchestrator.study_note import NOTE_TAG, study_note
 from orchestrator.studyfile import StudyError
 from studyspec.schema import Study
 from trainables.evaluation import protocol_hash
+from trainables.run_display import logged_params, varying_keys
 from trainables.stage_data import StageData
-from trainables.tracking import Tracker, default_tracking_uri, study_params
+from trainables.tracking import Tracker, default_tracking_uri, prepare_local_store
 from trainables.tune_session import TrialContext
 from trainables.tune_study import Loops
 
@@ -37,7 +40,7 @@ INVOCATION_FILE = "invocation.json"
 
 @dataclass(frozen=True)
 class RunOptions:
-    tracking_uri: str | None = None  # default: the study's, else ./mlflow.db
+    tracking_uri: str | None = None  # default: the study's, else ./mlruns-local/mlflow.db
     storage: str = "./runs"  # Tune experiment folders (checkpoints), one per stage
     address: str | None = None  # a running Ray cluster; None starts a local one
     resume: bool = False
@@ -71,9 +74,21 @@ def open_parent(tracker: Tracker, study: Study, folder: str, options: RunOptions
     write_text(saved, json.dumps({"parent_run_id": parent_id, "experiment_id": experiment_id,
                                   "study_hash": fingerprint}))
     resolved = study.model_dump(mode="json")
-    tracker.log_params(parent_id, study_params(resolved))
+    tracker.log_params(parent_id, logged_params(resolved, "study"))
     tracker.log_text(parent_id, yaml.safe_dump(resolved, sort_keys=False), "study.yaml")
     return experiment_id, parent_id
+
+
+def say(options: RunOptions, lines: list[str]) -> None:
+    """Lines on the console unless --verbose 0."""
+    if options.verbose:
+        print("\n".join(lines), flush=True)
+
+
+def quiet_tune(verbose: int) -> None:
+    """Below --verbose 2, Tune's newer output engine is off: it prints its experiment box
+    and result folder at any verbosity."""
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "1" if verbose >= 2 else "0"
 
 
 def start_ray(address: str | None) -> None:
@@ -174,6 +189,7 @@ class StudyOutcome:
     finished: int  # retrain trials that finished
     parent_run_id: str
     results: Any  # Tune's ResultGrid of every trial
+    results_at: str = ""  # the parent run's results folder (a path, or an artifact URI)
 
 
 def trial_capacity(studies: dict[str, Study], available: dict[str, float]) -> int:
@@ -201,17 +217,26 @@ def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> 
         available = ray.cluster_resources()
         check_resources(prepared.studies, available)
         checked_memory(prepared.plans, prepared.studies, cluster_limit())  # before any trial
+        prepare_local_store(uri)
         tracker = Tracker(uri)
         check_storage(options.storage)  # a multi-node cluster needs storage every node sees
         folder = study_location(options.storage, study.name)
         experiment_id, parent_id = open_parent(tracker, study, folder, options)
-        context = TrialContext(uri, experiment_id, parent_id, study.name)
+        context = TrialContext(uri, experiment_id, parent_id, study.name,
+                               param_keys=varying_keys(p.study for p in prepared.plans))
         roots = {name: root for resolved in prepared.studies.values()
                  for name, root in resolved_roots(resolved).items()}
         tracker.set_tags(parent_id, {f"data_root.{name}": root for name, root in roots.items()})
+        tracker.set_tags(parent_id, {NOTE_TAG: study_note(study, options.source, prepared.plans)})
         in_flight = min(study.tune.max_concurrent, trial_capacity(prepared.studies, available))
-        return run_experiment(prepared, options, tracker, context, folder, loops, in_flight,
-                              study.tune.max_failures)
+        say(options, start_lines(study.name, uri, folder, parent_id, prepared.plans))
+        quiet_tune(options.verbose)
+        outcome = run_experiment(prepared, options, tracker, context, folder, loops, in_flight,
+                                 study.tune.max_failures)
+        with tracker.unless_unreachable("the results tables' location"):
+            say(options, [results_text(tracker.client, parent_id)])
+            outcome = replace(outcome, results_at=results_location(tracker.client, parent_id))
+        return outcome
     finally:
         if started and ray.is_initialized():
             ray.shutdown()

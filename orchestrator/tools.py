@@ -11,7 +11,7 @@ from orchestrator.runs import RunError
 from trainables.tracking import default_tracking_uri
 
 COMMANDS = ("ui", "compare", "export", "rerun")
-URI_HELP = "MLflow tracking URI (default sqlite ./mlflow.db)"
+URI_HELP = "MLflow tracking URI (default sqlite ./mlruns-local/mlflow.db)"
 
 
 def add_commands(commands) -> None:

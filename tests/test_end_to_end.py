@@ -1,6 +1,9 @@
 """One real study through Ray Tune + Optuna + MLflow (SQLite in a temp dir), then its run tree."""
 
+import contextlib
+import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -8,15 +11,19 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
+from orchestrator.runner import plan_arms
+from orchestrator.studyfile import load_study
 from searchspaces.genotype import Genotype
+from studyspec.dotted import with_overrides
 from trainables.evaluation import protocol_hash
+from trainables.run_display import FILTER_KEYS, selected
 
 STUDY = """
 name: e2e
 data: {train: embedded, test: [embedded], patch_size: 24, noise: {type: awgn, sigma: 25}}
 search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
 search: {epochs: 2, steps_per_epoch: 2, batch_size: 2, warmup_epochs: 1, val_crop: 32}
-retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2, space_options: {width: 4}}
+retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2, space_options: {width: 6}}
 tune:
   num_samples: 2
   space:
@@ -30,12 +37,14 @@ def finished_study(tmp_path_factory):
     study = folder / "e2e.yaml"
     study.write_text(STUDY)
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    code = main(["study", str(study), "--tracking-uri", uri, "--storage", str(folder / "runs"),
-                 "--verbose", "0"])
+    console = io.StringIO()
+    with contextlib.redirect_stdout(console):  # Tune's loop and callbacks run in this thread
+        code = main(["study", str(study), "--tracking-uri", uri, "--storage",
+                     str(folder / "runs"), "--verbose", "1"])
     assert code == 0
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("e2e")
-    return client, client.search_runs([experiment.experiment_id])
+    return client, client.search_runs([experiment.experiment_id]), console.getvalue(), study
 
 
 def by_phase(runs, phase):
@@ -43,7 +52,7 @@ def by_phase(runs, phase):
 
 
 def test_run_tree_is_parent_with_nested_trials(finished_study):
-    _, runs = finished_study
+    _, runs, *_ = finished_study
     (parent,) = by_phase(runs, "study")
     children = [r for r in runs if r is not parent]
     # one retrain run per unit (two Optuna samples); work two units share runs once
@@ -58,7 +67,7 @@ def test_run_tree_is_parent_with_nested_trials(finished_study):
 
 
 def test_search_trials_log_metrics_and_genotype(finished_study):
-    client, runs = finished_study
+    client, runs, *_ = finished_study
     lambdas = set()
     for run in by_phase(runs, "search"):
         assert {"val/psnr", "train/loss", "search/alpha_entropy", "genotype/val_psnr"} <= set(
@@ -82,7 +91,7 @@ def worked(runs):
 
 
 def test_retrain_logs_test_cost_genotype_and_weights(finished_study):
-    client, runs = finished_study
+    client, runs, *_ = finished_study
     run = worked(runs)[0]
     metrics = run.data.metrics
     assert 5 < metrics["test/embedded/sigma25/psnr"] < 40
@@ -103,7 +112,7 @@ def test_retrain_logs_test_cost_genotype_and_weights(finished_study):
 
 
 def test_parent_holds_study_and_results_table(finished_study):
-    client, runs = finished_study
+    client, runs, *_ = finished_study
     (parent,) = by_phase(runs, "study")
     table = Path(client.download_artifacts(parent.info.run_id, "results/results.csv"))
     header, row = table.read_text().splitlines()[:2]
@@ -115,3 +124,56 @@ def test_parent_holds_study_and_results_table(finished_study):
     samples = client.list_artifacts(worked(runs)[0].info.run_id, "samples/embedded")
     assert len(samples) == 2 and samples[0].path.endswith("_sigma25.png")
     assert json.loads(parent.data.params["data.test"].replace("'", '"')) == ["embedded"]
+
+
+def test_runs_have_scannable_names_and_few_params(finished_study):
+    client, runs, _, study_file = finished_study
+    (parent,) = by_phase(runs, "study")
+    (plan, _), = plan_arms(load_study(str(study_file)), str(study_file))
+    for run in [r for r in runs if r is not parent]:
+        tags, params = run.data.tags, run.data.params
+        phase, lam = tags["phase"], float(params["search.loss.ssim_lambda"])
+        assert re.fullmatch(rf"default/s0/{phase}/sl=[.0-9e-]+/{tags['arch_hash'][:6]}",
+                            run.info.run_name), run.info.run_name
+        assert abs(float(run.info.run_name.split("sl=")[1].split("/")[0]) - lam) < 0.01
+        assert all(selected(key, (*FILTER_KEYS, "search.loss.ssim_lambda")) for key in params)
+        assert 10 <= len(params) <= 20, sorted(params)
+        # the retrained network's width, not the searched one's
+        width = "6" if phase == "retrain" else "4"
+        assert params["search_space.options.width"] == width
+        assert params.get("searched.width") == ("4" if phase == "retrain" else None)
+        if "dedup_of" in tags:
+            continue
+        config = json.loads(Path(client.download_artifacts(run.info.run_id, "config.json"))
+                            .read_text())
+        trial = config["trial"]
+        expected = with_overrides(plan.study, {**trial["tuned"], "seed": trial["seed"]})
+        if phase == "retrain":
+            expected["retrain"]["noise_used"] = trial["noise"]
+        assert config["study"] == expected  # the whole resolved study, kept as an artifact
+
+
+def test_parent_run_describes_the_study(finished_study):
+    _, runs, *_ = finished_study
+    (parent,) = by_phase(runs, "study")
+    note = parent.data.tags["mlflow.note.content"]
+    assert note.startswith("## e2e") and "`default`" in note and "results/results.md" in note
+    assert all(selected(key, FILTER_KEYS) for key in parent.data.params)
+
+
+def test_the_terminal_says_where_everything_is(finished_study):
+    client, runs, console, _ = finished_study
+    (parent,) = by_phase(runs, "study")
+    lines = console.splitlines()
+    assert lines[0] == f"study e2e: 1 arm(s), 2 unit(s); MLflow parent run {parent.info.run_id}"
+    assert lines[3].strip().startswith("browse:   python -m orchestrator ui --tracking-uri ")
+    status = [line for line in lines if re.match(r"\[\d+:\d\d\] default: ", line)]
+    # 2 searches and 2 retrains, or 1 when both units derived one architecture (de-duplicated)
+    assert status and re.search(r"0 running, [34] done, 0 failed; best val/psnr [.0-9]+ dB "
+                                r"\(retrain\)$", status[-1])
+    assert "\n## e2e\n" in console and "| default [ssim_lambda=" in console  # results.md
+    folder = Path(parent.info.artifact_uri.removeprefix("file://")) / "results"
+    assert lines[-2] == f"tables (.md, .csv, .png) in {folder}"
+    assert re.fullmatch(rf"study e2e: [12] retrained network\(s\) logged to MLflow; results in "
+                        rf"{re.escape(str(folder))}", lines[-1])
+    assert (folder / "results.md").is_file()

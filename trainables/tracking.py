@@ -29,7 +29,8 @@ from trainables.tracking_outbox import Outbox, Patience, PatientClient, say, unr
 
 PARAM_BATCH = 100  # MLflow's limit of params per log_batch call
 METRIC_BATCH = 1000
-DEFAULT_DB = "mlflow.db"
+LOCAL_STORE = "mlruns-local"  # the default store's folder: SQLite file and artifacts
+DEFAULT_DB = f"{LOCAL_STORE}/mlflow.db"
 # MLflow's own retries of one HTTP request: its default (7, with backoff) blocks a call for
 # about 4 minutes on a refused connection; here one quick retry, then the write is queued
 # (`trainables.tracking_outbox`). A value set in the environment wins.
@@ -38,15 +39,24 @@ PATIENCE = Patience()
 
 
 def default_tracking_uri(cwd: str | Path | None = None) -> str:
-    """A SQLite file in the working directory: nothing to start by hand."""
+    """A SQLite file under ./mlruns-local/: nothing to start by hand."""
     return f"sqlite:///{Path(cwd or os.getcwd()).resolve() / DEFAULT_DB}"
 
 
 def artifact_root_for(uri: str) -> str | None:
-    """Artifacts beside a local SQLite store; a server chooses its own."""
+    """Artifacts beside a local SQLite store (`artifacts/` in the default store's folder,
+    else `mlartifacts/`); a server chooses its own."""
     if uri.startswith("sqlite:///"):
-        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").resolve().as_uri()
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        name = "artifacts" if folder.name == LOCAL_STORE else "mlartifacts"
+        return (folder / name).resolve().as_uri()
     return None
+
+
+def prepare_local_store(uri: str) -> None:
+    """Create the folder of a SQLite store (SQLite creates the file, not its folder)."""
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
 def flat_params(tree: Mapping[str, Any]) -> dict[str, str]:

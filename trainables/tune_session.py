@@ -22,7 +22,8 @@ from searchspaces.registry import get_space
 from trainables.evaluation import protocol_hash
 from trainables.placement import node_tags
 from trainables.reproducibility import record_texts
-from trainables.tracking import Tracker, study_params
+from trainables.run_display import RENAME_TAG, logged_params, run_name, with_arch
+from trainables.tracking import Tracker
 
 STATE_FILE = "state.pt"
 RUN_FILE = "mlflow_run.json"
@@ -39,13 +40,15 @@ class TrialContext:
     study: str
     data_manifest: str | None = None  # hash of the arm's data (trainables.reproducibility)
     data_seed: int | None = None  # the arm's study seed, which split its data
+    param_keys: tuple[str, ...] = ()  # logged besides FILTER_KEYS (trainables.run_display)
 
 
 class TrialSession:
     def __init__(self, tracker: Tracker, run_id: str, state: dict[str, Any] | None,
-                 logged_through: int = -1):
+                 logged_through: int = -1, name: str | None = None):
         self.tracker, self.run_id, self.state = tracker, run_id, state
         self.logged_through = logged_through  # last epoch the MLflow run already has
+        self.name = name  # the run's name before its architecture is known
 
     @classmethod
     def open(cls, context: TrialContext, phase: str, config: dict[str, Any],
@@ -54,6 +57,7 @@ class TrialSession:
         first checkpoint, found by its trial id), else created with the trial config's
         `labels` (group, seed, unit, ...) as tags."""
         tracker = Tracker(context.tracking_uri, spool_under=context.parent_run_id)
+        name = run_name(config, phase, params)
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:
             with checkpoint.as_directory() as folder:
@@ -62,25 +66,24 @@ class TrialSession:
             raise_recorded_failure(tracker, run_id)
             tracker.reopen(run_id)
             tracker.set_tags(run_id, node_tags())  # restarted, maybe on another node
-            return cls(tracker, run_id, state, tracker.last_step(run_id, EPOCH_METRIC))
+            return cls(tracker, run_id, state, tracker.last_step(run_id, EPOCH_METRIC), name)
         trial_id = tune.get_context().get_trial_id()
         earlier = tracker.trial_run(context.experiment_id, context.parent_run_id, trial_id)
         if earlier is not None:  # started before an interruption, no checkpoint yet
             raise_recorded_failure(tracker, earlier)
             tracker.reopen(earlier)
             tracker.set_tags(earlier, node_tags())
-            return cls(tracker, earlier, None, tracker.last_step(earlier, EPOCH_METRIC))
+            return cls(tracker, earlier, None, tracker.last_step(earlier, EPOCH_METRIC), name)
         method = params["search_space"]["name"]
         all_tags = {"study": context.study, "arm": config["arm"], "method": method,
                     "phase": phase, "trial_id": trial_id, "eval_protocol": protocol_hash(),
                     **config.get("labels", {}), **(tags or {}), **node_tags()}
-        name = f"{config.get('unit', config['arm'])}/{phase}"
         run_id = tracker.start_run(context.experiment_id, name, all_tags, context.parent_run_id)
-        tracker.log_params(run_id, study_params(params))
+        tracker.log_params(run_id, logged_params(params, phase, context.param_keys))
         for file, text in record_texts(config, params, phase, context.data_manifest,
                                        context.data_seed).items():
             tracker.log_text(run_id, text, file)
-        return cls(tracker, run_id, None)
+        return cls(tracker, run_id, None, name=name)
 
     def report(self, epoch: int, metrics: dict[str, float], state: dict[str, Any],
                extra: dict[str, Any] | None = None) -> None:
@@ -95,11 +98,15 @@ class TrialSession:
             tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
 
     def log_genotype(self, genotype) -> None:
-        """genotype.json, a readable architecture description, and the arch_hash tag."""
+        """genotype.json, a readable architecture description, the arch_hash tag, and the
+        run's name ending in the hash's prefix."""
         self.tracker.log_text(self.run_id, genotype.to_json() + "\n", "genotype.json")
         description = get_space(genotype.space).describe(genotype)
         self.tracker.log_text(self.run_id, description + "\n", "architecture.txt")
-        self.tracker.set_tags(self.run_id, {"arch_hash": genotype.arch_hash()})
+        tags = {"arch_hash": genotype.arch_hash()}
+        if self.name is not None and with_arch(self.name, genotype.arch_hash()) != self.name:
+            tags[RENAME_TAG] = with_arch(self.name, genotype.arch_hash())
+        self.tracker.set_tags(self.run_id, tags)
         # numbers the space derived with the architecture (e.g. MoD-NAS params_full_width)
         self.tracker.log_metrics(self.run_id, {f"genotype/{key}": value for key, value
                                                in genotype.provenance.items()}, step=0)

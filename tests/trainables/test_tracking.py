@@ -1,10 +1,18 @@
 """MLflow layout pieces without Ray: parent run, resume, params once, metrics by step."""
 
+from pathlib import Path
+
 import pytest
 
 from orchestrator.runner import RunOptions, open_parent
 from orchestrator.studyfile import StudyError, validate
-from trainables.tracking import Tracker, artifact_root_for, flat_params
+from trainables.tracking import (
+    Tracker,
+    artifact_root_for,
+    default_tracking_uri,
+    flat_params,
+    prepare_local_store,
+)
 
 STUDY = {"name": "tracked", "search_space": {"name": "hinas", "options": {"num_layers": 2}}}
 
@@ -50,6 +58,16 @@ def test_artifacts_live_beside_a_sqlite_store(tmp_path):
     assert artifact_root_for(f"sqlite:///{tmp_path}/m.db") == (tmp_path / "mlartifacts").as_uri()
     assert artifact_root_for("http://127.0.0.1:5000") is None
     assert flat_params({"a": {"b": [1, 2]}}) == {"a.b": "[1, 2]"}
+
+
+def test_the_default_store_keeps_database_and_artifacts_in_one_ignored_folder(tmp_path):
+    uri = default_tracking_uri(tmp_path)
+    assert uri == f"sqlite:///{tmp_path / 'mlruns-local' / 'mlflow.db'}"
+    assert artifact_root_for(uri) == (tmp_path / "mlruns-local" / "artifacts").as_uri()
+    prepare_local_store(uri)
+    assert (tmp_path / "mlruns-local").is_dir()
+    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().splitlines()
+    assert "/mlruns-local/" in ignored and "/mlartifacts/" in ignored
 
 
 def test_a_resumed_trial_does_not_log_an_epoch_twice(tracker, monkeypatch):
