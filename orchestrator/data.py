@@ -45,7 +45,18 @@ def train_images(study: Study) -> list[NamedImage]:
     if data.max_train_images is not None:
         images = images[: data.max_train_images]
     check_patch_size(images, data.patch_size)
+    check_paired_training(study, images)
     return images
+
+
+def check_paired_training(study: Study, images: list[NamedImage]) -> None:
+    """A paired (real-noise) training set brings its own noisy inputs, so data.noise is not
+    drawn and several retrain.noise entries would train the same network several times."""
+    entries = study.retrain.noise or []
+    if len(entries) > 1 and any(image.paired for image in images):
+        raise DataError(f"retrain.noise: {len(entries)} entries, but data.train "
+                        f"'{study.data.train}' is a paired (real-noise) set whose noise is its "
+                        "own; give one entry or none")
 
 
 def test_set_label(name: str) -> str:

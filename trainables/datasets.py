@@ -4,7 +4,9 @@ Benchmarks (SPEC 1.1) live in `<data_root>/<name>`: `train400` (the 400 BSD
 180x180 grey crops of DnCNN), `set12`, `bsd68`, `cbsd68` (colour). `embedded`
 is the scikit-image set, whose split follows the role. A name containing "/"
 or starting with "." or "~" is a folder path, for datasets users bring
-(Urban100, Waterloo, ...).
+(Urban100, Waterloo, ...). Any other name is a paired (real-noise) folder
+under the data root, with `noisy/` and `clean/` (`trainables.paired`); so is
+a folder path or benchmark folder laid out that way.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainables.embedded import embedded_images
-from trainables.images import DataError, NamedImage, load_folder
+from trainables.images import DataError, NamedImage
+from trainables.paired import is_paired_folder, load_dataset_folder, load_pairs
 
 BENCHMARK_TITLES = {"train400": "Train400", "set12": "Set12", "bsd68": "BSD68", "cbsd68": "CBSD68"}
 KNOWN_DATASETS = (*BENCHMARK_TITLES, "embedded")
@@ -24,13 +27,16 @@ def resolve_dataset(name: str, role: str, data_root: str | Path, color: bool) ->
     if role not in ROLES:
         raise ValueError(f"dataset role must be 'train' or 'test', got {role!r}")
     if is_folder_path(name):
-        return load_folder(Path(name).expanduser(), color)
+        return load_dataset_folder(Path(name).expanduser(), color)
     if name == "embedded":
         return embedded_images(role, color)
     if name in BENCHMARK_TITLES:
-        return load_folder(benchmark_folder(name, data_root), color)
+        return load_dataset_folder(benchmark_folder(name, data_root), color)
+    if is_paired_folder(Path(data_root) / name):
+        return load_pairs(Path(data_root) / name, color)
     known = ", ".join(KNOWN_DATASETS)
-    raise DataError(f"unknown dataset {name!r} (known: {known}; or give a folder path)")
+    raise DataError(f"unknown dataset {name!r} (known: {known}; or a folder path, or a folder "
+                    f"{Path(data_root) / name} with noisy/ and clean/ subfolders)")
 
 
 def is_folder_path(name: str) -> bool:

@@ -11,6 +11,9 @@ image goes through the network; the output is clipped to [0, 1] and rounded to
 "Seven Ways to Improve Example-Based Single Image Super Resolution", CVPR 2016)
 averages the outputs over the 8 flips/rotations and is reported under separate
 `*_x8` keys. `protocol_hash()` identifies this protocol in MLflow (`eval_protocol`).
+A paired (real-noise) test set is evaluated at the level key `real` only, on its own
+noisy images (`trainables.paired`); every other step is the same, and synthetic keys
+are unchanged, so the hash is too.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import nn
 
-from trainables.degradations import degrade_for_test
+from trainables.paired import keys_for, test_input
 
 if TYPE_CHECKING:
     from trainables.images import NamedImage
@@ -143,7 +146,7 @@ def evaluate_images(
     suffixes = ["", "_x8"] if self_ensemble else [""]
     scores: dict[str, list[float]] = {f"{m}{s}": [] for s in suffixes for m in ("psnr", "ssim")}
     for image in images:
-        noisy = degrade_for_test(image.pixels, image.name, key)  # (H, W, C)
+        noisy = test_input(image, key)  # (H, W, C)
         for suffix in suffixes:
             restored = denoise_image(model, noisy, device, self_ensemble=suffix == "_x8")
             psnr, ssim = image_scores(image.pixels, restored)
@@ -159,10 +162,11 @@ def evaluate_sets(
     device: torch.device | str,
     self_ensemble: bool = False,
 ) -> dict[str, float]:
-    """Flat metrics over every (set, key): `"{set}/{key}/psnr"`, `".../ssim"`, `".../psnr_x8"`..."""
+    """Flat metrics over every (set, key): `"{set}/{key}/psnr"`, `".../ssim"`, `".../psnr_x8"`...
+    A paired set is evaluated at `real` instead of `keys`."""
     metrics: dict[str, float] = {}
     for set_name, images in sets.items():
-        for key in keys:
+        for key in keys_for(images, keys):
             result = evaluate_images(model, images, key, device, self_ensemble)
             metrics.update({f"{set_name}/{key}/{name}": value for name, value in result.items()})
     return metrics

@@ -31,11 +31,17 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class NamedImage:
-    """One clean image and where it came from."""
+    """One clean image and where it came from; with `noisy`, one real-noise pair."""
 
     name: str  # file stem, or the skimage.data name; seeds the test noise
     pixels: np.ndarray  # (H, W, C) float32 in [0, 1], C = 1 or 3
     source: str  # file path, or "skimage.data.<name>"
+    # (H, W, C) the pair's real noisy input (`trainables.paired`); None: degraded synthetically
+    noisy: np.ndarray | None = None
+
+    @property
+    def paired(self) -> bool:
+        return self.noisy is not None
 
     @property
     def height(self) -> int:

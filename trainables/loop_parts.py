@@ -14,6 +14,7 @@ from trainables.degradations import Degradation
 from trainables.devices import Runtime
 from trainables.evaluation import evaluate_images
 from trainables.images import NamedImage
+from trainables.paired import keys_for
 from trainables.patches import PatchDataset, make_loader
 
 
@@ -39,15 +40,18 @@ def validation_keys(noise: Any) -> list[str]:
 
 
 def centre_crop(images: list[NamedImage], size: int | None) -> list[NamedImage]:
-    """Validation images cropped to at most `size` x `size` (speed on the search supernet)."""
+    """Validation images cropped to at most `size` x `size` (speed on the search supernet);
+    a pair's noisy image the same way."""
     if size is None:
         return images
     cropped = []
     for image in images:
         height, width = image.pixels.shape[:2]
         top, left = max(0, (height - size) // 2), max(0, (width - size) // 2)
-        pixels = np.ascontiguousarray(image.pixels[top : top + size, left : left + size])
-        cropped.append(dataclasses.replace(image, pixels=pixels))
+        window = (slice(top, top + size), slice(left, left + size))
+        noisy = None if image.noisy is None else np.ascontiguousarray(image.noisy[window])
+        pixels = np.ascontiguousarray(image.pixels[window])
+        cropped.append(dataclasses.replace(image, pixels=pixels, noisy=noisy))
     return cropped
 
 
@@ -89,8 +93,10 @@ def to_device(batch: tuple[torch.Tensor, ...], runtime: Runtime,
 
 
 def validate(model, images: list[NamedImage], keys: list[str], runtime: Runtime) -> dict:
-    """Mean PSNR/SSIM over images and levels, and the HiNAS score SSIM + PSNR/100."""
-    results = [evaluate_images(model, images, key, runtime.device) for key in keys]
+    """Mean PSNR/SSIM over images and levels (`real` for paired images), and the HiNAS
+    score SSIM + PSNR/100."""
+    results = [evaluate_images(model, images, key, runtime.device)
+               for key in keys_for(images, keys)]
     psnr = float(np.mean([r["psnr"] for r in results]))
     ssim = float(np.mean([r["ssim"] for r in results]))
     return {"val/psnr": psnr, "val/ssim": ssim, "val/score": ssim + psnr / 100}

@@ -5,7 +5,9 @@ Item i of epoch e is a pure function of (seed, e, i): its generator is
 count, batch order or what was drawn before. Each item picks an image
 uniformly (one image, one chance, as in the KAIR and HiNAS loaders; not
 weighted by area), crops it (optionally with a random rescale), applies one
-of the 8 dihedral transforms and degrades it.
+of the 8 dihedral transforms and degrades it. A real-noise pair
+(`trainables.paired`) is not degraded: its noisy image gets the same crop,
+rescale and transform as its clean one, with the same draws.
 
 With `num_workers > 0`, call `set_epoch` before iterating and keep
 `persistent_workers` off, so workers copy the dataset with the new epoch.
@@ -22,6 +24,7 @@ from trainables.augment import random_crop, random_scaled_crop
 from trainables.datasets import check_patch_size
 from trainables.degradations import Degradation
 from trainables.images import NamedImage
+from trainables.paired import same_draws
 
 
 class PatchDataset(Dataset):
@@ -61,13 +64,16 @@ class PatchDataset(Dataset):
         if not 0 <= index < self.samples_per_epoch:
             raise IndexError(f"patch index {index} out of range {self.samples_per_epoch}")
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        clean = self.clean_patch(rng)  # (P, P, C)
-        noisy = self.degradation.apply(clean, rng)  # (P, P, C)
+        image = self.images[int(rng.integers(len(self.images)))]
+        if image.noisy is not None:
+            clean, noisy = same_draws(self.patch, rng, image.pixels, image.noisy)  # (P, P, C)
+        else:
+            clean = self.patch(image.pixels, rng)  # (P, P, C)
+            noisy = self.degradation.apply(clean, rng)  # (P, P, C)
         return to_tensor(noisy), to_tensor(clean)
 
-    def clean_patch(self, rng: np.random.Generator) -> np.ndarray:
-        """Pick an image, crop (and maybe rescale) it, and maybe transform it: (P, P, C)."""
-        pixels = self.images[int(rng.integers(len(self.images)))].pixels  # (H, W, C)
+    def patch(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Crop (and maybe rescale) an (H, W, C) image, and maybe transform it: (P, P, C)."""
         if self.rescale:
             patch = random_scaled_crop(pixels, self.patch_size, rng)
         else:

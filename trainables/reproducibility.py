@@ -82,6 +82,8 @@ def data_manifest(data: Any) -> str:
         digest.update(f"{role}|{image.name}|{Path(image.source).name}|"
                       f"{image.pixels.shape}\n".encode())
         digest.update(image.pixels.tobytes())
+        if image.noisy is not None:  # a real-noise pair
+            digest.update(image.noisy.tobytes())
     return digest.hexdigest()[:16]
 
 

@@ -10,11 +10,11 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from trainables.degradations import degrade_for_test
 from trainables.evaluation import denoise_image, image_scores, to_uint8
 from trainables.images import NamedImage
+from trainables.paired import keys_for
 from trainables.plots.canvas import message, render
-from trainables.samples import centre
+from trainables.samples import centre_pair
 
 CROP = 96  # pixels per side
 PANEL_INCHES = 2.4
@@ -33,10 +33,9 @@ def make_samples(model, images: dict[str, list[NamedImage]], keys: list[str],
     """The first `per_key` images of the first set at each of the first two keys."""
     set_name, chosen = next(iter(images.items()), ("", []))
     samples = []
-    for key in keys[:2]:
+    for key in keys_for(chosen, keys)[:2]:
         for image in chosen[:per_key]:
-            clean = np.ascontiguousarray(centre(image.pixels, CROP))  # (h, w, C)
-            noisy = degrade_for_test(clean, image.name, key)
+            noisy, clean = centre_pair(image, key, CROP)  # (h, w, C) each
             denoised = denoise_image(model, noisy, device)
             samples.append(Sample(f"{set_name}/{image.name} {key}", noisy, denoised, clean))
     return samples
