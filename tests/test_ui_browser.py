@@ -82,6 +82,40 @@ def test_ui_lists_the_parent_and_its_nested_runs(quickstart, tmp_path):
     assert process.returncode is not None and os.path.getsize(shot) > 10_000
 
 
+def test_ui_run_pages_show_the_tables_and_plots(quickstart, tmp_path):
+    """The parent run's artifacts page lists results/ and plots/ (its pareto.png open); a
+    search run's page opens on plots/arch_weights.png. Screenshots kept beside the first."""
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it with apt-get; "
+                    "it failed or there is no apt-get here)")
+    folder, uri, runs = quickstart
+    parent = next(run for run in runs if run.data.tags["phase"] == "study")
+    search = next(run for run in runs if run.data.tags["phase"] == "search")
+    process, url = start_ui(uri, free_port(), folder)
+    base = url.split("#")[0]
+    experiment = parent.info.experiment_id
+    browser = Browser(binary, tmp_path / "profile")
+    pages = {}
+    try:
+        for name, run, artifact in (("parent", parent, "plots/pareto.png"),
+                                    ("search", search, "plots/arch_weights.png")):
+            browser.open(f"{base}#/experiments/{experiment}/runs/{run.info.run_id}/"
+                         f"artifacts/{artifact}")
+            browser.wait_for("document.body.innerText.includes('plots')")
+            browser.wait_for(f"document.body.innerText.includes({artifact.split('/')[-1]!r})")
+            browser.wait_for("[...document.images].some(i => i.complete && "
+                             "i.naturalWidth > 300)")  # the selected PNG, drawn
+            pages[name] = browser.evaluate("document.body.innerText")
+            shot = browser.screenshot(tmp_path / f"ui-{name}-run.png")
+            shutil.copyfile(shot, SCREENSHOT_COPY.with_name(f"ui-{name}-run.png"))
+    finally:
+        browser.close()
+        stop_ui(process)
+    assert "results" in pages["parent"] and parent.info.run_name in pages["parent"]
+    assert "genotype.json" in pages["search"] and search.info.run_name in pages["search"]
+
+
 def test_export_and_rerun_of_the_retrain_run(quickstart, tmp_path):
     folder, uri, runs = quickstart
     retrain = next(run for run in runs if run.data.tags["phase"] == "retrain"
