@@ -61,6 +61,14 @@ def test_image_smaller_than_patch_is_named(tmp_path, capsys):
     assert "img2" in error and "32" in error
 
 
+def test_paired_folder_with_an_unmatched_name_is_named(tmp_path, capsys):
+    image_folder(tmp_path / "data" / "mytrain", "noisy")
+    image_folder(tmp_path / "data" / "mytrain", "clean", sizes=((40, 40),) * 3)
+    image_folder(tmp_path / "data", "mytest")
+    code, error = run_cli(tmp_path, capsys)
+    assert code == 2 and len(error.splitlines()) == 1 and "noisy/img3.png" in error
+
+
 def test_unknown_dataset_name(tmp_path, capsys):
     code, error = run_cli(tmp_path, capsys, train="imagenet")
     assert code == 2 and "imagenet" in error and "train400" in error
