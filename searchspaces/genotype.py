@@ -7,6 +7,10 @@ that part on load (see `registry.SearchSpace.validate_arch`). Provenance
 the identity: the canonical string and hash cover format, version, space,
 primitives and architecture only, so the same network found by two trials
 has one hash.
+
+`version` is the genotype format's version for its space (`SearchSpace.genotype_version`,
+1 unless a space changed its `arch` layout): a space reads its older versions too,
+and a genotype keeps the version it was written with, so an old file keeps its hash.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = "nas-denoise-genotype"
-VERSION = 1
+VERSION = 1  # the first version of every space's arch layout
 
 
 class GenotypeError(ValueError):
@@ -31,11 +35,12 @@ class Genotype:
     primitives: tuple[str, ...]  # candidate operation names, in op-table order
     arch: dict[str, Any]  # space-specific architecture, JSON data only
     provenance: dict[str, Any] = field(default_factory=dict, compare=False)
+    version: int = VERSION  # of the space's arch layout (SearchSpace.genotype_version)
 
     def identity(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
-            "version": VERSION,
+            "version": self.version,
             "space": self.space,
             "primitives": list(self.primitives),
             "arch": self.arch,
@@ -72,8 +77,6 @@ class Genotype:
             raise GenotypeError(f"{source}: unknown key '{unknown[0]}'")
         if data["format"] != FORMAT:
             raise GenotypeError(f"{source}: format is {data['format']!r}, expected {FORMAT!r}")
-        if data["version"] != VERSION:
-            raise GenotypeError(f"{source}: unsupported version {data['version']!r}")
         primitives = data["primitives"]
         if not isinstance(primitives, list) or not all(isinstance(p, str) for p in primitives):
             raise GenotypeError(f"{source}: 'primitives' must be a list of names")
@@ -82,13 +85,23 @@ class Genotype:
         provenance = data.get("provenance", {})
         if not isinstance(provenance, dict):
             raise GenotypeError(f"{source}: 'provenance' must be an object")
-        genotype = cls(str(data["space"]), tuple(primitives), data["arch"], provenance)
+        version = data["version"]
+        genotype = cls(str(data["space"]), tuple(primitives), data["arch"], provenance,
+                       version if isinstance(version, int) else VERSION)
         from searchspaces.registry import get_space  # late import: registry imports us
 
         try:
-            get_space(genotype.space).validate_arch(genotype)
+            space = get_space(genotype.space)
+            newest = space.genotype_version
+            if isinstance(version, bool) or not isinstance(version, int) or \
+                    not VERSION <= version <= newest:
+                raise GenotypeError(f"{source}: unsupported version {version!r} (space "
+                                    f"{genotype.space!r} reads {VERSION}-{newest})")
+            space.validate_arch(genotype)
         except KeyError as error:
             raise GenotypeError(f"{source}: {error.args[0]}") from None
+        except GenotypeError:
+            raise
         except (ValueError, TypeError) as error:
             raise GenotypeError(f"{source}: {error}") from None
         return genotype

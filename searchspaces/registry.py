@@ -84,6 +84,11 @@ class SearchSpace(ABC):
     # False for a fixed reference network (a baseline): arms give its genotype, nothing
     # is searched, and the conformance suite of supernets does not apply.
     searchable: ClassVar[bool] = True
+    # The newest genotype version this space writes; it reads 1 to this (genotype.py).
+    genotype_version: ClassVar[int] = 1
+    # True when `inherit` can start the derived network from its supernet's trained
+    # weights (`retrain.from: inherit`, the single-shot procedure of Superkernel NAS).
+    can_inherit: ClassVar[bool] = False
 
     def parse_options(self, options: dict[str, Any] | None) -> SpaceOptions:
         return self.options_model.model_validate(options or {})
@@ -100,6 +105,11 @@ class SearchSpace(ABC):
     def build_derived(
         self, genotype: Genotype, options: dict[str, Any], in_channels: int
     ) -> nn.Module: ...
+
+    def inherit(self, supernet: Supernet, genotype: Genotype, derived: nn.Module) -> None:
+        """Load into `derived` (the network of `genotype`) the trained weights of `supernet`
+        that it keeps, so that it computes the supernet's function under that choice."""
+        raise NotImplementedError(f"search space {self.name!r} cannot inherit weights")
 
     def describe(self, genotype: Genotype) -> str:
         """A human-readable architecture summary (logged as architecture.txt)."""

@@ -1,7 +1,13 @@
 """The distilled superkernel network (Mozejko et al. 2020, Sec. 4.5.5; SPEC 4.1
 "Distillation"): every searchable slot becomes a plain ReLU(conv) of the chosen
 kernel size and filter count, so the network is physically smaller than the
-supernet. Built from the genotype alone (SPEC 5.3).
+supernet. Built from the genotype alone (SPEC 5.3); `inherit.py` loads the
+supernet's trained weights into it (the paper's single-shot procedure).
+
+Genotype versions: 1 stored `[kernel size, filters]` per slot; 2 (GENOTYPE_VERSION)
+adds, for the filterwise types, the indices of the kept filters, `[k, f, [i, ...]]`,
+so that their trained weights map exactly. A slot without indices keeps the first
+f filters (a version-1 filterwise genotype included: its count survives, not which).
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from searchspaces.superkernel.blocks import ConvReLU
 from searchspaces.superkernel.network import Structure, SuperkernelNetwork, slot_widths
 
 SPACE_NAME = "superkernel"
+GENOTYPE_VERSION = 2  # 2: kept filter indices of filterwise slots
 
 
 def primitive_name(kernel_size: int) -> str:
@@ -29,9 +36,16 @@ def filter_candidates(growth_rates: tuple[float, ...], level_width: int) -> tupl
 
 def make_genotype(structure: Structure, kernel_sizes: tuple[int, ...],
                   layers: dict[str, list[int]]) -> Genotype:
-    """A superkernel genotype; `layers` maps slot name -> [kernel size, filters]."""
+    """A superkernel genotype; `layers` maps slot name -> [kernel size, filters] or
+    [kernel size, filters, kept filter indices]."""
     arch: dict[str, Any] = {**vars(structure), "layers": dict(layers)}
-    return Genotype(SPACE_NAME, tuple(primitive_name(k) for k in kernel_sizes), arch)
+    primitives = tuple(primitive_name(k) for k in kernel_sizes)
+    return Genotype(SPACE_NAME, primitives, arch, version=GENOTYPE_VERSION)
+
+
+def kept_filters(entry: list[Any]) -> tuple[int, ...]:
+    """The filters of the maximal kernel a layer entry keeps: its indices, else the first f."""
+    return tuple(entry[2]) if len(entry) > 2 else tuple(range(entry[1]))
 
 
 def fixed_genotype(options: Any) -> Genotype:
@@ -53,7 +67,7 @@ def build_derived_network(genotype: Genotype, in_channels: int,
     def chosen_slot(name: str, slot_in_channels: int, level_width: int) -> tuple[nn.Module, int]:
         if name not in layers:
             raise ValueError(f"arch.layers.{name}: missing")
-        kernel_size, filters = layers[name]
+        kernel_size, filters = layers[name][:2]
         return ConvReLU(slot_in_channels, filters, kernel_size), filters
 
     structure = Structure.from_mapping(genotype.arch)

@@ -48,10 +48,16 @@ _EPS = 1e-6
 
 @dataclass(frozen=True)
 class Choice:
-    """A discrete slice: kernel size `kernel_sizes[kernel_index]` and `filters` filters."""
+    """A discrete slice: kernel size `kernel_sizes[kernel_index]` and `filters` filters,
+    the first ones, or those at the indices `kept` (ascending; filterwise types)."""
 
     kernel_index: int
     filters: int
+    kept: tuple[int, ...] | None = None
+
+    def indices(self) -> tuple[int, ...]:
+        """The kept filters of the maximal kernel, ascending."""
+        return tuple(range(self.filters)) if self.kept is None else self.kept
 
 
 def relaxed_categorical(logits: torch.Tensor, temperature: float, sample: bool) -> torch.Tensor:
@@ -192,18 +198,23 @@ class FilterwiseDistribution(StructuralDistribution):
         return kernels[:, None], mask[None, :]  # (n_k, 1), (1, F)
 
     def choose(self) -> Choice:
-        kept = int((self.logits_per_filter() > 0).sum())  # sigmoid(logit) > 0.5
-        return Choice(int(self.kernel_logits.argmax()), max(1, kept))
+        logits = self.logits_per_filter()
+        kept = (logits > 0).nonzero().flatten()  # sigmoid(logit) > 0.5
+        if not len(kept):  # at least one filter: the likeliest
+            kept = logits.argmax().reshape(1)
+        indices = tuple(int(index) for index in kept)
+        return Choice(int(self.kernel_logits.argmax()), len(indices), indices)
 
     @torch.no_grad()
     def set_choice(self, choice: Choice) -> None:
         self.kernel_logits.zero_()
         self.kernel_logits[choice.kernel_index] = BIG_LOGIT
-        self.filter_logits.copy_(self._first_filters(choice.filters))
+        self.filter_logits.copy_(self._kept_filters(choice.indices()))
 
-    def _first_filters(self, filters: int) -> torch.Tensor:
-        """Logits +BIG for the first `filters` filters and -BIG for the others."""
-        keep = torch.arange(self.max_filters, device=self.kernel_logits.device) < filters
+    def _kept_filters(self, kept: tuple[int, ...]) -> torch.Tensor:
+        """Logits +BIG for the filters at `kept` and -BIG for the others."""
+        keep = torch.zeros(self.max_filters, dtype=torch.bool, device=self.kernel_logits.device)
+        keep[list(kept)] = True
         return torch.where(keep, BIG_LOGIT, -BIG_LOGIT)
 
     def probabilities(self) -> list[torch.Tensor]:

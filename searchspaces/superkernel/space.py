@@ -12,7 +12,7 @@ Genotype `arch` format (JSON data only):
       "num_subnets": 1,             # parallel U-net bodies
       "layers": {                   # searchable slot -> [kernel size, filters]
         "sub0.enc0.dcr0.sk0": [5, 19],
-        "sub0.enc0.dcr0.sk1": [3, 13],
+        "sub0.enc0.dcr0.sk1": [3, 4, [0, 2, 5, 7]],   # filterwise (version 2): kept indices
         ...
       }
     }
@@ -20,7 +20,8 @@ Genotype `arch` format (JSON data only):
 Slot names are `sub<i>.<enc|dec><level>.dcr<j>.sk<0|1>`: the two superkernels of
 DCR block j at that level of subnetwork i; the structure fixes which slots
 exist. Primitives are `conv_<k>x<k>`, one per candidate kernel size, and every
-layer's kernel size is one of them.
+layer's kernel size is one of them. Version 1 (no filter indices) still loads:
+a slot without indices keeps the first f filters (`derived.py`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,13 @@ from torch import nn
 
 from searchspaces.genotype import Genotype, require_keys
 from searchspaces.registry import SearchSpace, SpaceOptions, Supernet, register_space
-from searchspaces.superkernel.derived import SPACE_NAME, build_derived_network
+from searchspaces.superkernel.derived import (
+    GENOTYPE_VERSION,
+    SPACE_NAME,
+    build_derived_network,
+)
 from searchspaces.superkernel.distributions import Choice
+from searchspaces.superkernel.inherit import inherit_weights
 from searchspaces.superkernel.network import BACKBONES, Structure, slot_widths
 from searchspaces.superkernel.supernet import FixedSupernet, SuperkernelSupernet
 
@@ -144,6 +150,8 @@ class SuperkernelSpace(SearchSpace):
     name = SPACE_NAME
     options_model = SuperkernelOptions
     default_strategy = "joint"  # single-level: weights and logits in one step (SPEC 1.5)
+    genotype_version = GENOTYPE_VERSION
+    can_inherit = True  # single-shot: the distilled network keeps the supernet's weights
 
     def check_data(self, options: SuperkernelOptions, patch_size: int) -> None:  # type: ignore[override]
         multiple = 2**options.depth
@@ -169,6 +177,9 @@ class SuperkernelSpace(SearchSpace):
     def validate_arch(self, genotype: Genotype) -> None:
         validate_arch(genotype)
 
+    def inherit(self, supernet: Supernet, genotype: Genotype, derived: nn.Module) -> None:
+        inherit_weights(supernet, genotype, derived)
+
     def tiny_options(self) -> dict[str, Any]:
         """A depth-1 SkipInit U-net, one DCR block per level: 6 superkernel slots. The
         SkipInit scalar starts at 0.5 so that every weight gets a gradient on the first
@@ -176,13 +187,16 @@ class SuperkernelSpace(SearchSpace):
         return {"depth": 1, "width": 4, "blocks_per_level": 1, "skipinit_scale": 0.5}
 
     def set_one_hot(self, supernet: SuperkernelSupernet) -> Genotype:  # type: ignore[override]
-        """Slot i takes kernel size i mod n_k and filter candidate (i // n_k) mod n_f."""
+        """Slot i takes kernel size i mod n_k and filter candidate (i // n_k) mod n_f; a
+        filterwise slot keeps that many filters counted from the last one."""
         choices = {}
         for index, slot in enumerate(supernet.slots()):
             counts = slot.distribution.filter_counts
             num_kernels = len(slot.kernel_sizes)
-            choices[slot.slot_name] = Choice(index % num_kernels,
-                                             counts[(index // num_kernels) % len(counts)])
+            filters = counts[(index // num_kernels) % len(counts)]
+            kept = None if slot.distribution.prefix_patterns else \
+                tuple(range(slot.out_channels - filters, slot.out_channels))
+            choices[slot.slot_name] = Choice(index % num_kernels, filters, kept)
         return supernet.load_choices(choices)
 
 
@@ -196,7 +210,8 @@ def validate_arch(genotype: Genotype) -> None:
                          f"(known: {', '.join(BACKBONES)})")
     for key in STRUCTURE_KEYS[1:]:
         _require_int(arch[key], f"arch.{key}", minimum=1)
-    _validate_layers(arch["layers"], slot_widths(Structure.from_mapping(arch)), kernel_sizes)
+    _validate_layers(arch["layers"], slot_widths(Structure.from_mapping(arch)), kernel_sizes,
+                     genotype.version)
 
 
 def _primitive_kernel_sizes(primitives: tuple[str, ...]) -> set[int]:
@@ -211,7 +226,8 @@ def _primitive_kernel_sizes(primitives: tuple[str, ...]) -> set[int]:
     return sizes
 
 
-def _validate_layers(layers: Any, expected: dict[str, int], kernel_sizes: set[int]) -> None:
+def _validate_layers(layers: Any, expected: dict[str, int], kernel_sizes: set[int],
+                     version: int) -> None:
     if not isinstance(layers, dict):
         raise ValueError("arch.layers: expected an object of slot -> [kernel size, filters]")
     missing = [name for name in expected if name not in layers]
@@ -222,8 +238,10 @@ def _validate_layers(layers: Any, expected: dict[str, int], kernel_sizes: set[in
         raise ValueError(f"arch.layers.{extra[0]}: no such slot in this backbone")
     for name, value in layers.items():
         field = f"arch.layers.{name}"
-        if not isinstance(value, list) or len(value) != 2:
-            raise ValueError(f"{field}: expected [kernel size, filters]")
+        lengths = (2, 3) if version >= 2 else (2,)  # version 2: kept filter indices
+        if not isinstance(value, list) or len(value) not in lengths:
+            indices = ", kept filter indices" if version >= 2 else ""
+            raise ValueError(f"{field}: expected [kernel size, filters{indices}]")
         kernel_size = _require_int(value[0], f"{field} kernel size", minimum=1)
         if kernel_size not in kernel_sizes:
             raise ValueError(f"{field}: kernel size {kernel_size} is not among the primitives")
@@ -231,6 +249,20 @@ def _validate_layers(layers: Any, expected: dict[str, int], kernel_sizes: set[in
         if filters > expected[name]:  # growth rates are fractions in (0, 1] of the width
             raise ValueError(f"{field}: {filters} filters exceed the level width "
                              f"{expected[name]} of this slot")
+        if len(value) == 3:
+            _validate_indices(value[2], filters, expected[name], field)
+
+
+def _validate_indices(indices: Any, filters: int, width: int, field: str) -> None:
+    """Kept filters: `filters` ascending indices into the slot's maximal kernel."""
+    if not isinstance(indices, list) or len(indices) != filters:
+        raise ValueError(f"{field}: expected a list of the {filters} kept filter indices")
+    for index in indices:
+        _require_int(index, f"{field} filter index", minimum=0)
+        if index >= width:
+            raise ValueError(f"{field}: filter index {index} is beyond the level width {width}")
+    if any(a >= b for a, b in zip(indices, indices[1:])):
+        raise ValueError(f"{field}: filter indices must be unique and ascending")
 
 
 def _require_int(value: Any, field: str, minimum: int) -> int:

@@ -89,8 +89,14 @@ class SuperkernelSupernet(Supernet):
         return self._genotype(choices)
 
     def _genotype(self, choices: dict[str, Choice]) -> Genotype:
-        sizes = self.options.kernel_sizes
-        layers = {name: [sizes[c.kernel_index], c.filters] for name, c in choices.items()}
+        """[k, f] per slot; filterwise slots add which filters survive (genotype v2)."""
+        sizes, layers = self.options.kernel_sizes, {}
+        for slot in self.slots():
+            choice = choices[slot.slot_name]
+            entry = [sizes[choice.kernel_index], choice.filters]
+            if not slot.distribution.prefix_patterns:
+                entry.append(list(choice.indices()))
+            layers[slot.slot_name] = entry
         return make_genotype(self.structure, sizes, layers)
 
 
