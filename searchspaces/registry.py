@@ -70,8 +70,17 @@ class Supernet(nn.Module, ABC):
         return float(sum(values) / len(values)) if values else math.nan
 
     def on_epoch_start(self, epoch: int, num_epochs: int) -> None:
-        """Hook for schedules inside the supernet (e.g. Gumbel temperature annealing)."""
+        """Hook for schedules inside the supernet that follow the epoch."""
         return None
+
+    def on_step(self, step: int) -> None:
+        """Hook called before every training step, `step` counted over the whole search
+        from 0 (e.g. the superkernel's Gumbel temperature)."""
+        return None
+
+    def search_metrics(self) -> dict[str, float]:
+        """Extra per-epoch metrics of the search (e.g. search/temperature)."""
+        return {}
 
 
 class SearchSpace(ABC):

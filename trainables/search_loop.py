@@ -117,6 +117,7 @@ def train_epoch(parts: SearchParts, epoch: int, study, runtime: Runtime, batches
     joint = search.strategy == "joint"  # one loss and step on the same batch: no Train-A batch
     pairs = zip(batches_w(epoch), repeat(None) if joint else batches_a(epoch))
     for step, (batch_w, batch_a) in enumerate(pairs):
+        supernet.on_step(epoch * search.steps_per_epoch + step)  # e.g. the Gumbel temperature
         if joint:
             step_opts = [w_opt, a_opt] if arch_on else [w_opt]
             total += loss_step(supernet, loss_fn, batch_w, step_opts, runtime,
@@ -200,6 +201,7 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
         elapsed += time.perf_counter() - began
         metrics.update({
             **entropy_metric(supernet),
+            **supernet.search_metrics(),
             "search/lr": parts.weight_optimizer.param_groups[0]["lr"],
             "best/score": best.score if best.epoch >= 0 else metrics["val/score"],
             "time/epoch_s": time.perf_counter() - began,

@@ -1,5 +1,5 @@
 """The distilled superkernel network (Mozejko et al. 2020, Sec. 4.5.5; SPEC 4.1
-"Distillation"): every searchable slot becomes a plain ReLU(conv) of the chosen
+"Distillation"): every searchable slot becomes a plain act(conv) of the chosen
 kernel size and filter count, so the network is physically smaller than the
 supernet. Built from the genotype alone (SPEC 5.3); `inherit.py` loads the
 supernet's trained weights into it (the paper's single-shot procedure).
@@ -63,12 +63,12 @@ def build_derived_network(genotype: Genotype, in_channels: int,
                           skipinit_scale: float = 0.0) -> nn.Module:
     """The plain network of `genotype` (validated by the space beforehand)."""
     layers = genotype.arch["layers"]
+    structure = Structure.from_mapping(genotype.arch)
 
     def chosen_slot(name: str, slot_in_channels: int, level_width: int) -> tuple[nn.Module, int]:
         if name not in layers:
             raise ValueError(f"arch.layers.{name}: missing")
         kernel_size, filters = layers[name][:2]
-        return ConvReLU(slot_in_channels, filters, kernel_size), filters
+        return ConvReLU(slot_in_channels, filters, kernel_size, structure.activation), filters
 
-    structure = Structure.from_mapping(genotype.arch)
     return SuperkernelNetwork(structure, in_channels, chosen_slot, skipinit_scale)

@@ -5,7 +5,10 @@ n parallel bodies (`num_subnets`; 1, 3 or 6 in the paper) map the image to
 level-0 features; their outputs are concatenated, passed through a channel
 attention block (attention U-net only), a 3x3 conv to the image channels, and
 added to the input (residual learning). With one SkipInit U-net body this is the
-plain SkipInit Residual U-net of Sec. 3.2.
+plain SkipInit Residual U-net of Sec. 3.2: `layout` "paper" (the attention U-net
+body of Fig. 2 with SkipInit DCR blocks, as Sec. 3.2 says) or "compact" (one head
+conv, 1x1 merges, no attention: `resunet.py`). Genotypes written before the
+layout and the activation were part of the structure read as compact / relu.
 
 Level widths grow arithmetically: level l has `width * (l + 1)` channels
 (Sec. 5.2). Inputs whose sides are not multiples of 2^depth are padded
@@ -26,6 +29,9 @@ from searchspaces.superkernel.blocks import ChannelAttention, SlotFactory, conv
 from searchspaces.superkernel.resunet import SkipInitUNet
 
 BACKBONES = ("resunet", "attention_unet")
+LAYOUTS = ("paper", "compact")  # of the SkipInit U-net (the attention U-net has one)
+# what a genotype without the key was built with (before issue 13)
+LEGACY_STRUCTURE = {"layout": "compact", "activation": "relu"}
 
 
 @dataclass(frozen=True)
@@ -37,15 +43,20 @@ class Structure:
     width: int  # level-0 width; level l has width * (l + 1) channels
     blocks_per_level: int  # DCR blocks per level, in the encoder and in the decoder
     num_subnets: int  # parallel U-net bodies
+    layout: str = "paper"  # SkipInit U-net: "paper" (Sec. 3.2) or "compact" (resunet.py)
+    activation: str = "relu"  # after every conv: "relu" or "prelu"
 
     def widths(self) -> list[int]:
         return [self.width * (level + 1) for level in range(self.depth + 1)]
 
     @classmethod
     def from_mapping(cls, data: Any) -> Structure:
-        """From options or a genotype's arch (extra keys ignored)."""
-        get = data.get if isinstance(data, dict) else lambda key: getattr(data, key)
-        return cls(*(get(key) for key in cls.__dataclass_fields__))
+        """From options or a genotype's arch (extra keys ignored; a genotype without
+        `layout` / `activation` is read as LEGACY_STRUCTURE)."""
+        fields = cls.__dataclass_fields__
+        if isinstance(data, dict):
+            return cls(*(data.get(key, LEGACY_STRUCTURE.get(key)) for key in fields))
+        return cls(*(getattr(data, key) for key in fields))
 
 
 class SuperkernelNetwork(nn.Module):
@@ -79,11 +90,15 @@ class SuperkernelNetwork(nn.Module):
 
 def _body(structure: Structure, name: str, in_channels: int, make_slot: SlotFactory,
           skipinit_scale: float) -> nn.Module:
-    widths, blocks = structure.widths(), structure.blocks_per_level
-    if structure.backbone == "resunet":
-        return SkipInitUNet(name, in_channels, widths, blocks, make_slot, skipinit_scale)
+    widths, blocks, act = structure.widths(), structure.blocks_per_level, structure.activation
+    if structure.backbone == "resunet" and structure.layout == "compact":
+        return SkipInitUNet(name, in_channels, widths, blocks, make_slot, skipinit_scale, act)
+    if structure.backbone == "resunet" and structure.layout == "paper":
+        return AttentionUNet(name, in_channels, widths, blocks, make_slot, skipinit_scale, act)
     if structure.backbone == "attention_unet":
-        return AttentionUNet(name, in_channels, widths, blocks, make_slot)
+        return AttentionUNet(name, in_channels, widths, blocks, make_slot, None, act)
+    if structure.backbone in BACKBONES:
+        raise ValueError(f"layout: unknown {structure.layout!r} (known: {', '.join(LAYOUTS)})")
     raise ValueError(f"backbone: unknown {structure.backbone!r} (known: {', '.join(BACKBONES)})")
 
 

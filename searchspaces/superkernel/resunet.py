@@ -1,13 +1,17 @@
-"""SkipInit Residual U-net body (Mozejko et al. 2020, Sec. 3.2, Fig. 4, Sec. 5.2;
-SPEC 4.2).
+"""SkipInit Residual U-net body, "compact" layout (Mozejko et al. 2020, Sec. 3.2,
+Fig. 4, Sec. 5.2; SPEC 4.2). The paper's layout (a 3x3 conv + activation per
+level, channel attention after each decoder concatenation) is the attention
+U-net body of `attention_unet.py` with SkipInit DCR blocks; this one is the
+project's earlier, lighter reading, kept as `layout: compact`.
 
 A U-net with `depth` stride-2 downsamplings (depth + 1 levels): every level has
 `blocks_per_level` DCR blocks with SkipInit in the encoder, every level above
 the bottom as many in the decoder (depth 3: 14 blocks, 28 superkernels, as the
-paper's Model 1; depth 2: 10 and 20, Model 2). Up: pixel shuffle; the
-upsampled features are concatenated with the skip and merged by a 1x1 conv
-(ours). The body maps the image to level-0 features; the network wrapper
-(`network.py`) adds the output conv and the global residual.
+paper's Model 1; depth 2: 10 and 20, Model 2). One 3x3 head conv from the
+image; up: pixel shuffle, the upsampled features concatenated with the skip and
+merged by a 1x1 conv, no attention (ours). The body maps the image to level-0
+features; the network wrapper (`network.py`) adds the output conv and the
+global residual.
 """
 
 from __future__ import annotations
@@ -27,22 +31,22 @@ class SkipInitUNet(nn.Module):
         blocks_per_level: int,
         make_slot: SlotFactory,
         skipinit_scale: float,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         depth = len(widths) - 1
+
+        def blocks(part: str, level: int) -> nn.Sequential:
+            return dcr_stack(f"{name}.{part}{level}", widths[level], blocks_per_level, make_slot,
+                             skipinit_scale, activation)
+
         self.head = conv(in_channels, widths[0])
-        self.encoders = nn.ModuleList(
-            dcr_stack(f"{name}.enc{level}", width, blocks_per_level, make_slot, skipinit_scale)
-            for level, width in enumerate(widths)
-        )
-        self.downs = nn.ModuleList(Downsample(widths[i], widths[i + 1]) for i in range(depth))
+        self.encoders = nn.ModuleList(blocks("enc", level) for level in range(depth + 1))
+        self.downs = nn.ModuleList(Downsample(widths[i], widths[i + 1], activation)
+                                   for i in range(depth))
         self.ups = nn.ModuleList(Upsample(widths[i + 1], widths[i]) for i in range(depth))
         self.merges = nn.ModuleList(conv(2 * widths[i], widths[i], 1) for i in range(depth))
-        self.decoders = nn.ModuleList(
-            dcr_stack(f"{name}.dec{level}", widths[level], blocks_per_level, make_slot,
-                      skipinit_scale)
-            for level in range(depth)
-        )
+        self.decoders = nn.ModuleList(blocks("dec", level) for level in range(depth))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         features = self.head(image)  # (B, W0, H, W)

@@ -10,6 +10,8 @@ Genotype `arch` format (JSON data only):
       "width": 32,                  # level-0 width; level l has width * (l + 1) channels
       "blocks_per_level": 2,        # DCR blocks per level, encoder and decoder
       "num_subnets": 1,             # parallel U-net bodies
+      "layout": "paper",            # SkipInit U-net: "paper" (Sec. 3.2) or "compact"
+      "activation": "relu",         # or "prelu"; both absent in older genotypes: compact, relu
       "layers": {                   # searchable slot -> [kernel size, filters]
         "sub0.enc0.dcr0.sk0": [5, 19],
         "sub0.enc0.dcr0.sk1": [3, 4, [0, 2, 5, 7]],   # filterwise (version 2): kept indices
@@ -34,6 +36,7 @@ from torch import nn
 
 from searchspaces.genotype import Genotype, require_keys
 from searchspaces.registry import SearchSpace, SpaceOptions, Supernet, register_space
+from searchspaces.superkernel.blocks import ACTIVATIONS
 from searchspaces.superkernel.derived import (
     GENOTYPE_VERSION,
     SPACE_NAME,
@@ -41,11 +44,14 @@ from searchspaces.superkernel.derived import (
 )
 from searchspaces.superkernel.distributions import Choice
 from searchspaces.superkernel.inherit import inherit_weights
-from searchspaces.superkernel.network import BACKBONES, Structure, slot_widths
+from searchspaces.superkernel.network import BACKBONES, LAYOUTS, Structure, slot_widths
 from searchspaces.superkernel.supernet import FixedSupernet, SuperkernelSupernet
+from searchspaces.superkernel.temperature import TemperatureSchedule
 
 STRUCTURE_KEYS = ("backbone", "depth", "width", "blocks_per_level", "num_subnets")
 ARCH_KEYS = (*STRUCTURE_KEYS, "layers")
+# structure keys a genotype may leave out (written before issue 13: compact, relu)
+OPTIONAL_ARCH_KEYS = {"layout": LAYOUTS, "activation": ACTIVATIONS}
 _PRIMITIVE = re.compile(r"conv_(\d+)x\1")
 
 # Paper settings per backbone, used where the study leaves an option out (Secs. 5.2, 5.3.1).
@@ -64,6 +70,10 @@ class SuperkernelOptions(SpaceOptions):
         "joint"
     )
     mode: Literal["full", "separate"] = "full"  # one masked conv / exact, a conv per kernel size
+    # SkipInit U-net: "paper" (Sec. 3.2: per-level 3x3 conv + act, channel attention after
+    # each decoder concat) or "compact" (one head conv, 1x1 merges); attention U-net: unused
+    layout: Literal["paper", "compact"] = "paper"
+    activation: Literal["relu", "prelu"] = "relu"  # after every conv (the paper used both)
     # candidate k, odd in 1-MAX_KERNEL (default per backbone: (3, 5) / (3, 5, 7))
     kernel_sizes: tuple[int, ...] = Field(max_length=8)
     # candidate filters as fractions in (0, 1] of the level width
@@ -72,8 +82,8 @@ class SuperkernelOptions(SpaceOptions):
     width: int = Field(32, ge=1, le=1024)  # level-0 width 1-1024 (Model 1: 32, Model 2: 64)
     blocks_per_level: int = Field(ge=1, le=16)  # 1-16 DCR blocks per level (default 2 / 1)
     num_subnets: int = Field(1, ge=1, le=16)  # 1-16 parallel U-net bodies (paper: 1, 3, 6)
-    tau_start: float = Field(1.0, gt=0, le=100)  # Gumbel temperature at the first epoch (ours)
-    tau_end: float = Field(0.1, gt=0, le=100)  # ... at the last epoch, exponential decay (ours)
+    # Gumbel temperature {start, end, steps}: exponential decay by training step (ours)
+    temperature: TemperatureSchedule = TemperatureSchedule()
     key_dim: int = Field(4, ge=2, le=256)  # l, columns of the attention key matrix V (F x l)
     # initial SkipInit scalar in [-10, 10] (paper: 0, identity blocks)
     skipinit_scale: float = Field(0.0, ge=-10, le=10)
@@ -85,6 +95,10 @@ class SuperkernelOptions(SpaceOptions):
     def _backbone_defaults(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        for key in ("tau_start", "tau_end"):  # before issue 13: by epoch over search.epochs
+            if key in data:
+                raise ValueError(f"{key}: replaced by temperature.{key[4:]} (the temperature "
+                                 "now anneals by step: temperature: {start, end, steps})")
         backbone = data.get("backbone", "resunet")  # a wrong type is the field's error
         return {**BACKBONE_DEFAULTS.get(backbone if isinstance(backbone, str) else "", {}),
                 **data}
@@ -118,13 +132,6 @@ class SuperkernelOptions(SpaceOptions):
     @classmethod
     def _fixed_fraction(cls, value: float | None) -> float | None:
         return value if value is None else _check_fraction(value)
-
-    @model_validator(mode="after")
-    def _cooling(self) -> SuperkernelOptions:
-        if self.tau_end > self.tau_start:
-            raise ValueError(f"tau_end ({self.tau_end}) must not exceed tau_start "
-                             f"({self.tau_start})")
-        return self
 
 
 MAX_KERNEL = 15
@@ -204,7 +211,7 @@ class SuperkernelSpace(SearchSpace):
 def validate_arch(genotype: Genotype) -> None:
     """Raise ValueError naming the offending field if `genotype` is not a superkernel one."""
     kernel_sizes = _primitive_kernel_sizes(genotype.primitives)
-    arch = require_keys(genotype.arch, ARCH_KEYS, "arch")
+    arch = require_keys(_without_optional(genotype.arch), ARCH_KEYS, "arch")
     if arch["backbone"] not in BACKBONES:
         raise ValueError(f"arch.backbone: unknown {arch['backbone']!r} "
                          f"(known: {', '.join(BACKBONES)})")
@@ -212,6 +219,16 @@ def validate_arch(genotype: Genotype) -> None:
         _require_int(arch[key], f"arch.{key}", minimum=1)
     _validate_layers(arch["layers"], slot_widths(Structure.from_mapping(arch)), kernel_sizes,
                      genotype.version)
+
+
+def _without_optional(arch: Any) -> Any:
+    """`arch` without its optional structure keys, whose values are checked here."""
+    if not isinstance(arch, dict):
+        return arch
+    for key, known in OPTIONAL_ARCH_KEYS.items():
+        if key in arch and arch[key] not in known:
+            raise ValueError(f"arch.{key}: unknown {arch[key]!r} (known: {', '.join(known)})")
+    return {key: value for key, value in arch.items() if key not in OPTIONAL_ARCH_KEYS}
 
 
 def _primitive_kernel_sizes(primitives: tuple[str, ...]) -> set[int]:

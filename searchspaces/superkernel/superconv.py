@@ -3,26 +3,28 @@
 One maximal kernel (F filters of K x K, K the largest candidate kernel size)
 and its bias are shared by every candidate slice S_{k,f}: the centred k x k
 sub-kernel of the first f filters (or of the filters a Bernoulli mask keeps).
-The module computes ReLU(conv) with the slice drawn from its structural
-distribution, in one of two modes:
+The module computes act(conv) with the slice drawn from its structural
+distribution, act ReLU (default) or PReLU, in one of two modes:
 
 - "full" (Sec. 4.5.2, Eq. 4; the default): ONE convolution with the maximal
   kernel times the expected mask sum_s g_s M_s. The bias is masked likewise
   with sum_s g_s m_s, m_s the filter indicator of slice s (Sec. 4.5.4: the
   kernel mask reduced over all but the filter dimension). Exact for the
-  convolution itself; the ReLU that follows makes it an approximation of Eq. 3.
-- "separate" (Sec. 4.5.3, the LHS of Eq. 5): sum_s g_s ReLU(conv(S_s, x)), every
-  candidate through its own ReLU, exact, at the convolution cost of "full":
+  convolution itself; the activation that follows makes it an approximation of
+  Eq. 3.
+- "separate" (Sec. 4.5.3, the LHS of Eq. 5): sum_s g_s act(conv(S_s, x)), every
+  candidate through its own activation, exact, at the convolution cost of "full":
   * the f-candidates of one kernel size k share one convolution: the slice with
     the first f filters outputs the first f channels of the k x k convolution
-    with all F filters, and ReLU acts per channel, so their weights fold into a
-    per-channel scale sum_p g_{k,p} patterns[p] (a soft Bernoulli mask likewise:
-    ReLU is positively homogeneous);
+    with all F filters, and the activation acts per channel, so their weights
+    fold into a per-channel scale sum_p g_{k,p} patterns[p] (a soft Bernoulli
+    mask likewise: ReLU and PReLU are positively homogeneous, act(a y) = a act(y)
+    for a >= 0);
   * the kernel sizes share their taps: the k x k convolution is the smallest
     window's convolution plus the rings of radius k_min//2 + 1 .. k//2 around it,
     each ring two dilated convolutions (its top and bottom rows, its left and
     right columns). The pre-activation of every k is a running sum taken before
-    its ReLU, so all K^2 taps are computed once, as in "full".
+    its activation, so all K^2 taps are computed once, as in "full".
   `candidate_terms` keeps the one-convolution-per-candidate form as the
   reference the tests compare against.
 
@@ -38,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from searchspaces.superkernel.blocks import activation_layer
 from searchspaces.superkernel.distributions import StructuralDistribution, make_distribution
 
 MODES = ("full", "separate")
@@ -54,7 +57,7 @@ def centred_masks(kernel_sizes: tuple[int, ...]) -> torch.Tensor:
 
 
 class SuperConv2d(nn.Module):
-    """ReLU(conv) whose kernel size and filters are searched with a superkernel."""
+    """act(conv) whose kernel size and filters are searched with a superkernel."""
 
     def __init__(
         self,
@@ -65,6 +68,7 @@ class SuperConv2d(nn.Module):
         mode: str = "full",
         key_dim: int = 4,
         slot_name: str = "",
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -81,6 +85,7 @@ class SuperConv2d(nn.Module):
             distribution, len(kernel_sizes), tuple(filter_counts), key_dim
         )
         self.register_buffer("spatial_masks", centred_masks(self.kernel_sizes), persistent=False)
+        self.activation = activation_layer(activation)  # ReLU or PReLU, after every candidate
 
     def _reset_parameters(self) -> None:
         """The default initialisation of nn.Conv2d, for the maximal kernel."""
@@ -105,7 +110,8 @@ class SuperConv2d(nn.Module):
         kernel_mask, bias_mask = self.expected_mask(weights, patterns)
         kernel = self.weight * kernel_mask[:, None]  # (F, C, K, K)
         padding = max(self.kernel_sizes) // 2
-        return F.relu(F.conv2d(x, kernel, self.bias * bias_mask, padding=padding))  # (B, F, H, W)
+        out = F.conv2d(x, kernel, self.bias * bias_mask, padding=padding)  # (B, F, H, W)
+        return self.activation(out)
 
     def _separate(self, x: torch.Tensor, weights: torch.Tensor, patterns: torch.Tensor):
         scales = weights @ patterns  # (n_k, F): weight of each filter under each kernel size
@@ -117,7 +123,7 @@ class SuperConv2d(nn.Module):
             while radius < self.kernel_sizes[kernel_index] // 2:
                 radius += 1
                 pre = pre + self.ring_conv(x, radius)
-            term = F.relu(pre) * scales[kernel_index][None, :, None, None]
+            term = self.activation(pre) * scales[kernel_index][None, :, None, None]
             out = term if out is None else out + term
         return out  # (B, F, H, W)
 
@@ -135,13 +141,13 @@ class SuperConv2d(nn.Module):
     def window_conv(
         self, x: torch.Tensor, kernel_size: int, filters: int | None = None, activation: bool = True
     ) -> torch.Tensor:
-        """ReLU(conv) with the centred kernel_size^2 window of the first `filters` filters
+        """act(conv) with the centred kernel_size^2 window of the first `filters` filters
         (all F by default); the bare convolution when activation is False."""
         start = (max(self.kernel_sizes) - kernel_size) // 2
         window = slice(start, start + kernel_size)
         kernel = self.weight[:filters, :, window, window]  # (f, C, k, k)
         out = F.conv2d(x, kernel, self.bias[:filters], padding=kernel_size // 2)
-        return F.relu(out) if activation else out
+        return self.activation(out) if activation else out
 
     def candidate_terms(self, x: torch.Tensor, weights: torch.Tensor, patterns: torch.Tensor):
         """The LHS of Eq. 5 term by term, one convolution per candidate (k, f) with its own

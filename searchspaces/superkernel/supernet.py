@@ -2,9 +2,9 @@
 
 `SuperkernelSupernet`: the backbone of `network.py` with every searchable slot a
 `SuperConv2d`; its architecture parameters are the structural distributions of
-all slots. The Gumbel / relaxed-Bernoulli temperature is annealed
-exponentially from `tau_start` (first epoch) to `tau_end` (last epoch) (ours:
-the paper does not give the schedule).
+all slots. The Gumbel / relaxed-Bernoulli temperature follows
+`options.temperature` by global training step (`temperature.py`; the search
+loop calls `on_step` before every step), logged as `search/temperature`.
 
 `FixedSupernet`: the no-superkernel baseline. The plain network of the fixed
 genotype (largest kernel and growth, or the configured ones), with no
@@ -14,6 +14,7 @@ returns its genotype.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -35,12 +36,6 @@ if TYPE_CHECKING:
     from searchspaces.superkernel.space import SuperkernelOptions
 
 
-def annealed_temperature(start: float, end: float, epoch: int, num_epochs: int) -> float:
-    """start * (end / start) ** (epoch / (num_epochs - 1)): start first, end last."""
-    progress = min(1.0, epoch / max(1, num_epochs - 1))
-    return start * (end / start) ** progress
-
-
 class SuperkernelSupernet(Supernet):
     prefers_nhwc = True  # channels_last: a 1.4-2x faster CPU training step (measured)
 
@@ -51,13 +46,15 @@ class SuperkernelSupernet(Supernet):
         self.network = SuperkernelNetwork(
             self.structure, in_channels, self._superconv, options.skipinit_scale
         )
-        self.on_epoch_start(0, 1)
+        self.temperature = math.nan
+        self.on_step(0)
 
     def _superconv(self, name: str, in_channels: int, level_width: int) -> tuple[nn.Module, int]:
         options = self.options
         counts = filter_candidates(options.growth_rates, level_width)
         slot = SuperConv2d(in_channels, options.kernel_sizes, counts, options.superkernel,
-                           options.mode, options.key_dim, slot_name=name)
+                           options.mode, options.key_dim, slot_name=name,
+                           activation=options.activation)
         return slot, slot.out_channels
 
     def slots(self) -> list[SuperConv2d]:
@@ -70,11 +67,16 @@ class SuperkernelSupernet(Supernet):
     def arch_distributions(self) -> list[torch.Tensor]:
         return [probs for slot in self.slots() for probs in slot.distribution.probabilities()]
 
-    def on_epoch_start(self, epoch: int, num_epochs: int) -> None:
-        options = self.options
-        tau = annealed_temperature(options.tau_start, options.tau_end, epoch, num_epochs)
-        for slot in self.slots():
-            slot.distribution.temperature = tau
+    def on_step(self, step: int) -> None:
+        """Every slot's temperature at global training step `step` (0-based)."""
+        temperature = self.options.temperature.at(step)
+        if temperature != self.temperature:  # constant after the decay: nothing to do
+            self.temperature = temperature
+            for slot in self.slots():
+                slot.distribution.temperature = temperature
+
+    def search_metrics(self) -> dict[str, float]:
+        return {"search/temperature": self.temperature}
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.network(image)  # (B, C, H, W)

@@ -59,9 +59,11 @@ class SuperkernelViews(SpaceViews):
         widths = slot_widths(structure)
         panels = tuple(subnet_panel(index, structure, arch["layers"], widths)
                        for index in range(structure.num_subnets))
-        title = (f"Superkernel {genotype.arch_hash()}: {structure.backbone}, depth "
-                 f"{structure.depth}, width {structure.width}, {structure.num_subnets} "
-                 f"subnetwork(s); per slot kernel and filters / level width")
+        layout = f" ({structure.layout})" if structure.backbone == "resunet" else ""
+        title = (f"Superkernel {genotype.arch_hash()}: {structure.backbone}{layout}, "
+                 f"{structure.activation}, depth {structure.depth}, width {structure.width}, "
+                 f"{structure.num_subnets} subnetwork(s); per slot kernel and filters / level "
+                 "width")
         return Diagram(title, panels)
 
 

@@ -99,6 +99,9 @@ def test_superkernel_variants_compute_the_same_separate(tiny_results):
     for name in ("per_kernel_size", "per_candidate", "masked_per_candidate"):
         assert torch.allclose(outputs[name], outputs["separate"], atol=1e-5), name
     assert not torch.allclose(outputs["full"], outputs["separate"], atol=1e-3)
-    detail = tiny_results["superkernel_full_vs_separate_speedup"]["detail"]
+    result = tiny_results["superkernel_full_vs_separate_speedup"]
+    detail = result["detail"]  # both figures of one run: separate / full, masked Eq. 3 / full
+    assert result["value"] == detail["separate_over_full"] and result["target"] == 1.3
+    assert detail["detail_targets"] == {"masked_per_candidate_over_full": 5.0}
     assert detail["conv_flops_over_full"]["masked_per_candidate"] == 9.0
     assert detail["per_candidate_over_full"] > 0 and detail["separate_step_ms"] > 0

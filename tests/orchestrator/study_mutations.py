@@ -251,7 +251,8 @@ def cross_rules(base: Base) -> list[tuple[list, Any]]:
         rules.append((["retrain", "scale_options"], {"width": 0.01}))
         rules.append((["retrain", "scale_options"], {"residual": 2}))
     if space == "superkernel":
-        rules.append((["search_space", "options", "tau_end"], options.get("tau_start", 1) * 2))
+        start = options.get("temperature", {}).get("start", 1)
+        rules.append((["search_space", "options", "temperature", "end"], start * 2))
     if space == "modnas":
         rules.append((["search_space", "options", "channel_multiple"], options["width"] + 8))
         rules.append((["search_space", "options", "unfolding"], False))

@@ -17,7 +17,6 @@ from searchspaces.superkernel.distributions import (
     FilterwiseAttentionDistribution,
 )
 from searchspaces.superkernel.superconv import SuperConv2d, centred_masks
-from searchspaces.superkernel.supernet import annealed_temperature
 
 SPACE = get_space("superkernel")
 KERNELS, FILTERS = (1, 3, 5), (2, 3, 5)
@@ -158,14 +157,13 @@ def test_attention_logits_are_softmax_of_keys_times_base():
     assert keys.shape == (5, 3)
 
 
-def test_temperature_is_annealed_from_start_to_end():
-    supernet = _supernet(tau_start=2.0, tau_end=0.5)
+def test_temperature_is_annealed_from_start_to_end_by_step():
+    supernet = _supernet(temperature={"start": 2.0, "end": 0.5, "steps": 2})
     temperatures = []
-    for epoch in range(3):
-        supernet.on_epoch_start(epoch, 3)
+    for step in range(4):
+        supernet.on_step(step)
         temperatures.append({slot.distribution.temperature for slot in supernet.slots()})
-    assert temperatures == [{2.0}, {1.0}, {0.5}]
-    assert annealed_temperature(1.0, 0.1, 0, 1) == 1.0
+    assert temperatures == [{2.0}, {1.0}, {0.5}, {0.5}]
 
 
 # --- distillation of one slot: argmax, p > 0.5 -------------------------------------------

@@ -148,7 +148,7 @@ def test_no_superkernel_baseline_is_the_largest_fixed_network():
     ({"growth_rates": [0.0]}, "growth_rates"),
     ({"fixed_kernel_size": 2}, "fixed_kernel_size"),
     ({"fixed_growth": 0}, "fixed_growth"),
-    ({"tau_start": 0.1, "tau_end": 1.0}, "tau_end"),
+    ({"temperature": {"start": 0.1, "end": 1.0}}, "end"),
 ])
 def test_bad_options_name_the_key(options, key):
     with pytest.raises(ValidationError) as caught:
