@@ -83,11 +83,25 @@ def arm_plan(arm: Arm, index: int, study: Study, source: str,
         genotype = baseline_genotype(arm.baseline, published=arm.weights is not None).to_json()
     if arm.weights is not None:
         weights = checked_weights(arm, genotype, source)
+    check_start(arm, study, source)
     noises = study.retrain.noise or [study.data.noise]
     seeds = arm.seeds if arm.seeds is not None else tuple(study.seed_list())
     return ArmPlan(arm.name, index, arm.group or "", study.model_dump(mode="json"), tuple(seeds),
                    genotype, arm.retrain, tuple(n.model_dump(mode="json") for n in noises),
                    arm.baseline is not None, weights)
+
+
+def check_start(arm: Arm, study: Study, source: str) -> None:
+    """Inherited weights need the arm's own search; an untrained start needs epochs."""
+    where = f"{source}: arm '{arm.name}'"
+    start = study.retrain_start()
+    if start == "inherit" and (arm.genotype is not None or arm.baseline is not None):
+        raise StudyError(f"{where}: retrain.from: inherit needs the supernet the arm searches, "
+                         "but the arm gives its genotype (set retrain.from: scratch)")
+    if start == "scratch" and study.retrain.epochs == 0 and arm.retrain and arm.weights is None:
+        raise StudyError(f"{where}: retrain.epochs: 0 would test an untrained network (the arm "
+                         f"starts from scratch: {study.search_space.name!r} cannot inherit or "
+                         "retrain.from says so)")
 
 
 def checked_weights(arm: Arm, genotype: str, source: str) -> str:

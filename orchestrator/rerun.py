@@ -5,7 +5,8 @@ applied) and its Tune config; `reproducibility.json` the seed that split the dat
 them a study of one arm, one seed and no tuning is made and run as any study is, into the
 same experiment (a new parent run tagged `rerun_of`):
 - a retrain run: that genotype (`runs:/<run>/genotype.json`) retrained at the same
-  degradation and seed, then tested;
+  degradation and seed, then tested; a network that inherited its supernet's weights
+  (`retrain.from: inherit`) comes with its search: the unit is run again, search and all;
 - a search run: that arm's search at that seed, search only.
 Package versions, device and commit are not restored; `reproducibility.json` of both
 runs says what each ran with.
@@ -24,14 +25,17 @@ from orchestrator.runner import RunOptions, run_study
 from orchestrator.runs import RunError, find_run, run_config, run_label, run_record, trial_study
 from orchestrator.studyfile import StudyError
 from studyspec.schema import Study
+from studyspec.starts import start_of
 from trainables.tracking import Tracker
 
 NO_TUNING = {"space": {}, "num_samples": 1, "start_from": [], "objectives": None,
              "scheduler": None}
 
 
-def rerun_arm(run_id: str, trial: dict[str, Any]) -> dict[str, Any]:
+def rerun_arm(run_id: str, trial: dict[str, Any], inherits: bool = False) -> dict[str, Any]:
     arm = {"name": trial["arm"]} if trial["arm"] else {"name": "default"}
+    if trial["phase"] == "retrain" and inherits:
+        return arm  # its weights come from a search: search and distil again
     if trial["phase"] == "retrain":
         return {**arm, "genotype": f"runs:/{run_id}/genotype.json"}
     return {**arm, "retrain": False}
@@ -40,8 +44,10 @@ def rerun_arm(run_id: str, trial: dict[str, Any]) -> dict[str, Any]:
 def rerun_study(run_id: str, config: dict[str, Any], data_seed: int | None) -> dict[str, Any]:
     """The study of one arm and seed that repeats the trial."""
     trial, study = config["trial"], copy.deepcopy(trial_study(config))
+    inherits = start_of(study.get("search_space"),
+                        study.get("retrain", {}).get("from")) == "inherit"
     study.update(seed=trial["seed"] if data_seed is None else data_seed, seeds=[trial["seed"]],
-                 profiles={}, groups={}, arms={"named": [rerun_arm(run_id, trial)]},
+                 profiles={}, groups={}, arms={"named": [rerun_arm(run_id, trial, inherits)]},
                  tune={**study.get("tune", {}), **NO_TUNING})
     study["description"] = f"rerun of run {run_id}"
     if trial["phase"] == "retrain":

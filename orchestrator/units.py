@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.plan import ArmPlan
 from searchspaces.genotype import Genotype
 from studyspec.dotted import with_overrides
+from studyspec.schema import Study
 
 SEARCH, RETRAIN = "search", "retrain"
 
@@ -59,10 +60,13 @@ def retrain_configs(arm: ArmPlan, search: dict[str, Any], genotype: str,
 
 def dedup_key(arm: ArmPlan, config: dict[str, Any], arch_hash: str) -> str:
     """Same architecture, same resolved retraining (data, options, retrain section,
-    precision, degradation) and seed: the same work, whichever arm asks for it."""
+    precision, degradation) and seed: the same work, whichever arm asks for it. A network
+    that inherits its supernet's weights is also its search run's own work."""
     study = with_overrides(arm.study, config["tuned"])
+    inherits = Study.model_validate(study).retrain_start() == "inherit" and not arm.weights
     work = {"arch": arch_hash, "seed": config["seed"], "noise": config["noise"],
             "retrain": study["retrain"], "data": study["data"],
             "options": study["search_space"], "precision": study["precision"],
-            **({"weights": arm.weights} if arm.weights else {})}  # evaluated, not trained
+            **({"weights": arm.weights} if arm.weights else {}),  # evaluated, not trained
+            **({"inherits_from": config["candidate"]["source"]} if inherits else {})}
     return hashlib.sha256(json.dumps(work, sort_keys=True).encode()).hexdigest()[:16]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from studyspec.armspec import ArmSpec, ArmsSpec, Baseline, BaselineSpec, Seeds, unique_seeds
 from studyspec.fields import (
@@ -24,6 +24,7 @@ from studyspec.fields import (
     listed,
     located,
 )
+from studyspec.starts import RETRAIN_EPOCHS, Start, inheriting_spaces, start_of
 from studyspec.tuning import (
     DEFAULT_METRIC,
     PHASE_METRICS,
@@ -157,6 +158,8 @@ class SearchSpec(Strict):
     warmup_epochs: int = Field(20, ge=0, le=MAX_EPOCHS)
     validate_from_epoch: int = Field(0, ge=0, le=MAX_EPOCHS)  # best-on-V from here, < epochs
     patience: int | None = Field(None, ge=1, le=MAX_EPOCHS)  # evaluations without improvement
+    # validate on V every this many steps (a divisor of steps_per_epoch); None: each epoch
+    eval_every: int | None = Field(None, ge=1, le=10**7)
     select_by: Literal["score", "psnr"] = "score"  # best epoch / patience: val/score or val/psnr
     weight_optimizer: OptimizerSpec = OptimizerSpec(
         name="sgd", lr=0.025, lr_min=0.001, weight_decay=3e-4
@@ -174,6 +177,9 @@ class SearchSpec(Strict):
         if self.validate_from_epoch >= self.epochs:
             raise error_at("SearchSpec", "validate_from_epoch", f"{self.validate_from_epoch} is "
                            f"not an epoch of search.epochs {self.epochs} (0-based)")
+        if self.eval_every is not None and self.steps_per_epoch % self.eval_every:
+            raise error_at("SearchSpec", "eval_every", f"{self.eval_every} does not divide "
+                           f"search.steps_per_epoch {self.steps_per_epoch}")
         return self
 
 
@@ -181,7 +187,13 @@ TEST_KEY = r"^(sigma(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.[0-9]+)?|q(100|[1-9][0
 
 
 class RetrainSpec(Strict):
-    epochs: int = Field(10, ge=1, le=MAX_EPOCHS)
+    model_config = ConfigDict(serialize_by_alias=True)  # `from` in dumps, as in study files
+    # the derived network's start: "inherit" the search's best supernet weights (the
+    # single-shot procedure of Superkernel NAS) or "scratch"; None: the space's default
+    # (inherit where the space can, SearchSpace.can_inherit)
+    from_: Start | None = Field(None, alias="from")
+    # left out: 10, or 0 when the network inherits (tested as distilled, Sec. 4.5.5)
+    epochs: int = Field(RETRAIN_EPOCHS, ge=0, le=MAX_EPOCHS)
     steps_per_epoch: int = Field(100, ge=1, le=10**7)
     batch_size: int = Field(24, ge=1, le=4096)
     optimizer: OptimizerSpec = OptimizerSpec(name="sgd", lr=0.05, lr_min=0.0, schedule="poly")
@@ -308,6 +320,31 @@ class Study(Strict):
             return data
         return {**data, "search": {**search, "strategy": strategy}}
 
+    @model_validator(mode="before")
+    @classmethod
+    def _inherited_networks_test_only(cls, data: Any) -> Any:
+        """retrain.epochs left out: 0 when the derived network inherits (single-shot)."""
+        retrain = data.get("retrain") if isinstance(data, dict) else None
+        if retrain is None:
+            retrain = {}
+        if not isinstance(retrain, dict) or "epochs" in retrain:
+            return data
+        if start_of(data.get("search_space"), retrain.get("from")) != "inherit":
+            return data
+        return {**data, "retrain": {**retrain, "epochs": 0}}
+
+    @model_validator(mode="after")
+    def _start_possible(self) -> Study:
+        if self.retrain_start() == "inherit" and not self.space().can_inherit:
+            raise error_at("Study", "retrain.from", f"inherit: search space "
+                           f"{self.search_space.name!r} cannot carry its supernet's weights "
+                           f"into the derived network (spaces that can: {inheriting_spaces()})")
+        return self
+
+    def retrain_start(self) -> str:
+        """`retrain.from`, or the space's default: "inherit" where it can, else "scratch"."""
+        return self.retrain.from_ or ("inherit" if self.space().can_inherit else "scratch")
+
     @model_validator(mode="after")
     def _space_fits_data(self) -> Study:
         """Patches the space's networks can halve (U-net levels); the retrained network's
@@ -362,3 +399,4 @@ class Study(Strict):
                 head not in self.retrain.space_options else "space_options"
             where = f"retrain.{section}.{key}" if head else f"retrain.{section}"
             raise error_at("Study", where, message) from None
+

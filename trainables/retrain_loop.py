@@ -1,9 +1,12 @@
 """Retraining a derived architecture from its genotype, then testing it; free of Ray and MLflow.
 
 The network is built from the genotype JSON alone (SPEC 5.3: never re-derived
-from a supernet). After the last epoch it is evaluated with the protocol of
-SPEC 1.2 on every configured test set and level, and its cost (SPEC 1.4) is
-measured on the running device.
+from a supernet), with fresh weights (`retrain.from: scratch`) or the search's
+best supernet weights mapped onto it (`inherit`, `RetrainData.start`: the
+single-shot procedure of Superkernel NAS, where `retrain.epochs` 0 tests the
+distilled network as it is). After the last epoch it is evaluated with the
+protocol of SPEC 1.2 on every configured test set and level, and its cost
+(SPEC 1.4) is measured on the running device.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class RetrainData:
     val: list[NamedImage]
     test_sets: dict[str, list[NamedImage]]  # test-set name -> images
     weights: bytes | None = None  # a baseline's published state dict: evaluated, not trained
+    start: dict[str, torch.Tensor] | None = None  # inherited weights the network starts from
 
 
 def derived_options(study) -> dict[str, Any]:
@@ -109,12 +113,16 @@ def test_metrics(model, study, data: RetrainData, keys: list[str], runtime: Runt
 
 def evaluate_weights(study, genotype: Genotype, noise, data: RetrainData, report: Reporter,
                      runtime: Runtime):
-    """A baseline's published weights, not trained: validated and tested like the last epoch
-    of a retraining (the same val/, test/ and cost/ metrics), reported as epoch 0."""
+    """A baseline's published weights or inherited ones, not trained: validated and tested
+    like the last epoch of a retraining (the same val/, test/ and cost/ metrics), reported
+    as epoch 0."""
     channels = 3 if study.data.color else 1
     model = build_derived_from_genotype(genotype, derived_options(study), channels)
-    model.load_state_dict(torch.load(io.BytesIO(data.weights), map_location="cpu",
-                                     weights_only=True), strict=True)
+    weights = data.start if data.weights is None else \
+        torch.load(io.BytesIO(data.weights), map_location="cpu", weights_only=True)
+    if weights is None:
+        raise ValueError("retrain.epochs: 0 trains nothing and the network inherits no weights")
+    model.load_state_dict(weights, strict=True)
     model = model.to(runtime.device, memory_format=memory_format(runtime, model))
     keys = validation_keys(noise)
     metrics = validate(model, centre_crop(data.val, study.search.val_crop), keys, runtime)
@@ -126,12 +134,15 @@ def evaluate_weights(study, genotype: Genotype, noise, data: RetrainData, report
 
 def run_retrain(study, genotype: Genotype, noise, data: RetrainData, report: Reporter,
                 runtime: Runtime, state: dict[str, Any] | None = None):
-    """Train the derived net of `genotype` on `noise` (or evaluate published weights);
-    returns (model, final metrics)."""
-    if data.weights is not None:
+    """Train the derived net of `genotype` on `noise`, from scratch or from inherited weights
+    (or evaluate published or inherited weights: `retrain.epochs` 0); returns (model, final
+    metrics)."""
+    if data.weights is not None or study.retrain.epochs == 0:
         return evaluate_weights(study, genotype, noise, data, report, runtime)
     torch.manual_seed(study.seed)
     parts = build_retrain(study, genotype, runtime)
+    if data.start is not None:
+        parts.model.load_state_dict(data.start, strict=True)
     model, retrain = parts.model, study.retrain
     start = parts.load(state) if state else 0
     batches = patch_batches(data.train, study.data, retrain.batch_size, retrain.steps_per_epoch,

@@ -4,11 +4,16 @@ Bilevel first-order alternation (DARTS first order, HiNAS, MoD-NAS): each step
 one architecture step on a Train-A batch, then one weight step on a Train-W
 batch; architecture steps start after `warmup_epochs`. The joint single-level
 strategy (Superkernel NAS) updates weights and architecture with one loss on
-the same batch. Every epoch the supernet is validated on V; from
-`validate_from_epoch` on, the genotype of the best epoch (score SSIM +
-PSNR/100) is kept. State is handed to the reporter each epoch so the caller can
-checkpoint it and resume; it carries the curves and the architecture distributions
-of every epoch so far (`state["history"]`, for the trial's plots).
+the same batch. The supernet is validated on V at the end of every epoch, or
+every `search.eval_every` steps (Superkernel NAS: every 1k steps); from
+`validate_from_epoch` on, the genotype of the best evaluation (score SSIM +
+PSNR/100, or PSNR) is kept, and the search stops after `patience` evaluations
+without improvement (logged as search/stopped_early, search/stopped_at_step).
+When the derived network inherits its weights (`retrain.from: inherit`), the
+supernet's weights at the best evaluation are kept too (`state["best"]["weights"]`).
+State is handed to the reporter each epoch so the caller can checkpoint it and
+resume; it carries the curves and the architecture distributions of every epoch
+so far (`state["history"]`, for the trial's plots).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
@@ -72,6 +78,8 @@ class Best:
     epoch: int = -1
     genotype: dict | None = None
     stale: int = 0  # evaluations since the last improvement
+    step: int = -1  # training steps done at the best evaluation
+    weights: dict | None = None  # the supernet's state then (kept when the network inherits)
 
 
 def in_channels(study) -> int:
@@ -108,7 +116,8 @@ def loss_step(model, loss_fn, batch, optimizers, runtime: Runtime, clip: float |
 
 
 def train_epoch(parts: SearchParts, epoch: int, study, runtime: Runtime, batches_w,
-                batches_a) -> float:
+                batches_a, after_step: Callable[[int], bool] = lambda steps: False) -> float:
+    """One epoch; `after_step(steps done in the epoch)` may end it early (True)."""
     supernet, w_opt, a_opt = parts.supernet, parts.weight_optimizer, parts.arch_optimizer
     search, loss_fn = study.search, DenoiseLoss(**study.search.loss.model_dump())
     arch_on = epoch >= search.warmup_epochs
@@ -131,6 +140,8 @@ def train_epoch(parts: SearchParts, epoch: int, study, runtime: Runtime, batches
         parts.weight_scheduler.step()
         if arch_on:
             parts.arch_scheduler.step()
+        if after_step(step + 1):
+            return finite_or_raise(total.item() / (step + 1), "train/loss")
     return finite_or_raise(total.item() / search.steps_per_epoch, "train/loss")
 
 
@@ -156,8 +167,9 @@ def load_state(parts: SearchParts, state: dict[str, Any]) -> tuple[int, Best]:
     return state["epoch"] + 1, Best(**state["best"])
 
 
-def update_best(best: Best, epoch: int, metrics: dict, supernet, study) -> bool:
-    """Keep the best epoch's genotype; True when patience is exhausted."""
+def update_best(best: Best, epoch: int, metrics: dict, supernet, study, step: int = -1) -> bool:
+    """Keep the best evaluation's genotype (and, for inheritance, the supernet's weights);
+    True when patience is exhausted."""
     if epoch < study.search.validate_from_epoch and epoch < study.search.epochs - 1:
         return False
     score = metrics[f"val/{study.search.select_by}"]
@@ -165,12 +177,41 @@ def update_best(best: Best, epoch: int, metrics: dict, supernet, study) -> bool:
         genotype = supernet.derive()
         provenance = {**genotype.provenance, "epoch": epoch, "val_score": metrics["val/score"],
                       "val_psnr": metrics["val/psnr"]}
-        best.score, best.epoch, best.stale = score, epoch, 0
-        best.genotype = Genotype(genotype.space, genotype.primitives, genotype.arch,
-                                 provenance).to_dict()
+        best.score, best.epoch, best.stale, best.step = score, epoch, 0, step
+        best.genotype = dataclasses.replace(genotype, provenance=provenance).to_dict()
+        if study.retrain_start() == "inherit":
+            best.weights = {key: value.detach().cpu().clone()
+                            for key, value in supernet.state_dict().items()}
     else:
         best.stale += 1
     return study.search.patience is not None and best.stale >= study.search.patience
+
+
+class Evaluator:
+    """Validation on V every `search.eval_every` training steps (default: at the end of
+    each epoch), feeding best-on-V and patience; called after every step of an epoch."""
+
+    def __init__(self, supernet, study, best: Best, images: list[NamedImage],
+                 keys: list[str], runtime: Runtime) -> None:
+        self.supernet, self.study, self.best = supernet, study, best
+        self.images, self.keys, self.runtime = images, keys, runtime
+        self.every = study.search.eval_every or study.search.steps_per_epoch
+        self.start(0)
+
+    def start(self, epoch: int) -> None:
+        self.epoch, self.steps, self.stop, self.metrics = epoch, 0, False, {}
+
+    def __call__(self, steps: int) -> bool:
+        """After `steps` steps of the epoch; True when patience ran out (stop)."""
+        self.steps = steps
+        if steps % self.every:
+            return False
+        self.metrics = validate(self.supernet, self.images, self.keys, self.runtime)
+        self.supernet.train()
+        done = self.epoch * self.study.search.steps_per_epoch + steps
+        self.stop = update_best(self.best, self.epoch, self.metrics, self.supernet, self.study,
+                                done)
+        return self.stop
 
 
 def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
@@ -191,13 +232,14 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
     batches_a = patch_batches(data.train_a, study.data, search.batch_size, search.steps_per_epoch,
                               study.seed + 1, search.num_workers, pin_memory=runtime.non_blocking)
     val_images, keys = centre_crop(data.val, search.val_crop), validation_keys(study.data.noise)
+    evaluate = Evaluator(supernet, study, best, val_images, keys, runtime)
     for epoch in range(start, search.epochs):
         began = time.perf_counter()
         supernet.on_epoch_start(epoch, search.epochs)
         supernet.train()
-        loss = train_epoch(parts, epoch, study, runtime, batches_w, batches_a)
-        metrics = {"train/loss": loss, **validate(supernet, val_images, keys, runtime)}
-        stop = update_best(best, epoch, metrics, supernet, study)
+        evaluate.start(epoch)
+        loss = train_epoch(parts, epoch, study, runtime, batches_w, batches_a, evaluate)
+        metrics, stop = {"train/loss": loss, **evaluate.metrics}, evaluate.stop
         elapsed += time.perf_counter() - began
         metrics.update({
             **entropy_metric(supernet),
@@ -207,6 +249,9 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
             "time/epoch_s": time.perf_counter() - began,
             "search/time_s": elapsed,
             "search/peak_mem_mib": peak_memory_mib(runtime),
+            **({"search/stopped_early": float(stop),
+                "search/stopped_at_step": epoch * search.steps_per_epoch + evaluate.steps}
+               if stop or epoch == search.epochs - 1 else {}),
         })
         with torch.no_grad():
             history.record(epoch, metrics, views.weight_tables(supernet))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -11,6 +12,7 @@ import torch
 from searchspaces.genotype import Genotype
 from studyspec.schema import NoiseSpec, Study
 from trainables import devices
+from trainables.inheritance import fetch_supernet, inherited_weights
 from trainables.loop_parts import validation_keys
 from trainables.plots import log_plots, retrain_plots
 from trainables.retrain_loop import RetrainData
@@ -21,7 +23,8 @@ from trainables.tune_session import TrialContext, TrialSession, run_in_session
 def retrain_trial(config: dict[str, Any], study: dict[str, Any], data: RetrainData,
                   context: TrialContext, run_retrain: Callable) -> None:
     """`config["candidate"]`: {"genotype": JSON, "source": search run id}; `config["noise"]`:
-    the degradation; `study` already carries the search trial's seed and Optuna picks."""
+    the degradation; `study` already carries the search trial's seed and Optuna picks. With
+    `retrain.from: inherit` the network starts from the search run's best supernet weights."""
     parsed = Study.model_validate(study)
     genotype = Genotype.from_json(config["candidate"]["genotype"], source="retrain genotype")
     noise = NoiseSpec.model_validate(config["noise"])
@@ -29,6 +32,8 @@ def retrain_trial(config: dict[str, Any], study: dict[str, Any], data: RetrainDa
             "search_run_id": config["candidate"].get("source", "")}
     params = {**study, "retrain": {**study.get("retrain", {}), "noise_used": config["noise"]}}
     session = TrialSession.open(context, "retrain", config, params, tags=tags)
+    start = parsed.retrain_start() if data.weights is None else "published"
+    session.tracker.log_params(session.run_id, {"retrain": {"from": start}})
     resources = parsed.resources.retrain
     runtime = devices.configure(resources.cpu, resources.gpu, parsed.precision)
     extra = {"arch_hash": genotype.arch_hash()}
@@ -37,7 +42,11 @@ def retrain_trial(config: dict[str, Any], study: dict[str, Any], data: RetrainDa
         session.report(epoch, metrics, state, extra=extra)
 
     def work():
-        model, metrics = run_retrain(parsed, genotype, noise, data, report, runtime,
+        trial_data = data
+        if start == "inherit":
+            supernet = fetch_supernet(session.tracker.client, config["candidate"].get("source"))
+            trial_data = replace(data, start=inherited_weights(parsed, genotype, supernet))
+        model, metrics = run_retrain(parsed, genotype, noise, trial_data, report, runtime,
                                      session.state)
         session.log_genotype(genotype)
         buffer = io.BytesIO()

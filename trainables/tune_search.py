@@ -8,6 +8,7 @@ from typing import Any
 
 from studyspec.schema import Study
 from trainables import devices
+from trainables.inheritance import SUPERNET_ARTIFACT, supernet_bytes
 from trainables.plots import log_plots, search_plots
 from trainables.search_loop import SearchData
 from trainables.tune_session import TrialContext, TrialSession, run_in_session
@@ -30,6 +31,9 @@ def search_trial(config: dict[str, Any], study: dict[str, Any], data: SearchData
     def work():
         genotype = run_search(parsed, data, report, runtime, session.state)
         session.log_genotype(genotype)
+        weights = ((last["state"] or {}).get("best") or {}).get("weights")
+        if weights is not None:  # the derived network inherits them (retrain.from: inherit)
+            session.tracker.log_bytes(session.run_id, supernet_bytes(weights), SUPERNET_ARTIFACT)
         log_plots(session.tracker, session.run_id, search_plots(genotype, last["state"]))
 
     run_in_session(session, work)

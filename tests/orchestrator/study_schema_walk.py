@@ -89,8 +89,10 @@ def child(tp: Any, part: str | int) -> tuple[Any, list[Any]]:
     """The annotation one step down (a model's field, a list's item, a dict's value)."""
     for member, _ in members(tp):
         origin = get_origin(member)
-        if is_model(member) and isinstance(part, str) and part in member.model_fields:
-            info = member.model_fields[part]
+        fields = {info.alias or name: info for name, info in member.model_fields.items()} \
+            if is_model(member) else {}
+        if isinstance(part, str) and part in fields:  # a study file's key (`retrain.from`)
+            info = fields[part]
             return info.annotation, list(info.metadata)
         if origin is dict and isinstance(part, str):
             return unwrap(get_args(member)[1])

@@ -72,10 +72,14 @@ def test_filterwise_genotypes_record_the_kept_filters(kind):
     assert Genotype.from_json(genotype.to_json()) == genotype
 
 
-@pytest.mark.parametrize("backbone", ["resunet", "attention_unet"])
-def test_inheritance_on_both_backbones_with_two_subnets(backbone):
+@pytest.mark.parametrize("backbone, layout, activation", [
+    ("resunet", "paper", "prelu"), ("resunet", "compact", "relu"),
+    ("attention_unet", "paper", "prelu"),
+])
+def test_inheritance_on_every_backbone_with_two_subnets(backbone, layout, activation):
     supernet, options = _trained_supernet("filterwise", seed=3, backbone=backbone, depth=1,
-                                          num_subnets=2, width=4, kernel_sizes=[1, 3, 5])
+                                          num_subnets=2, width=4, kernel_sizes=[1, 3, 5],
+                                          layout=layout, activation=activation)
     genotype = supernet.derive()
     derived = _distilled(supernet, options, genotype)
     _one_hot(supernet, genotype)
