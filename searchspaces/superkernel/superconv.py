@@ -122,9 +122,11 @@ class SuperConv2d(nn.Module):
         for kernel_index in by_size:
             while radius < self.kernel_sizes[kernel_index] // 2:
                 radius += 1
-                pre = pre + self.ring_conv(x, radius)
-            term = self.activation(pre) * scales[kernel_index][None, :, None, None]
-            out = term if out is None else out + term
+                pre = self.ring_conv(x, radius).add_(pre)  # in place: a fresh conv output
+            scale = scales[kernel_index][None, :, None, None]
+            act = self.activation(pre)
+            # in place, one pass: no backward needs the running sum itself
+            out = act * scale if out is None else out.addcmul_(act, scale)
         return out  # (B, F, H, W)
 
     def ring_conv(self, x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -136,7 +138,7 @@ class SuperConv2d(nn.Module):
         rows = self.weight[:, :, span.start : span.stop : step, span]  # (F, C, 2, 2r+1)
         columns = self.weight[:, :, span.start + 1 : span.stop - 1, span.start : span.stop : step]
         out = F.conv2d(x, rows, padding=(radius, radius), dilation=(step, 1))
-        return out + F.conv2d(x, columns, padding=(radius - 1, radius), dilation=(1, step))
+        return out.add_(F.conv2d(x, columns, padding=(radius - 1, radius), dilation=(1, step)))
 
     def window_conv(
         self, x: torch.Tensor, kernel_size: int, filters: int | None = None, activation: bool = True
