@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, get_origin
+from typing import Any, ClassVar, get_args, get_origin
 
 import torch
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -36,8 +36,14 @@ class SpaceOptions(BaseModel):
             return data
         fields = cls.model_fields
         return {key: tuple(value) if isinstance(value, list) and key in fields
-                and get_origin(fields[key].annotation) is tuple else value
+                and holds_tuple(fields[key].annotation) else value
                 for key, value in data.items()}
+
+
+def holds_tuple(annotation: Any) -> bool:
+    """A tuple annotation, alone or in a union (`tuple[str, ...] | None`)."""
+    return get_origin(annotation) is tuple or any(
+        get_origin(arg) is tuple for arg in get_args(annotation))
 
 
 class Supernet(nn.Module, ABC):

@@ -4,7 +4,8 @@ Each stage's U-net keeps, per layer, its chosen op at its kept channel count
 (physically narrower: a layer reading c_in and writing c_out channels is a
 plain c_in -> c_out module) and, per normal layer, its one kept input path;
 layers that the block output does not reach are dropped. Channel counts
-follow `plan.py`; skips are added with zero padding (`skeleton.add_padded`).
+follow `plan.py`; the stem and the skip joins follow the genotype's `stem` and
+`skip_join` (version 1: one searched conv, added skips; `skeleton.py`).
 The unfolding (T stages, learnable delta_t / eta_t) wraps the denoisers as in
 the supernet. Everything structural comes from the genotype.
 """
@@ -18,13 +19,31 @@ from torch import nn
 
 from searchspaces.genotype import Genotype
 from searchspaces.modnas.operations import OPS
-from searchspaces.modnas.plan import BlockPlan, LayerPlan, unet_plan
-from searchspaces.modnas.skeleton import UNetSkeleton, head, stem
+from searchspaces.modnas.plan import BlockPlan, LayerPlan, arch_structure, unet_plan
+from searchspaces.modnas.skeleton import (
+    AddJoin,
+    ConcatJoin,
+    UNetSkeleton,
+    fixed_stem,
+    head,
+    stem,
+)
 from searchspaces.modnas.unfolding import ModelGuidedUnfolding
 
 
-def build_layer(layer: LayerPlan) -> nn.Module:
-    return OPS[layer.op].build(layer.in_channels, layer.out_channels)
+def build_layer(layer: LayerPlan, split: bool = False) -> nn.Module:
+    """The layer's op; `split`: a down op as (conv, resampling) (concatenating joins)."""
+    spec = OPS[layer.op]
+    build = spec.split if split and spec.split is not None else spec.build
+    return build(layer.in_channels, layer.out_channels)
+
+
+def build_joins(encoders: list[BlockPlan], decoders: list[BlockPlan],
+                skip_join: str) -> list[nn.Module]:
+    if skip_join == "add":
+        return [AddJoin() for _ in encoders]
+    return [ConcatJoin(decoders[level + 1].sample.out_channels, block.sample.out_channels)
+            for level, block in enumerate(encoders)]
 
 
 class DerivedBlock(nn.Module):
@@ -45,15 +64,20 @@ class DerivedBlock(nn.Module):
 
 
 class DerivedUNet(UNetSkeleton):
-    def __init__(self, denoiser: dict[str, Any], in_channels: int) -> None:
-        encoders, decoders = unet_plan(denoiser)
+    def __init__(self, denoiser: dict[str, Any], in_channels: int,
+                 structure: tuple[str, str] = ("add", "searched")) -> None:
+        skip_join, stem_kind = structure
+        encoders, decoders = unet_plan(denoiser, skip_join)
+        build_stem = fixed_stem if stem_kind == "fixed" else stem
+        split = skip_join == "concat"
         super().__init__(
-            len(decoders), stem(in_channels, denoiser["stem"]["channels"]),
+            len(decoders), build_stem(in_channels, denoiser["stem"]["channels"]),
             encoders=[DerivedBlock(block) for block in encoders],
-            downs=[build_layer(block.sample) for block in encoders],
+            downs=[build_layer(block.sample, split) for block in encoders],
             decoders=[DerivedBlock(block) for block in decoders],
             ups=[build_layer(block.sample) for block in decoders[1:]],
             head_conv=head(decoders[0].out_channels, in_channels),
+            joins=build_joins(encoders, decoders, skip_join), split_downs=split,
         )
 
 
@@ -64,5 +88,6 @@ class ModNASNetwork(ModelGuidedUnfolding):
 
     def __init__(self, genotype: Genotype, in_channels: int) -> None:
         arch = genotype.arch
-        denoisers = [DerivedUNet(d, in_channels) for d in arch["denoisers"]]
+        structure = arch_structure(arch)
+        denoisers = [DerivedUNet(d, in_channels, structure) for d in arch["denoisers"]]
         super().__init__(denoisers, arch["unfolding"])

@@ -6,13 +6,17 @@ and writes. The derived network (`derived.py`) is built from this plan, and
 `parameter_count` adds up the hand-written per-op counts of
 `operations.OPS`, so tests can check the built network against it.
 
-Channel flow of one denoiser: the stem writes its kept channels; a normal layer reads
+Channel flow of one denoiser: the stem writes its channels; a normal layer reads
 the output of its `input` (0 = the block input) and writes `channels` (a skip
 writes what it reads); the block output is layer 3's output; a sampling layer
-reads the block output; the input of decoding block l < L-1 is
-max(skip of level l, up-sampled output of block l+1) (`skeleton.add_padded`);
+reads the block output; the input of decoding block l < L-1 is the join of the
+up-sampled output of block l+1 with the skip of level l: with `skip_join:
+concat` half of (up + the down-sampling layer's width) (`skeleton.ConcatJoin`),
+with `add` max(up, block output of encoding level l) (`skeleton.add_padded`);
 the head reads decoding block 0's output. Layers that layer 3 does not reach
-by following `input` are dead: the derived network drops them.
+by following `input` are dead: the derived network drops them. Genotypes of
+version 1 have no `skip_join` / `stem` keys: `add` and `searched`
+(`arch_structure`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from searchspaces.modnas.operations import OPS, conv_parameters
+from searchspaces.modnas.skeleton import join_channels
+
+STRUCTURE_DEFAULTS = {"skip_join": "add", "stem": "searched"}  # absent in version-1 genotypes
+
+
+def arch_structure(arch: dict[str, Any]) -> tuple[str, str]:
+    """(skip_join, stem) of an arch; version 1 had neither key (add joins, searched stem)."""
+    return (arch.get("skip_join", STRUCTURE_DEFAULTS["skip_join"]),
+            arch.get("stem", STRUCTURE_DEFAULTS["stem"]))
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,17 @@ def block_plan(block: dict[str, Any], in_channels: int, sample_key: str | None) 
     return BlockPlan(in_channels, tuple(plans), sample)
 
 
-def unet_plan(denoiser: dict[str, Any]) -> tuple[list[BlockPlan], list[BlockPlan]]:
+def skip_channels(encoder: BlockPlan, skip_join: str) -> int:
+    """Width of a level's skip: the down layer's conv (concat) or the block output (add)."""
+    return encoder.sample.out_channels if skip_join == "concat" else encoder.out_channels
+
+
+def joined_channels(up: int, skip: int, skip_join: str) -> int:
+    return join_channels(up, skip) if skip_join == "concat" else max(up, skip)
+
+
+def unet_plan(denoiser: dict[str, Any], skip_join: str = "add"
+              ) -> tuple[list[BlockPlan], list[BlockPlan]]:
     """(encoder plans by level, decoder plans by level) of one denoiser."""
     encoders, features = [], denoiser["stem"]["channels"]
     for block in denoiser["encoder"]:
@@ -80,7 +103,8 @@ def unet_plan(denoiser: dict[str, Any]) -> tuple[list[BlockPlan], list[BlockPlan
     decoders: list[BlockPlan | None] = [None] * levels
     for level in reversed(range(levels)):
         if level < levels - 1:
-            features = max(features, encoders[level].out_channels)
+            skip = skip_channels(encoders[level], skip_join)
+            features = joined_channels(features, skip, skip_join)
         decoders[level] = block_plan(denoiser["decoder"][level], features,
                                      "up" if level > 0 else None)
         if level > 0:
@@ -99,17 +123,33 @@ def block_parameters(block: BlockPlan) -> int:
     return total + (layer_parameters(block.sample) if block.sample else 0)
 
 
-def denoiser_parameters(denoiser: dict[str, Any], in_channels: int) -> int:
-    encoders, decoders = unet_plan(denoiser)
+def join_parameters(encoders: list[BlockPlan], decoders: list[BlockPlan]) -> int:
+    """The 3x3 convs of the concatenating joins, level l reading up(l + 1) + skip(l)."""
+    total = 0
+    for level, encoder in enumerate(encoders):
+        up, skip = decoders[level + 1].sample.out_channels, encoder.sample.out_channels
+        total += conv_parameters(up + skip, join_channels(up, skip), 3)
+    return total
+
+
+def denoiser_parameters(denoiser: dict[str, Any], in_channels: int,
+                        structure: tuple[str, str] = ("add", "searched")) -> int:
+    skip_join, stem = structure
+    encoders, decoders = unet_plan(denoiser, skip_join)
     blocks = sum(block_parameters(block) for block in encoders + decoders)
-    stem_and_head = conv_parameters(in_channels, denoiser["stem"]["channels"], 3) + conv_parameters(
+    stem_channels = denoiser["stem"]["channels"]
+    stem_and_head = conv_parameters(in_channels, stem_channels, 3) + conv_parameters(
         decoders[0].out_channels, in_channels, 3)
-    return blocks + stem_and_head
+    if stem == "fixed":
+        stem_and_head += conv_parameters(stem_channels, stem_channels, 3)
+    joins = join_parameters(encoders, decoders) if skip_join == "concat" else 0
+    return blocks + stem_and_head + joins
 
 
 def parameter_count(arch: dict[str, Any], in_channels: int) -> int:
     """Parameters of the derived network of `arch`, from the plan alone."""
-    denoisers = sum(denoiser_parameters(d, in_channels) for d in arch["denoisers"])
+    structure = arch_structure(arch)
+    denoisers = sum(denoiser_parameters(d, in_channels, structure) for d in arch["denoisers"])
     step_sizes = 2 * arch["stages"] if arch["unfolding"] else 0  # delta_t, eta_t
     return denoisers + step_sizes
 
@@ -118,7 +158,8 @@ def full_width_arch(arch: dict[str, Any]) -> dict[str, Any]:
     """The same ops and paths with every searched channel count at the full width."""
     wide = copy.deepcopy(arch)
     for denoiser in wide["denoisers"]:
-        denoiser["stem"]["channels"] = arch["width"]
+        if arch_structure(arch)[1] == "searched":  # a fixed stem keeps its width
+            denoiser["stem"]["channels"] = arch["width"]
         for block in denoiser["encoder"] + denoiser["decoder"]:
             for layer in [*block["layers"], block.get("down"), block.get("up")]:
                 if layer is not None and layer["channels"] is not None:

@@ -42,9 +42,39 @@ def add_padded(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a + b  # (B, max(Ca, Cb), H, W)
 
 
+def join_channels(up_channels: int, skip_channels: int) -> int:
+    """Output width of a concatenating join: half its input, rounded up (72 -> 36)."""
+    return (up_channels + skip_channels + 1) // 2
+
+
+class ConcatJoin(nn.Module):
+    """concat(up-sampled, skip) -> 3x3 conv without activation to half the channels."""
+
+    def __init__(self, up_channels: int, skip_channels: int) -> None:
+        super().__init__()
+        total = up_channels + skip_channels
+        self.conv = nn.Conv2d(total, join_channels(up_channels, skip_channels), 3, padding=1)
+
+    def forward(self, up: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([up, skip], dim=1))  # (B, (Cu + Cs) / 2, H, W)
+
+
+class AddJoin(nn.Module):
+    """up + skip, the narrower zero-padded (the `add` joins)."""
+
+    def forward(self, up: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return add_padded(up, skip)
+
+
 def stem(in_channels: int, width: int) -> nn.Conv2d:
     """Image -> full width (no ReLU in front: the input is the image itself)."""
     return nn.Conv2d(in_channels, width, 3, padding=1)
+
+
+def fixed_stem(in_channels: int, channels: int) -> nn.Sequential:
+    """The paper's two fixed convs: image -> channels, ReLU, channels -> channels."""
+    return nn.Sequential(stem(in_channels, channels), nn.ReLU(),
+                         nn.Conv2d(channels, channels, 3, padding=1))
 
 
 def head(width: int, in_channels: int) -> nn.Sequential:
@@ -55,18 +85,23 @@ def head(width: int, in_channels: int) -> nn.Sequential:
 class UNetSkeleton(nn.Module):
     """Runs stem, encoders/downs, decoders/ups (with skips) and head.
 
-    `encoders[l]` / `downs[l]`: level l < L-1; `decoders[l]`: level l; `ups[l - 1]`:
-    the up-sampling layer of decoding block l >= 1.
+    `encoders[l]` / `downs[l]` / `joins[l]`: level l < L-1; `decoders[l]`: level l;
+    `ups[l - 1]`: the up-sampling layer of decoding block l >= 1. `split_downs`: the
+    downs return (skip, next level's input) (`SplitDown`, concatenating joins).
     """
 
     def __init__(self, levels: int, stem_conv: nn.Module, encoders: list[nn.Module],
                  downs: list[nn.Module], decoders: list[nn.Module], ups: list[nn.Module],
-                 head_conv: nn.Module) -> None:
+                 head_conv: nn.Module, joins: list[nn.Module] | None = None,
+                 split_downs: bool = False) -> None:
         super().__init__()
         self.levels = levels
         self.stem = stem_conv
         self.encoders, self.downs = nn.ModuleList(encoders), nn.ModuleList(downs)
         self.decoders, self.ups = nn.ModuleList(decoders), nn.ModuleList(ups)
+        self.joins = nn.ModuleList(joins if joins is not None else
+                                   [AddJoin() for _ in range(levels - 1)])
+        self.split_downs = split_downs
         self.head = head_conv
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -75,11 +110,15 @@ class UNetSkeleton(nn.Module):
         features = self.stem(x)  # (B, width, H', W')
         skips = []
         for block, down in zip(self.encoders, self.downs):
-            skips.append(block(features))  # (B, c_l, H_l, W_l)
-            features = down(skips[-1])  # (B, c, H_l / 2, W_l / 2)
+            features = block(features)  # (B, c_l, H_l, W_l)
+            if self.split_downs:
+                skip, features = down(features)  # (B, c, H_l, W_l), (B, c, H_l / 2, W_l / 2)
+            else:
+                skip, features = features, down(features)
+            skips.append(skip)
         for level in reversed(range(self.levels)):
             if level < self.levels - 1:
-                features = add_padded(features, skips[level])
+                features = self.joins[level](features, skips[level])
             features = self.decoders[level](features)
             if level > 0:
                 features = self.ups[level - 1](features)  # (B, c, 2 H_l, 2 W_l)

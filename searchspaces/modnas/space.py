@@ -3,7 +3,11 @@
 One registered space covers MoD-NAS and its ablation baselines through
 options: `unfolding: false` is plain differentiable NAS (one U-net, y -> D(y),
 Fig. 3) and `depth_search: skip_op` searches depth with a `skip` candidate
-instead of dense connections (Fig. 4).
+instead of dense connections (Fig. 4). By default the U-net is the paper's
+(appendix Tables 7/8): `candidates: paper` (`extended`: this project's earlier
+candidate set), `skip_join: concat` (`add`: the earlier added skips) and
+`stem: fixed` (`searched`: the earlier single conv with width gates);
+`operations.py` and `skeleton.py` describe them.
 
 Genotype `arch` format (JSON data only; validated by `validation.py`):
 
@@ -14,8 +18,10 @@ Genotype `arch` format (JSON data only; validated by `validation.py`):
       "width": 64,              # full width of every layer (the supernet's)
       "channel_multiple": 8,    # m: kept channel counts are multiples of m (or the width)
       "depth_search": "dense",  # or "skip_op"
+      "skip_join": "concat",    # or "add" (version 2; absent in version 1: "add")
+      "stem": "fixed",          # or "searched" (version 2; absent in version 1: "searched")
       "denoisers": [            # one per stage
-        {"stem": {"channels": 48},  # the 3x3 conv from the image, width searched too
+        {"stem": {"channels": 48},  # the stem's width (fixed, or searched by gates)
          "encoder": [           # levels - 1 blocks, level 0 first
            {"layers": [{"op": "conv_3x3", "channels": 48, "input": 0},
                        {"op": "sep_3x3", "channels": 40, "input": 1},
@@ -36,6 +42,7 @@ through `input` are dead and not built. Sampling layers read the block output.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import torch
@@ -45,15 +52,9 @@ from torch import nn
 
 from searchspaces.genotype import Genotype
 from searchspaces.modnas.derived import ModNASNetwork
-from searchspaces.modnas.operations import (
-    DOWN_PRIMITIVES,
-    NORMAL_PRIMITIVES,
-    OPS,
-    SKIP,
-    UP_PRIMITIVES,
-)
+from searchspaces.modnas.operations import CANDIDATE_SETS, OPS, SKIP
 from searchspaces.modnas.unet import NUM_LAYERS, kept_channel_indices
-from searchspaces.modnas.unfolding import SPACE_NAME, ModNASSupernet
+from searchspaces.modnas.unfolding import GENOTYPE_VERSION, SPACE_NAME, ModNASSupernet
 from searchspaces.modnas.validation import validate_arch
 from searchspaces.registry import SearchSpace, SpaceOptions, register_space
 
@@ -68,9 +69,29 @@ class ModNASOptions(SpaceOptions):
     width: int = Field(64, le=4096)  # full width of every layer before the width search
     rho: float = Field(0.9, gt=0, le=1)  # kept fraction of a layer's gate mass (Eq. 10a)
     channel_multiple: int = Field(8, le=4096)  # m: kept channels rounded up to a multiple
-    normal_ops: tuple[str, ...] = NORMAL_PRIMITIVES  # candidates of normal layers
-    down_ops: tuple[str, ...] = DOWN_PRIMITIVES  # candidates of down-sampling layers
-    up_ops: tuple[str, ...] = UP_PRIMITIVES  # candidates of up-sampling layers
+    candidates: str = "paper"  # named candidate set: paper (Tables 7/8) or extended
+    normal_ops: tuple[str, ...] | None = None  # candidates of normal layers (None: the set's)
+    down_ops: tuple[str, ...] | None = None  # of down-sampling layers (None: the set's)
+    up_ops: tuple[str, ...] | None = None  # of up-sampling layers (None: the set's)
+    skip_join: Literal["concat", "add"] = "concat"  # concat + 3x3 conv to half (paper) or add
+    stem: Literal["fixed", "searched"] = "fixed"  # two fixed convs (paper) or one gated conv
+    stem_channels: int | None = Field(None, ge=1)  # fixed stem width; None: 3/4 of width
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_candidate_set(cls, value: str) -> str:
+        if value not in CANDIDATE_SETS:
+            raise ValueError(f"unknown candidate set {value!r} (known: "
+                             f"{', '.join(CANDIDATE_SETS)})")
+        return value
+
+    @field_validator("stem_channels")
+    @classmethod
+    def _stem_within_width(cls, value: int | None, info: Any) -> int | None:
+        width = info.data.get("width")
+        if value is not None and width is not None and value > width:
+            raise ValueError(f"stem_channels {value} is larger than the width {width}")
+        return value
 
     @field_validator("stages", "levels", "width", "channel_multiple")
     @classmethod
@@ -97,7 +118,10 @@ class ModNASOptions(SpaceOptions):
 
     @field_validator("normal_ops", "down_ops", "up_ops")
     @classmethod
-    def _known_ops_of_role(cls, value: tuple[str, ...], info: Any) -> tuple[str, ...]:
+    def _known_ops_of_role(cls, value: tuple[str, ...] | None,
+                           info: Any) -> tuple[str, ...] | None:
+        if value is None:
+            return value
         role = info.field_name.removesuffix("_ops")
         wrong = [name for name in value if name not in OPS or OPS[name].role != role]
         if SKIP in value:
@@ -110,10 +134,25 @@ class ModNASOptions(SpaceOptions):
         return value
 
     def normal_primitives(self) -> tuple[str, ...]:
-        return self.normal_ops + ((SKIP,) if self.depth_search == "skip_op" else ())
+        normal = self.normal_ops or CANDIDATE_SETS[self.candidates][0]
+        return normal + ((SKIP,) if self.depth_search == "skip_op" else ())
+
+    def down_primitives(self) -> tuple[str, ...]:
+        return self.down_ops or CANDIDATE_SETS[self.candidates][1]
+
+    def up_primitives(self) -> tuple[str, ...]:
+        return self.up_ops or CANDIDATE_SETS[self.candidates][2]
 
     def all_primitives(self) -> tuple[str, ...]:
-        return self.normal_primitives() + self.down_ops + self.up_ops
+        return self.normal_primitives() + self.down_primitives() + self.up_primitives()
+
+    def fixed_stem_channels(self) -> int:
+        """The fixed stem's width: given, or 3/4 of the width rounded up to a multiple of
+        channel_multiple (48 at the width 64: Tables 7/8), at most the width."""
+        if self.stem_channels is not None:
+            return self.stem_channels
+        quarter = math.ceil(3 * self.width / 4 / self.channel_multiple) * self.channel_multiple
+        return min(self.width, quarter)
 
 
 @register_space
@@ -123,6 +162,7 @@ class ModNASSpace(SearchSpace):
     name = SPACE_NAME
     options_model = ModNASOptions
     default_strategy = "bilevel"
+    genotype_version = GENOTYPE_VERSION  # 2: skip_join and stem (version 1: add, searched)
 
     def check_data(self, options: ModNASOptions, patch_size: int) -> None:  # type: ignore[override]
         factor = 2 ** (options.levels - 1)
@@ -192,14 +232,15 @@ def one_hot_block(options: ModNASOptions, key: int, counts: list[int]) -> list[d
 def one_hot_denoiser(options: ModNASOptions, stage: int, counts: list[int]) -> dict[str, Any]:
     levels = options.levels
     encoder = [{"layers": one_hot_block(options, stage + level, counts),
-                "down": one_hot_layer(options.down_ops, counts, stage + level)}
+                "down": one_hot_layer(options.down_primitives(), counts, stage + level)}
                for level in range(levels - 1)]
     decoder = []
     for level in range(levels):
         key = stage + levels + level
         block = {"layers": one_hot_block(options, key, counts)}
         if level > 0:
-            block["up"] = one_hot_layer(options.up_ops, counts, key)
+            block["up"] = one_hot_layer(options.up_primitives(), counts, key)
         decoder.append(block)
-    stem = {"channels": counts[stage % len(counts)]}
+    fixed = options.stem == "fixed"
+    stem = {"channels": options.fixed_stem_channels() if fixed else counts[stage % len(counts)]}
     return {"stem": stem, "encoder": encoder, "decoder": decoder}

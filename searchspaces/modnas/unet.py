@@ -12,7 +12,9 @@ Three searched dimensions, relaxed and learned together by gradient descent:
   the scaling factors of pruning by slimming. The stem conv from the image has
   gates too (no op choice). After search the chosen op keeps
   its top-k channels, k the smallest count whose gates reach the fraction
-  rho of the total, rounded up to a multiple of m and capped at the width;
+  rho of the total, rounded up to a multiple of m and capped at the width
+  (`stem: fixed`, the paper's two convs, has no gates: its width is the
+  `stem_channels` option, zero-padded to the width inside the supernet);
 - depth (Eq. 11): a densely connected block; the input of normal layer j is
   sum_{i<j} softmax(gamma_j)_i out_i over the block input (i = 0) and the
   earlier layers (layer 1 has one path and no gamma); after search each layer
@@ -32,7 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from searchspaces.modnas.operations import OPS
-from searchspaces.modnas.skeleton import UNetSkeleton, head, stem
+from searchspaces.modnas.skeleton import (
+    AddJoin,
+    ConcatJoin,
+    UNetSkeleton,
+    fixed_stem,
+    head,
+    stem,
+)
 
 if TYPE_CHECKING:
     from searchspaces.modnas.space import ModNASOptions
@@ -54,12 +63,15 @@ def kept_channel_indices(gates: torch.Tensor, rho: float, multiple: int) -> list
 
 
 class MixedLayer(nn.Module):
-    """sum_k softmax(alpha)_k * gate_k * op_k(x) over one candidate set, at full width."""
+    """sum_k softmax(alpha)_k * gate_k * op_k(x) over one candidate set, at full width.
+    `split` (down layers with concatenating joins): every op returns (skip, next level)
+    and the layer returns both mixtures."""
 
-    def __init__(self, primitives: tuple[str, ...], width: int) -> None:
+    def __init__(self, primitives: tuple[str, ...], width: int, split: bool = False) -> None:
         super().__init__()
-        self.primitives = primitives
-        self.ops = nn.ModuleList(OPS[name].build(width, width) for name in primitives)
+        self.primitives, self.split = primitives, split
+        self.ops = nn.ModuleList((OPS[name].split if split else OPS[name].build)(width, width)
+                                 for name in primitives)
         self.gated = [OPS[name].gated for name in primitives]
         self.alphas = nn.Parameter(torch.zeros(len(primitives)))
         self.gate_logits = nn.Parameter(torch.full((sum(self.gated), width), GATE_INIT))
@@ -73,11 +85,17 @@ class MixedLayer(nn.Module):
     def gate_row(self, op_index: int) -> int:
         return sum(self.gated[:op_index])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor):
         weights, gates = F.softmax(self.alphas, dim=0), self.gates()
+        if self.split:  # gates commute with the resampling (linear, or max with gates >= 0)
+            return tuple(self.mix([op(x)[part] for op in self.ops], weights, gates)
+                         for part in (0, 1))
+        return self.mix([op(x) for op in self.ops], weights, gates)
+
+    def mix(self, outputs: list[torch.Tensor], weights: torch.Tensor,
+            gates: torch.Tensor) -> torch.Tensor:
         out = 0.0
-        for index, op in enumerate(self.ops):
-            y = op(x)  # (B, width, H', W')
+        for index, y in enumerate(outputs):  # y: (B, width, H', W')
             if self.gated[index]:
                 y = y * gates[self.gate_row(index)].view(1, -1, 1, 1)
             out = out + weights[index] * y
@@ -124,6 +142,26 @@ class GatedStem(nn.Module):
     def load(self, channels: int, logit: float) -> None:
         self.gate_logits.fill_(-logit)
         self.gate_logits[:channels] = logit
+
+
+class FixedStem(nn.Module):
+    """The paper's two fixed convs (Tables 7/8) at `channels`, zero-padded to the width
+    so that every dense path of the supernet has the full width; nothing is searched."""
+
+    def __init__(self, in_channels: int, channels: int, width: int) -> None:
+        super().__init__()
+        self.convs = fixed_stem(in_channels, channels)
+        self.channels, self.padding = channels, width - channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(self.convs(x), (0, 0, 0, 0, 0, self.padding))  # (B, width, H, W)
+
+    def derive(self, rho: float, multiple: int) -> dict[str, Any]:
+        return {"channels": self.channels}
+
+    def load(self, channels: int, logit: float) -> None:
+        if channels != self.channels:
+            raise ValueError(f"stem.channels: the fixed stem has {self.channels}, got {channels}")
 
 
 class SearchBlock(nn.Module):
@@ -177,14 +215,18 @@ class SearchUNet(UNetSkeleton):
 
     def __init__(self, options: ModNASOptions, in_channels: int) -> None:
         width, levels, dense = options.width, options.levels, options.depth_search == "dense"
-        normal = options.normal_primitives()
+        normal, split = options.normal_primitives(), options.skip_join == "concat"
+        stem_module = (FixedStem(in_channels, options.fixed_stem_channels(), width)
+                       if options.stem == "fixed" else GatedStem(in_channels, width))
+        joins = [ConcatJoin(width, width) if split else AddJoin() for _ in range(levels - 1)]
         super().__init__(
-            levels, GatedStem(in_channels, width),
+            levels, stem_module,
             encoders=[SearchBlock(normal, width, dense) for _ in range(levels - 1)],
-            downs=[MixedLayer(options.down_ops, width) for _ in range(levels - 1)],
+            downs=[MixedLayer(options.down_primitives(), width, split)
+                   for _ in range(levels - 1)],
             decoders=[SearchBlock(normal, width, dense) for _ in range(levels)],
-            ups=[MixedLayer(options.up_ops, width) for _ in range(levels - 1)],
-            head_conv=head(width, in_channels),
+            ups=[MixedLayer(options.up_primitives(), width) for _ in range(levels - 1)],
+            head_conv=head(width, in_channels), joins=joins, split_downs=split,
         )
         self.rho, self.multiple = options.rho, options.channel_multiple
 

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from searchspaces.modnas.space import ModNASOptions
 
 SPACE_NAME = "modnas"
+GENOTYPE_VERSION = 2  # 2 added arch.skip_join and arch.stem (version 1: add, searched)
 DELTA_INIT = 0.1  # step size delta_t (DPDNN code)
 ETA_INIT = 0.9  # prior weight eta_t (DPDNN code)
 
@@ -106,6 +107,8 @@ class ModNASSupernet(Supernet):
             "width": options.width,
             "channel_multiple": options.channel_multiple,
             "depth_search": options.depth_search,
+            "skip_join": options.skip_join,
+            "stem": options.stem,
             "denoisers": denoisers,
         }
 
@@ -116,7 +119,8 @@ class ModNASSupernet(Supernet):
             "params_derived": parameter_count(arch, self.in_channels),
             "params_full_width": parameter_count(full_width_arch(arch), self.in_channels),
         }
-        return Genotype(SPACE_NAME, self.options.all_primitives(), arch, provenance)
+        return Genotype(SPACE_NAME, self.options.all_primitives(), arch, provenance,
+                        version=GENOTYPE_VERSION)
 
     def derive(self) -> Genotype:
         denoisers = [denoiser.derive() for denoiser in self.network.denoisers]

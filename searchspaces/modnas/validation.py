@@ -16,6 +16,7 @@ from searchspaces.modnas.unet import NUM_LAYERS
 
 ARCH_KEYS = ("stages", "unfolding", "levels", "width", "channel_multiple", "depth_search",
              "denoisers")
+STRUCTURE_KEYS = {"skip_join": ("concat", "add"), "stem": ("fixed", "searched")}  # version 2
 DEPTH_SEARCH = ("dense", "skip_op")
 
 
@@ -25,14 +26,13 @@ class Rules:
     width: int
     multiple: int
     depth_search: str
+    fixed_stem: bool = False
 
 
 def require_int(value: Any, field: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{field}: expected an integer >= {minimum}, got {value!r}")
     return value
-
-
 
 
 def require_list(value: Any, length: int, field: str, what: str) -> list[Any]:
@@ -46,7 +46,12 @@ def validate_arch(genotype: Genotype) -> None:
     for name in genotype.primitives:
         if name not in OPS:
             raise ValueError(f"primitives: unknown op {name!r}")
-    arch = require_keys(genotype.arch, ARCH_KEYS, "arch")
+    structure = tuple(STRUCTURE_KEYS) if genotype.version >= 2 else ()
+    arch = require_keys(genotype.arch, ARCH_KEYS + structure, "arch")
+    for key in structure:
+        if arch[key] not in STRUCTURE_KEYS[key]:
+            raise ValueError(f"arch.{key}: expected one of {STRUCTURE_KEYS[key]}, "
+                             f"got {arch[key]!r}")
     stages = require_int(arch["stages"], "arch.stages", 1)
     if not isinstance(arch["unfolding"], bool):
         raise ValueError(f"arch.unfolding: expected true or false, got {arch['unfolding']!r}")
@@ -60,7 +65,8 @@ def validate_arch(genotype: Genotype) -> None:
     multiple = require_int(arch["channel_multiple"], "arch.channel_multiple", 1)
     if multiple > width:
         raise ValueError(f"arch.channel_multiple: {multiple} is larger than the width {width}")
-    rules = Rules(frozenset(genotype.primitives), width, multiple, arch["depth_search"])
+    rules = Rules(frozenset(genotype.primitives), width, multiple, arch["depth_search"],
+                  arch.get("stem") == "fixed")
     denoisers = require_list(arch["denoisers"], stages, "arch.denoisers", "denoisers (stages)")
     for stage, denoiser in enumerate(denoisers):
         validate_denoiser(denoiser, levels, rules, f"arch.denoisers[{stage}]")
@@ -69,7 +75,13 @@ def validate_arch(genotype: Genotype) -> None:
 def validate_denoiser(denoiser: Any, levels: int, rules: Rules, field: str) -> None:
     require_keys(denoiser, ("stem", "encoder", "decoder"), field)
     stem = require_keys(denoiser["stem"], ("channels",), f"{field}.stem")
-    validate_channels(stem["channels"], True, rules, f"{field}.stem.channels")
+    if rules.fixed_stem:  # not searched: any width up to the full one
+        require_int(stem["channels"], f"{field}.stem.channels", 1)
+        if stem["channels"] > rules.width:
+            raise ValueError(f"{field}.stem.channels: {stem['channels']} is above the width "
+                             f"{rules.width}")
+    else:
+        validate_channels(stem["channels"], True, rules, f"{field}.stem.channels")
     encoder = require_list(denoiser["encoder"], levels - 1, f"{field}.encoder", "blocks")
     decoder = require_list(denoiser["decoder"], levels, f"{field}.decoder", "blocks")
     for level, block in enumerate(encoder):

@@ -55,12 +55,13 @@ class ModNASViews(SpaceViews):
             named = named_layers(unet, stage)
             for role, items in named.items():
                 roles.setdefault(role, []).extend(items)
-            stem = F.softplus(unet.stem.gate_logits).detach().sort(descending=True).values
-            gates.append((f"s{stage}.stem", stem))
+            if hasattr(unet.stem, "gate_logits"):  # a fixed stem has no gates
+                stem = F.softplus(unet.stem.gate_logits).detach().sort(descending=True).values
+                gates.append((f"s{stage}.stem", stem))
             gates += [(name, chosen_gates(layer)) for role in ("normal", "down", "up")
                       for name, layer in named[role]]
-        ops = {"normal": options.normal_primitives(), "down": options.down_ops,
-               "up": options.up_ops}
+        ops = {"normal": options.normal_primitives(), "down": options.down_primitives(),
+               "up": options.up_primitives()}
         tables = [softmax_table(f"{role} ops (alpha)", roles[role], list(ops[role]))
                   for role in ("normal", "down", "up") if roles[role]]
         if roles["depth"]:

@@ -5,6 +5,7 @@ genotype validation."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 
 import pytest
@@ -133,7 +134,7 @@ def _genotypes():
 def test_derived_parameter_count_equals_the_genotypes(name, genotype, in_channels):
     net = SPACE.build_derived(genotype, {}, in_channels)
     assert count_parameters(net) == parameter_count(genotype.arch, in_channels)
-    wide = Genotype(genotype.space, genotype.primitives, full_width_arch(genotype.arch))
+    wide = dataclasses.replace(genotype, arch=full_width_arch(genotype.arch), provenance={})
     wide_net = SPACE.build_derived(wide, {}, in_channels)
     assert count_parameters(wide_net) == parameter_count(wide.arch, in_channels)
     assert count_parameters(net) < count_parameters(wide_net)
