@@ -96,6 +96,10 @@ class SearchSpace(ABC):
     options_model: ClassVar[type[SpaceOptions]]
     # Name of the search strategy this space uses by default ("bilevel" or "joint").
     default_strategy: ClassVar[str] = "bilevel"
+    # Order of the two steps of bilevel alternation: "arch_first" (DARTS first order,
+    # HiNAS: architecture on Train-A, then weights on Train-W) or "weights_first"
+    # (MoD-NAS Algorithm 1: weights, then architecture).
+    bilevel_order: ClassVar[str] = "arch_first"
     # False for a fixed reference network (a baseline): arms give its genotype, nothing
     # is searched, and the conformance suite of supernets does not apply.
     searchable: ClassVar[bool] = True

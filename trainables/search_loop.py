@@ -1,8 +1,11 @@
 """The supernet search loop (SPEC 1.5), free of Ray and MLflow.
 
 Bilevel first-order alternation (DARTS first order, HiNAS, MoD-NAS): each step
-one architecture step on a Train-A batch, then one weight step on a Train-W
-batch; architecture steps start after `warmup_epochs`. The joint single-level
+one architecture step on a Train-A batch and one weight step on a Train-W
+batch, in the order the space declares (`SearchSpace.bilevel_order`:
+architecture first as DARTS and HiNAS, weights first as MoD-NAS Algorithm 1);
+architecture steps start after `warmup_epochs`, and the architecture's
+learning-rate schedule spans the epochs after it. The joint single-level
 strategy (Superkernel NAS) updates weights and architecture with one loss on
 the same batch. The supernet is validated on V at the end of every epoch, or
 every `search.eval_every` steps (Superkernel NAS: every 1k steps); from
@@ -93,12 +96,14 @@ def build_search(study, runtime: Runtime) -> SearchParts:
     supernet = supernet.to(runtime.device, memory_format=memory_format(runtime, supernet))
     search = study.search
     total = search.epochs * search.steps_per_epoch
+    # the architecture steps (and its schedule) only after warm-up: size it for those epochs
+    arch_total = (search.epochs - search.warmup_epochs) * search.steps_per_epoch
     weight_spec = search.weight_optimizer.model_dump()
     arch_spec = search.arch_optimizer.model_dump()
     w_opt = build_optimizer(supernet.weight_parameters(), weight_spec)
     a_opt = build_optimizer(supernet.arch_parameters(), arch_spec)
     return SearchParts(supernet, w_opt, a_opt, build_scheduler(w_opt, weight_spec, total),
-                       build_scheduler(a_opt, arch_spec, total))
+                       build_scheduler(a_opt, arch_spec, arch_total))
 
 
 def loss_step(model, loss_fn, batch, optimizers, runtime: Runtime, clip: float | None, params):
@@ -124,6 +129,7 @@ def train_epoch(parts: SearchParts, epoch: int, study, runtime: Runtime, batches
     weights = supernet.weight_parameters()
     total = torch.zeros((), device=runtime.device)
     joint = search.strategy == "joint"  # one loss and step on the same batch: no Train-A batch
+    weights_first = get_space(study.search_space.name).bilevel_order == "weights_first"
     pairs = zip(batches_w(epoch), repeat(None) if joint else batches_a(epoch))
     for step, (batch_w, batch_a) in enumerate(pairs):
         supernet.on_step(epoch * search.steps_per_epoch + step)  # e.g. the Gumbel temperature
@@ -131,11 +137,13 @@ def train_epoch(parts: SearchParts, epoch: int, study, runtime: Runtime, batches
             step_opts = [w_opt, a_opt] if arch_on else [w_opt]
             total += loss_step(supernet, loss_fn, batch_w, step_opts, runtime,
                                search.grad_clip_norm, supernet.parameters())
-        else:
-            if arch_on:
+        else:  # the space's bilevel_order: architecture then weights, or Algorithm 1's
+            if arch_on and not weights_first:
                 loss_step(supernet, loss_fn, batch_a, [a_opt], runtime, None, [])
             total += loss_step(supernet, loss_fn, batch_w, [w_opt], runtime,
                                search.grad_clip_norm, weights)
+            if arch_on and weights_first:
+                loss_step(supernet, loss_fn, batch_a, [a_opt], runtime, None, [])
         stop_if_diverged(total, step, runtime)
         parts.weight_scheduler.step()
         if arch_on:

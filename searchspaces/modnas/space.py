@@ -163,6 +163,7 @@ class ModNASSpace(SearchSpace):
     options_model = ModNASOptions
     default_strategy = "bilevel"
     genotype_version = GENOTYPE_VERSION  # 2: skip_join and stem (version 1: add, searched)
+    bilevel_order = "weights_first"  # Algorithm 1: weights, then architecture
 
     def check_data(self, options: ModNASOptions, patch_size: int) -> None:  # type: ignore[override]
         factor = 2 ** (options.levels - 1)
