@@ -154,7 +154,8 @@ def prepare_arms(study: Study, source: str, arms: tuple[str, ...] = (),
                  tracking_uri: str | None = None) -> PreparedArms:
     plans, data, studies, shared = [], {}, {}, {}
     for plan, resolved in plan_arms(study, source, arms, tracking_uri):
-        key = json.dumps([resolved.data.model_dump(mode="json"), resolved.seed])
+        key = json.dumps([resolved.data.model_dump(mode="json"), resolved.seed,
+                          resolved.search.monitor])
         if key not in shared:
             shared[key] = stage_data(resolved)
         plans.append(plan)

@@ -1,10 +1,12 @@
 """Datasets by name: the benchmark folders, the embedded default, or any folder path.
 
 Benchmarks (SPEC 1.1) live in `<data_root>/<name>`: `train400` (the 400 BSD
-180x180 grey crops of DnCNN), `set12`, `bsd68`, `cbsd68` (colour). `embedded`
-is the scikit-image set, whose split follows the role. A name containing "/"
-or starting with "." or "~" is a folder path, for datasets users bring
-(Urban100, Waterloo, ...). Any other name is a paired (real-noise) folder
+180x180 grey crops of DnCNN), `set12`, `bsd68`, `cbsd68` (colour), `urban100`
+(grey here; MoD-NAS's timing table), and the JPEG artefact-removal sets `live1`
+(colour: its BT.601 luminance for grey studies, `trainables.images`) and
+`classic5` (grey). `embedded` is the scikit-image set, whose split follows the
+role. A name containing "/" or starting with "." or "~" is a folder path, for
+datasets users bring (Waterloo, ...). Any other name is a paired (real-noise) folder
 under the data root, with `noisy/` and `clean/` (`trainables.paired`); so is
 a folder path or benchmark folder laid out that way.
 """
@@ -17,7 +19,8 @@ from trainables.embedded import embedded_images
 from trainables.images import DataError, NamedImage
 from trainables.paired import is_paired_folder, load_dataset_folder, load_pairs
 
-BENCHMARK_TITLES = {"train400": "Train400", "set12": "Set12", "bsd68": "BSD68", "cbsd68": "CBSD68"}
+BENCHMARK_TITLES = {"train400": "Train400", "set12": "Set12", "bsd68": "BSD68", "cbsd68": "CBSD68",
+                    "urban100": "Urban100", "live1": "LIVE1", "classic5": "Classic5"}
 KNOWN_DATASETS = (*BENCHMARK_TITLES, "embedded")
 ROLES = ("train", "test")
 

@@ -1,8 +1,8 @@
 """What a search keeps of every epoch for its pictures (issue 15): the curves (train loss,
-validation PSNR) and the architecture distributions as the space's labelled tables
-(`searchspaces.views`). It travels in the checkpointed state as plain lists, strings
-and tensors (loadable with `weights_only=True`), so a resumed trial still draws its
-whole history."""
+validation PSNR, the supernet's PSNR on `search.monitor`'s test sets) and the architecture
+distributions as the space's labelled tables (`searchspaces.views`). It travels in the
+checkpointed state as plain lists, strings and tensors (loadable with `weights_only=True`),
+so a resumed trial still draws its whole history."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from searchspaces.views import WeightTable
+from trainables.monitor import is_monitor_psnr
 
 CURVES = ("train/loss", "val/psnr")  # metrics drawn per epoch
 
@@ -34,8 +35,10 @@ class SearchHistory:
 
     def record(self, epoch: int, metrics: dict[str, float], tables: list[WeightTable]) -> None:
         self.epochs.append(epoch)
-        for key in CURVES:
-            self.curves.setdefault(key, []).append(float(metrics.get(key, float("nan"))))
+        monitored = sorted(key for key in metrics if is_monitor_psnr(key))
+        for key in dict.fromkeys([*CURVES, *self.curves, *monitored]):
+            earlier = [float("nan")] * (len(self.epochs) - 1)  # a curve that starts late
+            self.curves.setdefault(key, earlier).append(float(metrics.get(key, float("nan"))))
         for table in tables:
             kept = self.tables.setdefault(
                 table.name, TableHistory(list(table.rows), list(table.columns), table.unit))

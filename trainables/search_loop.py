@@ -53,6 +53,7 @@ from trainables.loop_parts import (
     validation_keys,
 )
 from trainables.losses import DenoiseLoss
+from trainables.monitor import Monitor
 from trainables.optim import build_optimizer, build_scheduler
 from trainables.search_history import SearchHistory
 
@@ -62,6 +63,8 @@ class SearchData:
     train_w: list[NamedImage]  # weight updates
     train_a: list[NamedImage]  # architecture updates
     val: list[NamedImage]  # best-epoch selection
+    # search.monitor: test sets the supernet is scored on each epoch (never selects)
+    monitor: dict[str, list[NamedImage]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -240,6 +243,7 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
     batches_a = patch_batches(data.train_a, study.data, search.batch_size, search.steps_per_epoch,
                               study.seed + 1, search.num_workers, pin_memory=runtime.non_blocking)
     val_images, keys = centre_crop(data.val, search.val_crop), validation_keys(study.data.noise)
+    monitor = Monitor.build(data.monitor, search.monitor_crop, keys, runtime)
     evaluate = Evaluator(supernet, study, best, val_images, keys, runtime)
     for epoch in range(start, search.epochs):
         began = time.perf_counter()
@@ -261,6 +265,7 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
                 "search/stopped_at_step": epoch * search.steps_per_epoch + evaluate.steps}
                if stop or epoch == search.epochs - 1 else {}),
         })
+        metrics.update(monitor(supernet))  # after the times: not search cost
         with torch.no_grad():
             history.record(epoch, metrics, views.weight_tables(supernet))
         report(epoch, metrics, state_dict(parts, epoch, best, elapsed, history))

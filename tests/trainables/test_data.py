@@ -134,7 +134,8 @@ def test_missing_benchmark_folder_says_where_to_put_images(tmp_path):
 def test_unknown_dataset_lists_the_known_ones():
     with pytest.raises(DataError, match=r"unknown dataset 'foo' \(known: .*set12.*folder path"):
         resolve_dataset("foo", "train", "data", color=False)
-    assert set(KNOWN_DATASETS) == {"train400", "set12", "bsd68", "cbsd68", "embedded"}
+    assert set(KNOWN_DATASETS) == {"train400", "set12", "bsd68", "cbsd68", "urban100", "live1",
+                                   "classic5", "embedded"}
     with pytest.raises(ValueError, match="role"):
         resolve_dataset("embedded", "validation", "data", color=False)
 
