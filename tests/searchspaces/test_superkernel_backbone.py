@@ -20,6 +20,7 @@ from searchspaces.superkernel.blocks import ChannelAttention, ConvReLU, DCRBlock
 from searchspaces.superkernel.distributions import DISTRIBUTIONS
 from searchspaces.superkernel.resunet import SkipInitUNet
 from searchspaces.superkernel.superconv import SuperConv2d
+from searchspaces.superkernel.supernet import SuperkernelSupernet
 from searchspaces.superkernel.temperature import TemperatureSchedule
 from trainables import devices
 from trainables.embedded import embedded_images
@@ -211,9 +212,13 @@ def test_search_sets_the_temperature_every_step_and_logs_it(monkeypatch):
     data = SearchData(train_w=images[:2], train_a=images[2:3], val=images[3:])
     study = validate(_study(temperature={"start": 2.0, "end": 0.5, "steps": 2}))
     steps: list[int] = []
-    original = type(SPACE.build_supernet(SPACE.tiny_options(), 1)).on_step
-    monkeypatch.setattr(type(_supernet()), "on_step",
-                        lambda self, step: (steps.append(step), original(self, step))[1])
+    original = SuperkernelSupernet.on_step
+
+    def on_step(self, step: int) -> None:
+        steps.append(step)
+        original(self, step)
+
+    monkeypatch.setattr(SuperkernelSupernet, "on_step", on_step)
     reports = []
     run_search(study, data, lambda epoch, metrics, state: reports.append(metrics),
                devices.configure(1, 0))
