@@ -24,6 +24,7 @@ from studyspec.fields import (
     listed,
     located,
 )
+from studyspec.splitspec import SplitSpec
 from studyspec.starts import RETRAIN_EPOCHS, Start, inheriting_spaces, start_of
 from studyspec.tuning import (
     DEFAULT_METRIC,
@@ -78,7 +79,7 @@ class NoiseSpec(Strict):
         return [f"sigma{level:g}" for level in levels]
 
 
-class DataSpec(Strict):
+class DataSpec(SplitSpec):  # val_fraction, split, group_pattern: studyspec.splitspec
     train: Name = "embedded"  # dataset name (train400, embedded, ...) or a folder path
     test: Names = ["embedded"]  # test sets (at least one), evaluated after retraining
     # folder holding named datasets; --data-root overrides; None: ./data, else ../shared/datasets
@@ -88,8 +89,6 @@ class DataSpec(Strict):
     augment: bool = True  # k*90 rotation + flip
     rescale: bool = False  # random bicubic rescale 0.8-1.2 (p=0.5)
     noise: NoiseSpec = NoiseSpec(sigma=25)
-    # Validation-V share of the training images: at most half (the rest trains)
-    val_fraction: float = Field(0.02, ge=0, le=0.5)
     max_train_images: int | None = Field(None, ge=3, le=10**7)  # the first N images (smoke)
 
 
@@ -170,9 +169,6 @@ class SearchSpec(Strict):
     loss: LossSpec = LossSpec(ssim_lambda=0.5, average_terms=True)
     grad_clip_norm: float | None = Field(5.0, gt=0, le=1e6)
     val_crop: int | None = Field(256, ge=16, le=8192)  # centre-crop validation images (None: whole)
-    # test sets the supernet is scored on every epoch (search/test/<set>/<level>/psnr, Fig. 3)
-    monitor: Names | None = None
-    monitor_crop: int | None = Field(None, ge=16, le=8192)  # centre-crop them (None: whole)
     num_workers: int = Field(0, ge=0, le=64)  # DataLoader workers
 
     @model_validator(mode="after")
