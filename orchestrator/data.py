@@ -34,7 +34,7 @@ def _load(name: str, role: str, root: str | None, color: bool) -> tuple[NamedIma
 
 def resolved_roots(study: Study) -> dict[str, str]:
     """Where each named dataset of the study was found (logged: data.root may be unset)."""
-    names = [study.data.train, *study.data.test]
+    names = [study.data.train, *study.data.test, *(study.search.monitor or [])]
     return {name: str(data_root(name, study.data.root).resolve())
             for name in names if name != "embedded" and "/" not in name}
 
@@ -68,18 +68,34 @@ def test_set_label(name: str) -> str:
 
 
 def test_sets(study: Study) -> dict[str, list[NamedImage]]:
+    return named_sets(study, "data.test", study.data.test)
+
+
+def monitor_sets(study: Study) -> dict[str, list[NamedImage]]:
+    """The test sets the supernet is scored on every search epoch; errors name the key."""
+    try:
+        return named_sets(study, "search.monitor", study.search.monitor or [])
+    except DataError as error:
+        message = str(error)
+        raise DataError(message if message.startswith("search.monitor") else
+                        f"search.monitor: {message}") from None
+
+
+def named_sets(study: Study, key: str, names: list[str]) -> dict[str, list[NamedImage]]:
+    """Test sets by their metric label (errors name `key`)."""
     data, sets = study.data, {}
-    for name in data.test:
+    for name in names:
         label = test_set_label(name)
         if label in sets:
-            raise DataError(f"data.test: '{name}' and another test set are both named "
+            raise DataError(f"{key}: '{name}' and another test set are both named "
                             f"'{label}' in the metrics; rename one folder")
         sets[label] = list(_load(name, "test", data.root, data.color))
     return sets
 
 
 def stage_data(study: Study) -> StageData:
-    """Train-W / Train-A / V for the search; W+A / V and the test sets for retraining."""
+    """Train-W / Train-A / V (and search.monitor's sets) for the search; W+A / V and the
+    test sets for retraining."""
     images = train_images(study)
     groups = split_groups(study, images)
     try:
@@ -88,7 +104,7 @@ def stage_data(study: Study) -> StageData:
     except ValueError as error:
         raise DataError(f"data.train: dataset '{study.data.train}': {error} (Train-W, Train-A "
                         "and, with data.val_fraction > 0, Validation-V)") from None
-    search = SearchData(train_w=train_w, train_a=train_a, val=val)
+    search = SearchData(train_w=train_w, train_a=train_a, val=val, monitor=monitor_sets(study))
     retrain = RetrainData(train=train_w + train_a, val=val, test_sets=test_sets(study))
     return StageData(search, retrain)
 

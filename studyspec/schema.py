@@ -169,6 +169,9 @@ class SearchSpec(Strict):
     loss: LossSpec = LossSpec(ssim_lambda=0.5, average_terms=True)
     grad_clip_norm: float | None = Field(5.0, gt=0, le=1e6)
     val_crop: int | None = Field(256, ge=16, le=8192)  # centre-crop validation images (None: whole)
+    # test sets the supernet is scored on every epoch (search/test/<set>/<level>/psnr, Fig. 3)
+    monitor: Names | None = None
+    monitor_crop: int | None = Field(None, ge=16, le=8192)  # centre-crop them (None: whole)
     num_workers: int = Field(0, ge=0, le=64)  # DataLoader workers
 
     @model_validator(mode="after")
