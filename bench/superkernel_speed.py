@@ -6,13 +6,17 @@ measures both sides of that on the running CPU, in one run: a stack of joint
 superkernel layers (3 kernel sizes {3, 5, 7} x 3 widths {F/4, F/2, F}, 9
 candidates per layer; at size "full" the paper's 128 x 128 patches, batch 4, 64
 channels), a supernet training step (forward, MSE backward, Adam step) per
-variant, all variants interleaved in one process (alternating the order),
-channels_last as the search loop runs them, and the fastest of the repeats
-compared: on a shared machine (2 cores, other processes) a step is only ever
-slowed down by the others, and a variant made of more, smaller operations (the
-rings of "separate") loses more to a descheduled thread at every operation's
-barrier, so the medians of a loaded machine overstate it (they are in the detail,
-`*_median_over_full`, with the load average before and after).
+variant, in channels_last and at the thread count of a search trial of the
+shipped superkernel studies (`resources.search.cpu: 1`, so one thread:
+`trainables.devices.threads_for`), as the search loop runs them. (At 2 threads
+on a shared 2-core machine "separate" suffers more than "full": each of its many
+smaller operations waits at its barrier for a descheduled thread; measured at
+load 3-4: 1.95 at 2 threads against 1.28 at one.) Other jobs' load comes and
+goes within seconds, so every figure is the median of paired ratios: a step of
+the variant and a step of "full" timed back to back (alternating which goes
+first), several pairs per round, rounds repeated; a burst of load spoils a pair,
+not the figure. The fastest step of each variant and the load average before and
+after are in the detail.
 
 - The value (headline, target: at most 1.3) is the product's exact "separate"
   over "full": what the exact mode costs. It computes the K^2 taps of the
@@ -45,16 +49,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from searchspaces.superkernel.superconv import SuperConv2d
+from trainables.devices import threads_for
 
 SEPARATE_TARGET = 1.3  # at most: "separate" / "full", the headline
 MASKED_TARGET = 5.0  # at least: masked per-candidate Eq. 3 / "full", the paper's argument
 KERNEL_SIZES = (3, 5, 7)
 GROWTH_RATES = (0.25, 0.5, 1.0)
-SIZES = {  # channels F, image side, batch, layers, timed repeats
+SIZES = {  # channels F, image side, batch, layers, timed rounds
     "tiny": {"channels": 8, "side": 16, "batch": 1, "layers": 2, "repeats": 3},
     "quick": {"channels": 32, "side": 64, "batch": 2, "layers": 3, "repeats": 5},
     "full": {"channels": 64, "side": 128, "batch": 4, "layers": 3, "repeats": 7},  # paper patches
 }
+HEADLINE_PAIRS = 3  # "separate"/"full" pairs per round (one for the slower variants)
+TRIAL_CPUS = 1  # resources.search.cpu of studies/superkernel.yaml and ablations.yaml
 
 
 class PerKernelSizeConv2d(SuperConv2d):
@@ -134,8 +141,9 @@ def train_step(model: nn.Module, optimizer, image: torch.Tensor, target: torch.T
 
 
 def superkernel_full_vs_separate_speedup(size: str = "quick") -> dict:
-    """Training-step time (fastest repeat) of "separate" over "full" (target: at most 1.3),
-    and in the detail masked per-candidate Eq. 3 over "full" (target: at least 5)."""
+    """Training-step time of "separate" over "full" (target: at most 1.3), and in the
+    detail masked per-candidate Eq. 3 over "full" (target: at least 5): medians of
+    back-to-back pairs."""
     if size not in SIZES:
         raise ValueError(f"size: expected one of {', '.join(SIZES)}, got {size!r}")
     spec = SIZES[size]
@@ -146,17 +154,21 @@ def superkernel_full_vs_separate_speedup(size: str = "quick") -> dict:
     image = torch.randn(spec["batch"], channels, side, side, generator=generator)  # (B, F, S, S)
     image = image.contiguous(memory_format=torch.channels_last)
     target = torch.randn(image.shape, generator=generator)
-    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    load_before = os.getloadavg()[0]
-    for repeat in range(spec["repeats"] + 1):  # the first round is warm-up
-        order = list(VARIANTS) if repeat % 2 else list(VARIANTS)[::-1]
-        for name in order:
-            elapsed = train_step(models[name], optimizers[name], image, target)
-            if repeat:
-                times[name].append(elapsed)
-    fastest = {name: min(values) for name, values in times.items()}
-    medians = {name: statistics.median(values) for name, values in times.items()}
-    over_full = {name: fastest[name] / fastest["full"] for name in VARIANTS if name != "full"}
+
+    def step(name: str) -> float:
+        return train_step(models[name], optimizers[name], image, target)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads_for(TRIAL_CPUS))
+    try:
+        for name in VARIANTS:  # warm-up
+            step(name)
+        load_before = os.getloadavg()[0]
+        times, ratios = paired_times(step, spec["repeats"])
+        trial_threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(threads)
+    over_full = {name: statistics.median(values) for name, values in ratios.items()}
     return {
         "name": "superkernel_full_vs_separate_speedup",
         "value": over_full["separate"],
@@ -166,15 +178,32 @@ def superkernel_full_vs_separate_speedup(size: str = "quick") -> dict:
             "detail_targets": {"masked_per_candidate_over_full": MASKED_TARGET},
             "size": size, **spec, "kernel_sizes": list(KERNEL_SIZES),
             "growth_rates": list(GROWTH_RATES), "candidates_per_layer": 9,
-            **{f"{name}_step_ms": 1000 * step for name, step in fastest.items()},
             **{f"{name}_over_full": ratio for name, ratio in over_full.items()},
-            **{f"{name}_median_over_full": medians[name] / medians["full"]
-               for name in VARIANTS if name != "full"},
+            "pairs": {name: len(values) for name, values in ratios.items()},
+            **{f"{name}_step_ms": 1000 * min(values) for name, values in times.items()},
             "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             "conv_flops_over_full": flop_ratios(channels),
-            "threads": torch.get_num_threads(),
+            "threads": trial_threads,
         },
     }
+
+
+def paired_times(step, rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Step times per variant, and per variant other than "full" the ratios of its
+    steps over a "full" step taken right before or after (alternating)."""
+    times: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    ratios: dict[str, list[float]] = {name: [] for name in VARIANTS if name != "full"}
+    flip = False
+    for _ in range(rounds):
+        for name in ratios:
+            for _ in range(HEADLINE_PAIRS if name == "separate" else 1):
+                flip = not flip
+                first, second = (name, "full") if flip else ("full", name)
+                elapsed = {first: step(first), second: step(second)}
+                times[name].append(elapsed[name])
+                times["full"].append(elapsed["full"])
+                ratios[name].append(elapsed[name] / elapsed["full"])
+    return times, ratios
 
 
 if __name__ == "__main__":
