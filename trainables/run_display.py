@@ -28,7 +28,7 @@ from studyspec.schema import NoiseSpec, Study
 # dotted keys (and their sub-keys) every run logs
 FILTER_KEYS = ("search_space.name", "search_space.options", "searched", "seed", "data.train",
                "data.test", "data.noise", "search.epochs", "retrain.epochs",
-               "retrain.noise_used")
+               "retrain.from", "retrain.noise_used")  # from: inherit = a distilled network
 # sections that say how a study runs, not what a run trained: never params
 NOT_PARAMS = ("name", "description", "profiles", "arms", "groups", "tracking", "tune",
               "resources")
