@@ -4,7 +4,6 @@ CLI's subparsers by `orchestrator.cli`). An unknown run or study is one line on 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from orchestrator.runs import RunError
@@ -40,7 +39,6 @@ def run_command(args: argparse.Namespace) -> int:
     """Run one of COMMANDS; a RunError is one line and exit code 2 (the CLI handles the
     study errors a rerun may raise)."""
     uri = args.tracking_uri or default_tracking_uri()
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # stderr: errors
     try:
         if args.command == "ui":
             from orchestrator.ui import serve_ui
