@@ -1,11 +1,26 @@
-"""A diverging study through the CLI: the trial is FAILED in MLflow with its reason as a tag,
-the parent run is FAILED, and the command exits 2 with the first reason on one line."""
+"""Failing trials through the CLI: a diverging study exits 2 with the first reason on one line
+and a FAILED parent; a diverging arm fails alone and the table marks it; a killed worker's
+trial restarts from its checkpoint in the same MLflow run."""
 
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
+
+
+def run_study(tmp_path: Path, text: str) -> tuple[int, MlflowClient, list]:
+    """Run a study file's text through the CLI: the exit code, the MLflow client, its runs."""
+    study = tmp_path / "study.yaml"
+    study.write_text(text)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = main(["study", str(study), "--tracking-uri", uri, "--storage",
+                 str(tmp_path / "runs"), "--verbose", "0"])
+    client = MlflowClient(uri)
+    name = next(line.split(":", 1)[1].strip() for line in text.splitlines()
+                if line.startswith("name:"))
+    return code, client, client.search_runs([client.get_experiment_by_name(name).experiment_id])
+
 
 DIVERGING = """
 name: diverging
@@ -18,16 +33,10 @@ retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2}
 
 
 def test_every_search_diverging_fails_the_study(tmp_path, capsys):
-    study = tmp_path / "diverging.yaml"
-    study.write_text(DIVERGING)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    code = main(["study", str(study), "--tracking-uri", uri, "--storage",
-                 str(tmp_path / "runs"), "--verbose", "0"])
+    code, _, runs = run_study(tmp_path, DIVERGING)
     assert code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert error.startswith("error: every search trial failed") and "not finite" in error
-    client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("diverging").experiment_id])
     status = {run.data.tags["phase"]: run.info.status for run in runs}
     assert status == {"study": "FAILED", "search": "FAILED"}
     (search,) = [run for run in runs if run.data.tags["phase"] == "search"]
@@ -49,13 +58,8 @@ def test_a_killed_worker_resumes_its_trial_from_the_checkpoint(tmp_path, faults,
     in the same MLflow run, which ends FINISHED with every epoch once."""
     for key, value in faults.env("kill", 2).items():
         monkeypatch.setenv(key, value)  # inherited by the Ray workers this study starts
-    study = tmp_path / "killed.yaml"
-    study.write_text(KILLED)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert main(["study", str(study), "--tracking-uri", uri, "--storage",
-                 str(tmp_path / "runs"), "--verbose", "0"]) == 0
-    client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("killed").experiment_id])
+    code, client, runs = run_study(tmp_path, KILLED)
+    assert code == 0
     assert {run.info.status for run in runs} == {"FINISHED"}
     (search,) = [run for run in runs if run.data.tags["phase"] == "search"]
     steps = [m.step for m in client.get_metric_history(search.info.run_id, "val/psnr")]
@@ -87,13 +91,8 @@ def test_a_diverging_trial_fails_alone_and_the_table_marks_it(tmp_path):
     """The diverging arm's search stops in its first epoch, is FAILED with the reason (not
     retried: its retry ends at once), the other arm is searched and retrained, the command
     succeeds and the group's table marks the failed row."""
-    study = tmp_path / "one.yaml"
-    study.write_text(ONE_DIVERGES)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert main(["study", str(study), "--tracking-uri", uri, "--storage",
-                 str(tmp_path / "runs"), "--verbose", "0"]) == 0
-    client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("one-diverges").experiment_id])
+    code, client, runs = run_study(tmp_path, ONE_DIVERGES)
+    assert code == 0
     status = {(run.data.tags["arm"] if "arm" in run.data.tags else "", run.data.tags["phase"]):
               run.info.status for run in runs}
     assert status == {("", "study"): "FINISHED", ("steady", "search"): "FINISHED",

@@ -52,11 +52,16 @@ def stop_ui(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def test_ui_lists_the_parent_and_its_nested_runs(quickstart, tmp_path):
+def needed_chromium() -> str:
     binary = chromium_binary()
     if binary is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it with apt-get; "
                     "it failed or there is no apt-get here)")
+    return binary
+
+
+def test_ui_lists_the_parent_and_its_nested_runs(quickstart, tmp_path):
+    binary = needed_chromium()
     folder, uri, runs = quickstart
     parent = next(run for run in runs if run.data.tags["phase"] == "study")
     children = [run.info.run_name for run in runs if run is not parent]
@@ -85,10 +90,7 @@ def test_ui_lists_the_parent_and_its_nested_runs(quickstart, tmp_path):
 def test_ui_run_pages_show_the_tables_and_plots(quickstart, tmp_path):
     """The parent run's artifacts page lists results/ and plots/ (its pareto.png open); a
     search run's page opens on plots/arch_weights.png. Screenshots kept beside the first."""
-    binary = chromium_binary()
-    if binary is None:
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it with apt-get; "
-                    "it failed or there is no apt-get here)")
+    binary = needed_chromium()
     folder, uri, runs = quickstart
     parent = next(run for run in runs if run.data.tags["phase"] == "study")
     search = next(run for run in runs if run.data.tags["phase"] == "search")
