@@ -84,6 +84,11 @@ class Supernet(nn.Module, ABC):
         from 0 (e.g. the superkernel's Gumbel temperature)."""
         return None
 
+    def arch_penalty(self) -> torch.Tensor | None:
+        """A scalar added to the loss of architecture steps only (e.g. a sparsity term on
+        width gates); None adds nothing."""
+        return None
+
     def search_metrics(self) -> dict[str, float]:
         """Extra per-epoch metrics of the search (e.g. search/temperature)."""
         return {}

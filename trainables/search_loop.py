@@ -109,13 +109,17 @@ def build_search(study, runtime: Runtime) -> SearchParts:
                        build_scheduler(a_opt, arch_spec, arch_total))
 
 
-def loss_step(model, loss_fn, batch, optimizers, runtime: Runtime, clip: float | None, params):
+def loss_step(model, loss_fn, batch, optimizers, runtime: Runtime, clip: float | None, params,
+              penalty: Callable[[], torch.Tensor | None] = lambda: None):
+    """One step; `penalty()` (architecture steps: the supernet's `arch_penalty`) is added
+    to the loss it minimises, not to the data loss it returns."""
     noisy, clean = to_device(batch, runtime, memory_format(runtime, model))
     for optimizer in optimizers:
         optimizer.zero_grad(set_to_none=True)
     with autocast(runtime):
         loss = loss_fn(model(noisy).float(), clean)
-    loss.backward()
+    extra = penalty()
+    (loss if extra is None else loss + extra).backward()
     if clip is not None:
         torch.nn.utils.clip_grad_norm_(params, clip)
     for optimizer in optimizers:
@@ -134,19 +138,20 @@ def train_epoch(parts: SearchParts, epoch: int, study, runtime: Runtime, batches
     joint = search.strategy == "joint"  # one loss and step on the same batch: no Train-A batch
     weights_first = get_space(study.search_space.name).bilevel_order == "weights_first"
     pairs = zip(batches_w(epoch), repeat(None) if joint else batches_a(epoch))
+    arch_penalty, none = supernet.arch_penalty, lambda: None  # the penalty: arch steps only
     for step, (batch_w, batch_a) in enumerate(pairs):
         supernet.on_step(epoch * search.steps_per_epoch + step)  # e.g. the Gumbel temperature
         if joint:
-            step_opts = [w_opt, a_opt] if arch_on else [w_opt]
+            step_opts, penalty = ([w_opt, a_opt], arch_penalty) if arch_on else ([w_opt], none)
             total += loss_step(supernet, loss_fn, batch_w, step_opts, runtime,
-                               search.grad_clip_norm, supernet.parameters())
+                               search.grad_clip_norm, supernet.parameters(), penalty)
         else:  # the space's bilevel_order: architecture then weights, or Algorithm 1's
             if arch_on and not weights_first:
-                loss_step(supernet, loss_fn, batch_a, [a_opt], runtime, None, [])
+                loss_step(supernet, loss_fn, batch_a, [a_opt], runtime, None, [], arch_penalty)
             total += loss_step(supernet, loss_fn, batch_w, [w_opt], runtime,
                                search.grad_clip_norm, weights)
             if arch_on and weights_first:
-                loss_step(supernet, loss_fn, batch_a, [a_opt], runtime, None, [])
+                loss_step(supernet, loss_fn, batch_a, [a_opt], runtime, None, [], arch_penalty)
         stop_if_diverged(total, step, runtime)
         parts.weight_scheduler.step()
         if arch_on:

@@ -9,6 +9,14 @@ candidate set), `skip_join: concat` (`add`: the earlier added skips) and
 `stem: fixed` (`searched`: the earlier single conv with width gates);
 `operations.py` and `skeleton.py` describe them.
 
+`width_penalty` (ours, not the paper's; off by default): the paper gives the
+width gates no sparsity pressure: in a short search at its settings they stay near their
+initial 1 and the width rule (Eq. 10a) keeps nearly every channel. A positive
+weight adds `width_penalty * mean(gates)` (an L1 term: gates are >= 0) to the
+loss of every architecture step, pulling every gate toward 0 against the data
+gradient. The width rule keeps a fraction rho of the gate mass, so only gates
+that fall relative to the others drop channels: a uniform shrink drops none.
+
 Genotype `arch` format (JSON data only; validated by `validation.py`):
 
     {
@@ -59,6 +67,7 @@ from searchspaces.modnas.validation import validate_arch
 from searchspaces.registry import SearchSpace, SpaceOptions, register_space
 
 MIN_BOTTOM = 4  # pixels per side at the lowest level of a training patch
+MAX_WIDTH_PENALTY = 10.0  # the MSE of a denoised patch is ~1e-3: 10 is already all penalty
 
 
 class ModNASOptions(SpaceOptions):
@@ -76,6 +85,8 @@ class ModNASOptions(SpaceOptions):
     skip_join: Literal["concat", "add"] = "concat"  # concat + 3x3 conv to half (paper) or add
     stem: Literal["fixed", "searched"] = "fixed"  # two fixed convs (paper) or one gated conv
     stem_channels: int | None = Field(None, ge=1)  # fixed stem width; None: 3/4 of width
+    # ours: weight of the mean width gate in the architecture loss (0: the paper's, none)
+    width_penalty: float = Field(0.0, ge=0, le=MAX_WIDTH_PENALTY)
 
     @field_validator("candidates")
     @classmethod

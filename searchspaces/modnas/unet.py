@@ -130,13 +130,14 @@ class GatedStem(nn.Module):
         self.conv = stem(in_channels, width)
         self.gate_logits = nn.Parameter(torch.full((width,), GATE_INIT))
 
+    def gates(self) -> torch.Tensor:
+        return F.softplus(self.gate_logits)  # (width,)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gates = F.softplus(self.gate_logits).view(1, -1, 1, 1)  # (1, width, 1, 1)
-        return self.conv(x) * gates  # (B, width, H, W)
+        return self.conv(x) * self.gates().view(1, -1, 1, 1)  # (B, width, H, W)
 
     def derive(self, rho: float, multiple: int) -> dict[str, Any]:
-        gates = F.softplus(self.gate_logits)
-        return {"channels": len(kept_channel_indices(gates, rho, multiple))}
+        return {"channels": len(kept_channel_indices(self.gates(), rho, multiple))}
 
     @torch.no_grad()
     def load(self, channels: int, logit: float) -> None:

@@ -88,6 +88,19 @@ class ModNASSupernet(Supernet):
                 params.append(module.gate_logits)
         return params
 
+    def width_gates(self) -> torch.Tensor:
+        """Every width gate of every op and of a searched stem, flattened: (gates,)."""
+        gates = [module.gates().flatten() for module in self.modules()
+                 if isinstance(module, (MixedLayer, GatedStem))]
+        return torch.cat(gates)
+
+    def arch_penalty(self) -> torch.Tensor | None:
+        """Ours, not the paper's: `width_penalty` * the mean width gate, an L1 term (the
+        gates are softplus values, >= 0) that lets the width rule (Eq. 10a) drop channels;
+        None at the default 0 (the paper's search, no sparsity pressure)."""
+        weight = self.options.width_penalty
+        return weight * self.width_gates().mean() if weight > 0 else None
+
     def arch_distributions(self) -> list[torch.Tensor]:
         """softmax(alpha) of every layer and softmax(gamma) of every dense path choice."""
         distributions = []
