@@ -154,3 +154,39 @@ def test_divergence_checks_wait_for_a_gpu_only_every_few_steps():
     with pytest.raises(FloatingPointError):
         stop_if_diverged(nan, GPU_CHECK_EVERY, gpu)
     stop_if_diverged(torch.tensor(1.0), 0, cpu)
+
+
+def test_the_search_loop_anneals_the_temperature_by_global_step(images, runtime):
+    """search_space.options.temperature reaches the loop: each epoch reports the schedule's
+    value at the global step of its last training step."""
+    from searchspaces.registry import get_space
+    from searchspaces.superkernel.temperature import TemperatureSchedule
+
+    options = {**get_space("superkernel").tiny_options(),
+               "temperature": {"start": 1.0, "end": 0.1, "steps": 4}}
+    study = validate({**TINY, "search_space": {"name": "superkernel", "options": options},
+                      "search": {**TINY["search"], "strategy": "joint", "warmup_epochs": 0}})
+    reports = []
+    run_search(study, search_data(images), keep(reports), runtime)
+    schedule = TemperatureSchedule(start=1.0, end=0.1, steps=4)
+    steps = study.search.steps_per_epoch
+    assert [m["search/temperature"] for _, m, _ in reports] == pytest.approx(
+        [schedule.at(epoch * steps + steps - 1) for epoch in range(3)])
+
+
+def test_the_search_loop_adds_the_width_penalty_on_architecture_steps(images, runtime,
+                                                                       monkeypatch):
+    """search_space.options.width_penalty reaches the loop: the supernet's penalty is taken on
+    every architecture step (none in warm-up), never on weight steps."""
+    from searchspaces.modnas.unfolding import ModNASSupernet
+    from searchspaces.registry import get_space
+
+    calls = []
+    real = ModNASSupernet.arch_penalty
+    monkeypatch.setattr(ModNASSupernet, "arch_penalty",
+                        lambda self: calls.append(1) or real(self))
+    options = {**get_space("modnas").tiny_options(), "width_penalty": 0.5}
+    study = validate({**TINY, "search_space": {"name": "modnas", "options": options}})
+    run_search(study, search_data(images), lambda *a: None, runtime)
+    arch_epochs = study.search.epochs - study.search.warmup_epochs
+    assert len(calls) == arch_epochs * study.search.steps_per_epoch
