@@ -68,3 +68,20 @@ def test_every_trial_run_holds_its_plots(runs):
         seen.add((arm, phase))
     arms = {"hinas", "modnas", "superkernel"}
     assert seen == {(arm, phase) for arm in arms for phase in ("search", "retrain")}
+
+
+def test_the_superkernel_arm_inherits_its_searched_weights_through_mlflow(runs):
+    """retrain.from defaults per space and is wired through the trials: the superkernel search
+    logs its best supernet, its retrain run starts from it; the HiNAS arm retrains from
+    scratch and its search logs no supernet weights."""
+    client, found = runs
+    starts, logged = {}, {}
+    for run in found:
+        phase, arm = run.data.tags["phase"], run.data.tags.get("arm")
+        if phase == "retrain":
+            starts[arm] = run.data.params.get("retrain.from")
+        elif phase == "search":
+            names = {item.path for item in client.list_artifacts(run.info.run_id, "weights")}
+            logged[arm] = "weights/supernet_best.pt" in names
+    assert (starts["superkernel"], starts["hinas"]) == ("inherit", "scratch")
+    assert (logged["superkernel"], logged["hinas"]) == (True, False)
