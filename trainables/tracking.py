@@ -64,11 +64,6 @@ def flat_params(tree: Mapping[str, Any]) -> dict[str, str]:
     return {key: str(value)[:6000] for key, value in flatten(tree)}
 
 
-def study_params(study: Mapping[str, Any]) -> dict[str, Any]:
-    """What a run logs of a study: everything but the profiles and arm definitions
-    (already applied; the `arm` tag names the arm)."""
-    return {key: value for key, value in study.items() if key not in ("profiles", "arms")}
-
 
 def metric_items(metrics: Mapping[str, Any]) -> Iterable[tuple[str, float]]:
     for key, value in metrics.items():
