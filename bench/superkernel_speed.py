@@ -20,7 +20,7 @@ after are in the detail.
 
 - The value (headline, target: at most 1.3) is the product's exact "separate"
   over "full": what the exact mode costs. It computes the K^2 taps of the
-  maximal kernel once, as "full" does (superconv.py: the widths of a kernel size
+  maximal kernel once, as "full" does (operations.py: the widths of a kernel size
   share its convolution, and the kernel sizes are running sums of rings), so its
   extra cost is the rings' smaller convolutions and one activation per kernel size.
 - `masked_per_candidate_over_full` (target: at least 5, `detail_targets`) is the
@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from searchspaces.superkernel.superconv import SuperConv2d
+from searchspaces.superkernel.operations import SuperConv2d
 from trainables.devices import threads_for
 
 SEPARATE_TARGET = 1.3  # at most: "separate" / "full", the headline

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from searchspaces.genotype import Genotype
+from searchspaces.names import HINAS as SPACE_NAME
 from searchspaces.hinas.blocks import Head, Projection, Stem
 from searchspaces.hinas.cells import SearchCell, add_all, derive_cell, edge_index, num_edges
 from searchspaces.hinas.viterbi import MOVES, viterbi
@@ -39,7 +40,6 @@ from searchspaces.registry import Supernet
 if TYPE_CHECKING:
     from searchspaces.hinas.space import HiNASOptions
 
-SPACE_NAME = "hinas"
 _MASKED_LOGIT = -1e4  # exp() underflows to exactly 0 in float32
 
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from searchspaces.genotype import Genotype
+from searchspaces.names import MODNAS as SPACE_NAME
 from searchspaces.modnas.plan import full_width_arch, parameter_count
 from searchspaces.modnas.unet import GatedStem, MixedLayer, SearchBlock, SearchUNet
 from searchspaces.registry import Supernet
@@ -32,7 +33,6 @@ from searchspaces.registry import Supernet
 if TYPE_CHECKING:
     from searchspaces.modnas.space import ModNASOptions
 
-SPACE_NAME = "modnas"
 GENOTYPE_VERSION = 2  # 2 added arch.skip_join and arch.stem (version 1: add, searched)
 DELTA_INIT = 0.1  # step size delta_t (DPDNN code)
 ETA_INIT = 0.9  # prior weight eta_t (DPDNN code)

@@ -1,8 +1,8 @@
 """Superkernel NAS (Mozejko et al., CVPRW 2020; SPEC 4).
 
 Modules: `distributions` (joint, factorized, filterwise and filterwise-attention
-structural distributions, Gumbel-softmax / relaxed Bernoulli), `superconv`
-(the superkernel convolution, masks, "full" and "separate" modes), `blocks`
+structural distributions, Gumbel-softmax / relaxed Bernoulli), `operations`
+(the searchable op: the superkernel convolution, masks, "full" and "separate" modes), `blocks`
 (DCR blocks with SkipInit, channel attention, up/down), `resunet` and
 `attention_unet` (backbone bodies), `network` (the multi-subnetwork denoiser
 around them), `supernet` (searched and no-superkernel supernets), `derived`

@@ -17,10 +17,10 @@ from typing import Any
 from torch import nn
 
 from searchspaces.genotype import Genotype
+from searchspaces.names import SUPERKERNEL as SPACE_NAME
 from searchspaces.superkernel.blocks import ConvReLU
 from searchspaces.superkernel.network import Structure, SuperkernelNetwork, slot_widths
 
-SPACE_NAME = "superkernel"
 GENOTYPE_VERSION = 2  # 2: kept filter indices of filterwise slots
 
 

@@ -4,7 +4,7 @@ Denoising", CVPRW 2020, Secs. 4.1-4.4 and 4.5.1; SPEC 4.1).
 
 A superkernel has a maximal kernel of size K x K with F filters. Every
 distribution describes its (relaxed) slice the same way, so that the
-convolution in `superconv.py` never needs to know which one it holds:
+convolution in `operations.py` never needs to know which one it holds:
 
     weights  (n_k, P): relaxed weight of each (kernel size, filter pattern) pair,
     patterns (P, F):   the filter patterns (1 = filter kept),

@@ -23,7 +23,7 @@ from torch import nn
 from searchspaces.genotype import Genotype
 from searchspaces.superkernel.blocks import DCRBlock
 from searchspaces.superkernel.derived import kept_filters
-from searchspaces.superkernel.superconv import SuperConv2d
+from searchspaces.superkernel.operations import SuperConv2d
 
 Weights = dict[str, torch.Tensor]
 

@@ -30,7 +30,7 @@ from searchspaces.superkernel.derived import (
 )
 from searchspaces.superkernel.distributions import Choice
 from searchspaces.superkernel.network import Structure, SuperkernelNetwork
-from searchspaces.superkernel.superconv import SuperConv2d
+from searchspaces.superkernel.operations import SuperConv2d
 
 if TYPE_CHECKING:
     from searchspaces.superkernel.space import SuperkernelOptions

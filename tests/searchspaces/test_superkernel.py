@@ -18,7 +18,7 @@ from searchspaces.superkernel.blocks import DCRBlock
 from searchspaces.superkernel.distributions import (
     DISTRIBUTIONS,
 )
-from searchspaces.superkernel.superconv import SuperConv2d
+from searchspaces.superkernel.operations import SuperConv2d
 from searchspaces.superkernel.supernet import FixedSupernet
 from trainables import devices
 from trainables.embedded import embedded_images

@@ -16,7 +16,7 @@ from searchspaces.superkernel.distributions import (
     Choice,
     FilterwiseAttentionDistribution,
 )
-from searchspaces.superkernel.superconv import SuperConv2d, centred_masks
+from searchspaces.superkernel.operations import SuperConv2d, centred_masks
 
 SPACE = get_space("superkernel")
 KERNELS, FILTERS = (1, 3, 5), (2, 3, 5)
