@@ -31,10 +31,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from searchspaces.genotype import Genotype
-from searchspaces.names import HINAS as SPACE_NAME
 from searchspaces.hinas.blocks import Head, Projection, Stem
 from searchspaces.hinas.cells import SearchCell, add_all, derive_cell, edge_index, num_edges
 from searchspaces.hinas.viterbi import MOVES, viterbi
+from searchspaces.names import HINAS as SPACE_NAME
 from searchspaces.registry import Supernet
 
 if TYPE_CHECKING:

@@ -25,9 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from searchspaces.genotype import Genotype
-from searchspaces.names import MODNAS as SPACE_NAME
 from searchspaces.modnas.plan import full_width_arch, parameter_count
 from searchspaces.modnas.unet import GatedStem, MixedLayer, SearchBlock, SearchUNet
+from searchspaces.names import MODNAS as SPACE_NAME
 from searchspaces.registry import Supernet
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ from searchspaces.registry import get_space
 from searchspaces.superkernel.attention_unet import AttentionUNet
 from searchspaces.superkernel.blocks import ChannelAttention, ConvReLU, DCRBlock
 from searchspaces.superkernel.distributions import DISTRIBUTIONS
-from searchspaces.superkernel.resunet import SkipInitUNet
 from searchspaces.superkernel.operations import SuperConv2d
+from searchspaces.superkernel.resunet import SkipInitUNet
 from searchspaces.superkernel.supernet import SuperkernelSupernet
 from searchspaces.superkernel.temperature import TemperatureSchedule
 from trainables import devices
