@@ -130,6 +130,16 @@ class SearchSpace(ABC):
         self, genotype: Genotype, options: dict[str, Any], in_channels: int
     ) -> nn.Module: ...
 
+    def check_stages(self, options: SpaceOptions, stages: list[int]) -> None:
+        """Raise ValueError("<stages>: why") unless the networks this space searches with
+        `options` can be retrained at each of `stages` unfolded stages (retrain.stages)."""
+        raise ValueError(f"{stages}: search space {self.name!r} has no stages to retrain at")
+
+    def at_stages(self, genotype: Genotype, stages: int) -> Genotype:
+        """`genotype`'s network at `stages` stages (retrain.stages); ValueError if it has
+        none or cannot be unrolled to that many."""
+        raise ValueError(f"{stages}: search space {self.name!r} has no stages to retrain at")
+
     def inherit(self, supernet: Supernet, genotype: Genotype, derived: nn.Module) -> None:
         """Load into `derived` (the network of `genotype`) the trained weights of `supernet`
         that it keeps, so that it computes the supernet's function under that choice."""

@@ -15,6 +15,6 @@ from searchspaces.modnas import (
     views,  # noqa: F401  (its plots' data)
 )
 from searchspaces.modnas.space import ModNASOptions, ModNASSpace
-from searchspaces.modnas.unfolding import ModNASSupernet
+from searchspaces.modnas.supernet import ModNASSupernet
 
 __all__ = ["ModNASOptions", "ModNASSpace", "ModNASSupernet"]

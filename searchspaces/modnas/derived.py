@@ -7,7 +7,8 @@ layers that the block output does not reach are dropped. Channel counts
 follow `plan.py`; the stem and the skip joins follow the genotype's `stem` and
 `skip_join` (version 1: one searched conv, added skips; `skeleton.py`).
 The unfolding (T stages, learnable delta_t / eta_t) wraps the denoisers as in
-the supernet. Everything structural comes from the genotype.
+the supernet: with `share_architecture` the genotype's one denoiser is built T
+times, each copy with its own weights. Everything structural comes from the genotype.
 """
 
 from __future__ import annotations
@@ -89,5 +90,7 @@ class ModNASNetwork(ModelGuidedUnfolding):
     def __init__(self, genotype: Genotype, in_channels: int) -> None:
         arch = genotype.arch
         structure = arch_structure(arch)
-        denoisers = [DerivedUNet(d, in_channels, structure) for d in arch["denoisers"]]
+        shared = arch.get("share_architecture", False)  # version 3; one denoiser, T stages
+        stage_archs = arch["denoisers"] * arch["stages"] if shared else arch["denoisers"]
+        denoisers = [DerivedUNet(d, in_channels, structure) for d in stage_archs]
         super().__init__(denoisers, arch["unfolding"])

@@ -16,7 +16,7 @@ with `add` max(up, block output of encoding level l) (`skeleton.add_padded`);
 the head reads decoding block 0's output. Layers that layer 3 does not reach
 by following `input` are dead: the derived network drops them. Genotypes of
 version 1 have no `skip_join` / `stem` keys: `add` and `searched`
-(`arch_structure`).
+(`arch_structure`); with `share_architecture` the one denoiser counts T times.
 """
 
 from __future__ import annotations
@@ -150,6 +150,8 @@ def parameter_count(arch: dict[str, Any], in_channels: int) -> int:
     """Parameters of the derived network of `arch`, from the plan alone."""
     structure = arch_structure(arch)
     denoisers = sum(denoiser_parameters(d, in_channels, structure) for d in arch["denoisers"])
+    if arch.get("share_architecture", False):  # one architecture, T copies of its weights
+        denoisers *= arch["stages"]
     step_sizes = 2 * arch["stages"] if arch["unfolding"] else 0  # delta_t, eta_t
     return denoisers + step_sizes
 

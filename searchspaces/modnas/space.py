@@ -17,10 +17,10 @@ loss of every architecture step, pulling every gate toward 0 against the data
 gradient. The width rule keeps a fraction rho of the gate mass, so only gates
 that fall relative to the others drop channels: a uniform shrink drops none.
 
-Genotype `arch` format (JSON data only; validated by `validation.py`):
+Genotype `arch` format (JSON data only; validated by the typed models of `arch.py`):
 
     {
-      "stages": 3,              # T, one denoiser per stage (1 without unfolding)
+      "stages": 3,              # T (1 without unfolding); retrain.stages may change it
       "unfolding": true,        # model-guided update (Eq. 6b); false: y -> D(y)
       "levels": 4,              # U-net resolution levels
       "width": 64,              # full width of every layer (the supernet's)
@@ -28,7 +28,9 @@ Genotype `arch` format (JSON data only; validated by `validation.py`):
       "depth_search": "dense",  # or "skip_op"
       "skip_join": "concat",    # or "add" (version 2; absent in version 1: "add")
       "stem": "fixed",          # or "searched" (version 2; absent in version 1: "searched")
-      "denoisers": [            # one per stage
+      "share_architecture": true,  # version 3 (absent before: false): one denoiser for
+                                # every stage; false: one per stage
+      "denoisers": [            # one (shared) or one per stage
         {"stem": {"channels": 48},  # the stem's width (fixed, or searched by gates)
          "encoder": [           # levels - 1 blocks, level 0 first
            {"layers": [{"op": "conv_3x3", "channels": 48, "input": 0},
@@ -51,6 +53,7 @@ through `input` are dead and not built. Sampling layers read the block output.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Literal
 
 import torch
@@ -59,11 +62,11 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from searchspaces.genotype import Genotype
+from searchspaces.modnas.arch import validate_arch
 from searchspaces.modnas.derived import ModNASNetwork
 from searchspaces.modnas.operations import CANDIDATE_SETS, OPS, SKIP
+from searchspaces.modnas.supernet import GENOTYPE_VERSION, SPACE_NAME, ModNASSupernet
 from searchspaces.modnas.unet import NUM_LAYERS, kept_channel_indices
-from searchspaces.modnas.unfolding import GENOTYPE_VERSION, SPACE_NAME, ModNASSupernet
-from searchspaces.modnas.validation import validate_arch
 from searchspaces.registry import SearchSpace, SpaceOptions, register_space
 
 MIN_BOTTOM = 4  # pixels per side at the lowest level of a training patch
@@ -85,6 +88,9 @@ class ModNASOptions(SpaceOptions):
     skip_join: Literal["concat", "add"] = "concat"  # concat + 3x3 conv to half (paper) or add
     stem: Literal["fixed", "searched"] = "fixed"  # two fixed convs (paper) or one gated conv
     stem_channels: int | None = Field(None, ge=1)  # fixed stem width; None: 3/4 of width
+    # one architecture for all T stages (the paper's: Table 2's parameters grow linearly
+    # in T); false: one searched architecture per stage (`supernet.py`)
+    share_architecture: bool = True
     # ours: weight of the mean width gate in the architecture loss (0: the paper's, none)
     width_penalty: float = Field(0.0, ge=0, le=MAX_WIDTH_PENALTY)
 
@@ -200,6 +206,33 @@ class ModNASSpace(SearchSpace):
     def validate_arch(self, genotype: Genotype) -> None:
         validate_arch(genotype)
 
+    def check_stages(self, options: ModNASOptions, stages: list[int]) -> None:  # type: ignore[override]
+        """`retrain.stages` needs the unfolding, and one architecture shared by every stage
+        unless it only repeats the searched T."""
+        if not options.unfolding and stages != [1]:
+            raise ValueError(f"{stages}: without unfolding (search_space.options.unfolding: "
+                             "false) there is one denoiser: only [1]")
+        if not options.share_architecture and stages != [options.stages]:
+            raise ValueError(f"{stages}: one architecture per stage (search_space.options."
+                             "share_architecture: false) retrains only at the searched "
+                             f"stages [{options.stages}]")
+
+    def at_stages(self, genotype: Genotype, stages: int) -> Genotype:
+        """The genotype's one denoiser unrolled over `stages` stages (Table 2: one search
+        retrained at T = 1, 3, 6); the same genotype when T is already `stages`."""
+        arch = validate_arch(genotype)
+        if stages == arch.stages:
+            return genotype
+        if not arch.unfolding or not arch.share_architecture:
+            why = "has no unfolding" if not arch.unfolding else \
+                "has one architecture per stage (share_architecture: false)"
+            raise ValueError(f"{stages}: the genotype {why}; it is built at its "
+                             f"{arch.stages} stage(s) only")
+        provenance = {key: value for key, value in genotype.provenance.items()
+                      if not key.startswith("params_")}  # counted at the searched T
+        return replace(genotype, arch={**genotype.arch, "stages": stages},
+                       provenance={**provenance, "searched_stages": arch.stages})
+
     def tiny_options(self) -> dict[str, Any]:
         return {"stages": 2, "levels": 2, "width": 8, "channel_multiple": 4}
 
@@ -208,7 +241,8 @@ class ModNASSpace(SearchSpace):
         counts are those the width rule keeps for a one-hot gate pattern."""
         options = supernet.options
         counts = one_hot_counts(options)
-        denoisers = [one_hot_denoiser(options, stage, counts) for stage in range(options.stages)]
+        searched = 1 if options.share_architecture else options.stages
+        denoisers = [one_hot_denoiser(options, stage, counts) for stage in range(searched)]
         return supernet.load_arch(denoisers)
 
 

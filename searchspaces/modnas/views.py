@@ -13,12 +13,12 @@ import torch.nn.functional as F
 from searchspaces.genotype import Genotype
 from searchspaces.modnas.plan import alive_layers
 from searchspaces.modnas.unet import NUM_LAYERS, MixedLayer
-from searchspaces.modnas.unfolding import SPACE_NAME
+from searchspaces.names import MODNAS as SPACE_NAME
 from searchspaces.views import Diagram, SpaceViews, WeightTable, register_views, table, unet_panel
 
 if TYPE_CHECKING:
+    from searchspaces.modnas.supernet import ModNASSupernet
     from searchspaces.modnas.unet import SearchUNet
-    from searchspaces.modnas.unfolding import ModNASSupernet
 
 PATH_NAMES = ["in", *(f"L{j}" for j in range(1, NUM_LAYERS))]  # inputs of a dense layer
 
@@ -51,7 +51,7 @@ class ModNASViews(SpaceViews):
         options = supernet.options
         roles: dict[str, list[tuple[str, Any]]] = {}
         gates: list[tuple[str, torch.Tensor]] = []
-        for stage, unet in enumerate(supernet.network.denoisers):
+        for stage, unet in enumerate(supernet.searched()):  # the first alone when shared
             named = named_layers(unet, stage)
             for role, items in named.items():
                 roles.setdefault(role, []).extend(items)
@@ -73,11 +73,15 @@ class ModNASViews(SpaceViews):
 
     def diagram(self, genotype: Genotype) -> Diagram:
         arch = genotype.arch
-        stages = len(arch["denoisers"])
-        panels = tuple(
-            denoiser_panel(f"stage {t + 1} of {stages}: D_{t + 1}" if arch["unfolding"]
-                           else "plain U-net denoiser y -> D(y)", denoiser)
-            for t, denoiser in enumerate(arch["denoisers"]))
+        stages = arch["stages"]
+        if not arch["unfolding"]:
+            names = ["plain U-net denoiser y -> D(y)"]
+        elif arch.get("share_architecture", False):
+            names = [f"D, the architecture of all {stages} stages (own weights each)"]
+        else:
+            names = [f"stage {t + 1} of {stages}: D_{t + 1}" for t in range(stages)]
+        panels = tuple(denoiser_panel(name, denoiser)
+                       for name, denoiser in zip(names, arch["denoisers"]))
         frame = "model-guided unfolding" if arch["unfolding"] else "no unfolding"
         title = (f"MoD-NAS {genotype.arch_hash()}: T = {arch['stages']} ({frame}), "
                  f"{arch['levels']} levels, width {arch['width']} (m = "

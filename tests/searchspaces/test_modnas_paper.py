@@ -94,7 +94,7 @@ def test_supernet_and_derived_follow_join_and_stem(structure):
     torch.manual_seed(0)
     supernet = SPACE.build_supernet(options, 1)
     genotype = SPACE.set_one_hot(supernet)
-    assert genotype.version == 2
+    assert genotype.version == 3
     assert (genotype.arch["skip_join"], genotype.arch["stem"]) == structure
     loaded = Genotype.from_json(genotype.to_json())
     derived = SPACE.build_derived(loaded, options, 1)

@@ -178,7 +178,7 @@ def test_the_search_loop_adds_the_width_penalty_on_architecture_steps(images, ru
                                                                        monkeypatch):
     """search_space.options.width_penalty reaches the loop: the supernet's penalty is taken on
     every architecture step (none in warm-up), never on weight steps."""
-    from searchspaces.modnas.unfolding import ModNASSupernet
+    from searchspaces.modnas.supernet import ModNASSupernet
     from searchspaces.registry import get_space
 
     calls = []
