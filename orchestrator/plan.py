@@ -61,7 +61,8 @@ class ArmPlan:
         if phase == "search" and self.genotype is not None:
             return 0.0
         spec, patch = self.study[phase], self.study["data"]["patch_size"]
-        return float(spec["epochs"] * spec["steps_per_epoch"] * spec["batch_size"] * patch**2)
+        steps = spec["steps_per_epoch"] or 1  # search.epoch: images: known after the split
+        return float(spec["epochs"] * steps * spec["batch_size"] * patch**2)
 
     def chain(self) -> float:
         """Estimated work from a unit's start to its last retrain's end."""

@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 NUM_DIHEDRAL = 8
+RESCALE_RANGE = (0.8, 1.2)  # HiNAS code: RandomRescaleCrop(scale=[0.8, 1.2], prob=0.5)
 
 
 def dihedral(array: np.ndarray, variant: int) -> np.ndarray:

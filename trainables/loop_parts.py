@@ -64,9 +64,11 @@ def patch_batches(
     num_workers: int,
     noise: Any | None = None,
     pin_memory: bool = False,
+    cover: bool = False,
 ) -> Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]]:
     """A function epoch -> iterator over `steps` (noisy, clean) batches, reproducible per epoch.
-    `pin_memory` (for CUDA) lets `to_device` copy them asynchronously."""
+    `pin_memory` (for CUDA) lets `to_device` copy them asynchronously; `cover` crops every
+    image once per epoch (`search.epoch: images`)."""
     dataset = PatchDataset(
         images,
         patch_size=data.patch_size,
@@ -75,6 +77,7 @@ def patch_batches(
         seed=seed,
         augment=data.augment,
         rescale=data.rescale,
+        cover=cover,
     )
     loader = make_loader(dataset, batch_size, num_workers=num_workers, pin_memory=pin_memory)
 

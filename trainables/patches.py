@@ -4,7 +4,10 @@ Item i of epoch e is a pure function of (seed, e, i): its generator is
 `np.random.default_rng([seed, e, i])`, so results do not depend on worker
 count, batch order or what was drawn before. Each item picks an image
 uniformly (one image, one chance, as in the KAIR and HiNAS loaders; not
-weighted by area), crops it (optionally with a random rescale), applies one
+weighted by area), or, with `cover` (`search.epoch: images`), takes the images in a
+random order fixed per epoch, each once (wrapping round when the epoch's batches ask for
+more items than there are images), as the HiNAS code's shuffled DataLoader does
+(`data/build_dataset.py`); then it crops it (optionally with a random rescale), applies one
 of the 8 dihedral transforms and degrades it. A real-noise pair
 (`trainables.paired`) is not degraded: its noisy image gets the same crop,
 rescale and transform as its clean one, with the same draws.
@@ -19,8 +22,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from trainables.augment import RESCALE_RANGE, random_crop, random_scaled_crop
 from trainables.augment import augment as dihedral_augment
-from trainables.augment import random_crop, random_scaled_crop
 from trainables.datasets import check_patch_size
 from trainables.degradations import Degradation
 from trainables.images import NamedImage
@@ -38,7 +41,8 @@ class PatchDataset(Dataset):
         samples_per_epoch: int,
         seed: int,
         augment: bool = True,
-        rescale: bool = False,
+        rescale: tuple[float, float] | bool | None = None,  # True: RESCALE_RANGE
+        cover: bool = False,
     ) -> None:
         if not images:
             raise ValueError("PatchDataset needs at least one image")
@@ -51,7 +55,8 @@ class PatchDataset(Dataset):
         self.samples_per_epoch = samples_per_epoch
         self.seed = seed
         self.augment = augment
-        self.rescale = rescale
+        self.rescale = RESCALE_RANGE if rescale is True else (rescale or None)
+        self.cover = cover
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -64,7 +69,7 @@ class PatchDataset(Dataset):
         if not 0 <= index < self.samples_per_epoch:
             raise IndexError(f"patch index {index} out of range {self.samples_per_epoch}")
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        image = self.images[int(rng.integers(len(self.images)))]
+        image = self.images[self.image_index(index, rng)]
         if image.noisy is not None:
             clean, noisy = same_draws(self.patch, rng, image.pixels, image.noisy)  # (P, P, C)
         else:
@@ -72,10 +77,18 @@ class PatchDataset(Dataset):
             noisy = self.degradation.apply(clean, rng)  # (P, P, C)
         return to_tensor(noisy), to_tensor(clean)
 
+    def image_index(self, index: int, rng: np.random.Generator) -> int:
+        """The image of item `index`: drawn uniformly, or (`cover`) the epoch's permutation."""
+        if not self.cover:
+            return int(rng.integers(len(self.images)))
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.images))
+        return int(order[index % len(self.images)])
+
     def patch(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Crop (and maybe rescale) an (H, W, C) image, and maybe transform it: (P, P, C)."""
-        if self.rescale:
-            patch = random_scaled_crop(pixels, self.patch_size, rng)
+        if self.rescale is not None:
+            low, high = self.rescale
+            patch = random_scaled_crop(pixels, self.patch_size, rng, low, high)
         else:
             patch = random_crop(pixels, self.patch_size, rng)
         return dihedral_augment(patch, rng) if self.augment else patch

@@ -34,6 +34,7 @@ import torch
 from searchspaces.genotype import Genotype
 from searchspaces.registry import get_space
 from searchspaces.views import views_for
+from studyspec.steps import image_epoch_steps
 from trainables.devices import (
     Runtime,
     autocast,
@@ -235,6 +236,7 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
     """Search `study`'s space on `data`; returns the genotype of the best epoch."""
     torch.manual_seed(study.seed)
     reset_peak_memory(runtime)
+    study = with_image_epochs(study, data)
     parts = build_search(study, runtime)
     supernet, search = parts.supernet, study.search
     start, best = load_state(parts, state) if state else (0, Best())
@@ -243,10 +245,13 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
     views = views_for(study.search_space.name)
     # joint (single-level): weights and architecture share batches from Train-W and Train-A
     train_w = data.train_w + data.train_a if search.strategy == "joint" else data.train_w
+    cover = search.epoch == "images"
     batches_w = patch_batches(train_w, study.data, search.batch_size, search.steps_per_epoch,
-                              study.seed, search.num_workers, pin_memory=runtime.non_blocking)
+                              study.seed, search.num_workers, pin_memory=runtime.non_blocking,
+                              cover=cover)
     batches_a = patch_batches(data.train_a, study.data, search.batch_size, search.steps_per_epoch,
-                              study.seed + 1, search.num_workers, pin_memory=runtime.non_blocking)
+                              study.seed + 1, search.num_workers, pin_memory=runtime.non_blocking,
+                              cover=cover)
     val_images, keys = centre_crop(data.val, search.val_crop), validation_keys(study.data.noise)
     monitor = Monitor.build(data.monitor, search.monitor_crop, keys, runtime)
     evaluate = Evaluator(supernet, study, best, val_images, keys, runtime)
@@ -277,6 +282,19 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
         if stop:
             break
     return Genotype.from_dict(best.genotype, source="best genotype")
+
+
+def with_image_epochs(study, data: SearchData):
+    """`search.epoch: images`: the study with `steps_per_epoch` = ceil(Train-W images /
+    batch) (joint: Train-W and Train-A), one crop of each image an epoch as in the HiNAS
+    code; other studies as they are."""
+    search = study.search
+    if search.epoch != "images":
+        return study
+    images = len(data.train_w) + (len(data.train_a) if search.strategy == "joint" else 0)
+    steps = image_epoch_steps(images, search.batch_size)
+    return study.model_copy(update={"search": search.model_copy(
+        update={"steps_per_epoch": steps})})
 
 
 def entropy_metric(supernet) -> dict[str, float]:
