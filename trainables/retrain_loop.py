@@ -79,7 +79,8 @@ def build_retrain(study, genotype: Genotype, runtime: Runtime) -> RetrainParts:
     spec = study.retrain.optimizer.model_dump()
     optimizer = build_optimizer(model.parameters(), spec)
     total = study.retrain.epochs * study.retrain.steps_per_epoch
-    return RetrainParts(model, optimizer, build_scheduler(optimizer, spec, total))
+    return RetrainParts(model, optimizer, build_scheduler(optimizer, spec, total,
+                                                          study.retrain.steps_per_epoch))
 
 
 def train_epoch(parts: RetrainParts, batches, study, runtime: Runtime) -> float:

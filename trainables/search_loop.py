@@ -106,8 +106,9 @@ def build_search(study, runtime: Runtime) -> SearchParts:
     arch_spec = search.arch_optimizer.model_dump()
     w_opt = build_optimizer(supernet.weight_parameters(), weight_spec)
     a_opt = build_optimizer(supernet.arch_parameters(), arch_spec)
-    return SearchParts(supernet, w_opt, a_opt, build_scheduler(w_opt, weight_spec, total),
-                       build_scheduler(a_opt, arch_spec, arch_total))
+    steps = search.steps_per_epoch
+    return SearchParts(supernet, w_opt, a_opt, build_scheduler(w_opt, weight_spec, total, steps),
+                       build_scheduler(a_opt, arch_spec, arch_total, steps))
 
 
 def loss_step(model, loss_fn, batch, optimizers, runtime: Runtime, clip: float | None, params,
