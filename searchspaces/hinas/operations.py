@@ -12,8 +12,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-# Journal version (7 ops, code and paper). The CVPR set adds a deformable 3x3
-# conv instead of sep_5x5 / dil_5x5; it is not implemented yet.
+from searchspaces.hinas.deform import DeformConvBN
+
+# Journal version (7 ops, code and paper). The CVPR set has a deformable 3x3
+# conv (DCNv2, deform.py) instead of sep_5x5 / dil_5x5 (CVPR Sec. 2.1).
 JOURNAL_PRIMITIVES: tuple[str, ...] = (
     "conv_3x3",
     "sep_3x3",
@@ -23,6 +25,7 @@ JOURNAL_PRIMITIVES: tuple[str, ...] = (
     "skip",
     "none",
 )
+CVPR_PRIMITIVES: tuple[str, ...] = ("conv_3x3", "sep_3x3", "dil_3x3", "def_3x3", "skip", "none")
 
 ACTIVATIONS = ("leaky_relu", "relu")
 
@@ -102,6 +105,7 @@ OPS: dict[str, OpFactory] = {
     "sep_5x5": lambda c, affine, act: SepConv(c, 5, affine, act),
     "dil_3x3": lambda c, affine, act: ConvBN(c, 3, 2, affine, act),
     "dil_5x5": lambda c, affine, act: ConvBN(c, 5, 2, affine, act),
+    "def_3x3": lambda c, affine, act: DeformConvBN(c, affine, make_activation(act)),
     "skip": lambda c, affine, act: nn.Identity(),
     "none": lambda c, affine, act: Zero(),
 }
