@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from searchspaces.genotype import Genotype
-from searchspaces.hinas.blocks import Head, Projection, Stem
+from searchspaces.hinas.blocks import AsppHead, Head, Projection, Stem, conv_bn
 from searchspaces.hinas.cells import SearchCell, add_all, derive_cell, edge_index, num_edges
 from searchspaces.hinas.viterbi import MOVES, viterbi
 from searchspaces.names import HINAS as SPACE_NAME
@@ -54,16 +54,22 @@ class HiNASSupernet(Supernet):
         self.node_widths = [int(options.width * g) for g in options.width_multipliers]
         nodes, act = options.num_nodes, options.activation
 
-        self.stem = Stem(in_channels, options.stem_channels, False, act)
+        network = options.network()
+        self.code_two_back = network.two_back == "code"
+        self.sigmoid_output = network.supernet_output == "code"
+        stem_out = self._channels(-1, 0)
+        self.stem = Stem(in_channels, options.stem_channels, stem_out, False, act,
+                         network.stem == "code")
         self.routes = nn.ModuleDict()  # "l_s_t": source level s (before layer l) -> level t
-        self.two_back = nn.ModuleDict()  # "l_t": two-back source -> cell (l, t)
+        self.two_back = nn.ModuleDict()  # "l_t": two-back source -> cell (l, t) (paper)
         self.cells = nn.ModuleDict()  # "l_t" (sharing) or "l_s_t" (one per incoming path)
         for layer in range(self.num_layers):
             for target in self.levels(layer):
                 width = self.node_widths[target]
-                self.two_back[f"{layer}_{target}"] = Projection(
-                    self._channels(*self.two_back_source(layer, target)), width, False
-                )
+                if not self.code_two_back:
+                    self.two_back[f"{layer}_{target}"] = Projection(
+                        self._channels(*self.two_back_source(layer, target)), width, False
+                    )
                 for source in self.incoming(layer, target):
                     key = f"{layer}_{source}_{target}"
                     self.routes[key] = Projection(self._channels(layer - 1, source), width, False)
@@ -73,9 +79,12 @@ class HiNASSupernet(Supernet):
                     self.cells[f"{layer}_{target}"] = SearchCell(
                         width, nodes, options.primitives, act
                     )
-        last = self.num_layers - 1
-        head_in = sum(self._channels(last, level) for level in self.levels(last))
-        self.head = Head(head_in, options.stem_channels, in_channels, act)
+        if self.code_two_back:  # the official reduce1 and upsamplers (module docstring)
+            self.reduce = conv_bn(options.stem_channels, self.node_widths[0], 3, affine=False)
+            self.widen = nn.ModuleList(
+                Projection(self.node_widths[t - 1], self.node_widths[t], False)
+                for t in range(1, min(self.num_levels, self.num_layers + 1)))
+        self.head = self._head(network.supernet_head, in_channels)
 
         num_sets = self.num_layers if options.layerwise_alphas else 1
         self.alphas = nn.Parameter(torch.zeros(num_sets, num_edges(nodes), len(options.primitives)))
@@ -98,9 +107,19 @@ class HiNASSupernet(Supernet):
         return layer - 2, min(target, self.levels(layer - 2)[-1])
 
     def _channels(self, layer: int, level: int) -> int:
-        if layer < 0:
+        if layer < 0 and self.options.network().stem == "paper":
             return self.options.stem_channels
-        return self.options.num_nodes * self.node_widths[level]
+        return self.options.num_nodes * self.node_widths[level]  # the code's stem: level 0
+
+    def _head(self, form: str, in_channels: int) -> nn.Module:
+        """The end part on the last layer's outputs (all levels): `supernet_head`."""
+        last, options = self.num_layers - 1, self.options
+        level_channels = [self._channels(last, level) for level in self.levels(last)]
+        if form == "paper":
+            return Head(sum(level_channels), options.stem_channels, in_channels,
+                        options.activation)
+        return AsppHead(level_channels, self._channels(last, 0), in_channels, False,
+                        options.activation)
 
     def _legal_moves(self) -> torch.Tensor:
         mask = torch.zeros(self.num_layers, self.num_levels, len(MOVES), dtype=torch.bool)
@@ -140,39 +159,60 @@ class HiNASSupernet(Supernet):
 
     # --- forward --------------------------------------------------------------------
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        stem = self.stem(image)  # (B, stem, H, W)
+        first, stem = self.stem(image)  # (B, stem, H, W), (B, C_stem, H, W)
         alphas, betas = self.alpha_weights(), self.beta_probs()
         history: list[dict[int, torch.Tensor]] = [{0: stem}]  # history[l + 1] = layer l
+        mixed = {0: self.reduce(first)} if self.code_two_back else {}  # inputs of layer l - 1
         for layer in range(self.num_layers):
             weights = alphas[self.alpha_set(layer)]
-            history.append(
-                {
-                    t: self._cell_output(layer, t, history, weights, betas)
-                    for t in self.levels(layer)
-                }
-            )
-        features = torch.cat(list(history[-1].values()), dim=1)  # (B, sum N*C_t, H, W)
-        out = self.head(features)  # (B, C_in, H, W)
-        return image - out if self.options.residual else out
+            paths = {t: self._paths(layer, t, history, betas) for t in self.levels(layer)}
+            two_back = self._two_back(layer, history, mixed)
+            if self.code_two_back or self.options.cell_sharing:
+                mixed = {t: add_all([w * f for w, f, _ in p]) for t, p in paths.items()}
+            history.append({t: self._cell_output(layer, t, two_back[t], paths[t], mixed, weights)
+                            for t in self.levels(layer)})
+        out = self.head(list(history[-1].values()))  # (B, C_in, H, W)
+        out = image - out if self.options.residual else out
+        return torch.sigmoid(out) if self.sigmoid_output else out
+
+    def _paths(self, layer: int, target: int, history: list[dict[int, torch.Tensor]],
+               betas: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor, str]]:
+        """(beta weight, projected input f_{l-1}^k, key) of each path into cell (l, t)."""
+        paths = []
+        for source in self.incoming(layer, target):
+            key = f"{layer}_{source}_{target}"
+            weight = betas[layer, source, target - source + 1]
+            paths.append((weight, self.routes[key](history[layer][source]), key))
+        return paths
+
+    def _two_back(self, layer: int, history: list[dict[int, torch.Tensor]],
+                  mixed: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+        """The two-back input of each cell of `layer`: a projection of the output two
+        layers back (paper), or the mixture the cell one layer back received, widened
+        from the level below where that level did not exist yet (code)."""
+        inputs: dict[int, torch.Tensor] = {}
+        for target in self.levels(layer):
+            if not self.code_two_back:
+                back_layer, back_level = self.two_back_source(layer, target)
+                source = history[back_layer + 1][back_level]
+                inputs[target] = self.two_back[f"{layer}_{target}"](source)
+            elif target in mixed:
+                inputs[target] = mixed[target]
+            else:
+                inputs[target] = self.widen[target - 1](inputs[target - 1])
+        return inputs
 
     def _cell_output(
         self,
         layer: int,
         target: int,
-        history: list[dict[int, torch.Tensor]],
+        two_back: torch.Tensor,
+        paths: list[tuple[torch.Tensor, torch.Tensor, str]],
+        mixed: dict[int, torch.Tensor],
         weights: torch.Tensor,
-        betas: torch.Tensor,
     ) -> torch.Tensor:
-        back_layer, back_level = self.two_back_source(layer, target)
-        two_back = self.two_back[f"{layer}_{target}"](history[back_layer + 1][back_level])
-        paths = []  # (beta weight, projected input, key)
-        for source in self.incoming(layer, target):
-            key = f"{layer}_{source}_{target}"
-            weight = betas[layer, source, target - source + 1]
-            paths.append((weight, self.routes[key](history[layer][source]), key))
         if self.options.cell_sharing:  # Eq. 5
-            mixed = add_all([weight * feature for weight, feature, _ in paths])
-            return self.cells[f"{layer}_{target}"](two_back, mixed, weights)
+            return self.cells[f"{layer}_{target}"](two_back, mixed[target], weights)
         return add_all(  # Eq. 6
             [weight * self.cells[key](two_back, feature, weights) for weight, feature, key in paths]
         )

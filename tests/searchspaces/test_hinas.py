@@ -154,16 +154,18 @@ def _zero_head(net):
             param.zero_()
 
 
+@pytest.mark.parametrize("variant", ["code", "paper"])
 @pytest.mark.parametrize("residual", [True, False])
-def test_residual_learning(residual):
-    supernet = _supernet(residual=residual)
+def test_residual_learning(residual, variant):
+    supernet = _supernet(residual=residual, variant=variant)
     genotype = SPACE.set_one_hot(supernet)
-    derived = SPACE.build_derived(genotype, SPACE.tiny_options(), 1)
+    derived = SPACE.build_derived(genotype, {**SPACE.tiny_options(), "variant": variant}, 1)
     image = torch.rand(2, 1, 8, 8)
+    expected = image if residual else torch.zeros_like(image)
     for net in (supernet, derived):
         _zero_head(net)
-        expected = image if residual else torch.zeros_like(image)
-        assert torch.equal(net(image), expected)
+        sigmoid = variant == "code" and net is supernet  # the code's search output
+        assert torch.equal(net(image), torch.sigmoid(expected) if sigmoid else expected)
 
 
 def test_entropy_at_uniform_init():
@@ -233,7 +235,8 @@ def test_literal_genotype_builds_and_runs():
     net = SPACE.build_derived(genotype, {"width": 4, "stem_channels": 8}, 3)
     image = torch.rand(1, 3, 12, 12)
     assert net(image).shape == image.shape
-    assert all(not hasattr(m, "affine") or m.affine for m in net.modules())
+    assert all(not hasattr(m, "affine") or m.affine  # but the official endpoint reduction
+               for name, m in net.named_modules() if not name.startswith("reduce"))
 
 
 def test_derived_parameter_count_grows_with_width():
