@@ -24,7 +24,6 @@ descheduled peer (measured: the same forward 5-8x slower), with one it does not.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import statistics
 import sys
@@ -53,12 +52,9 @@ PAPER_FLOPS_RATIO = 0.48 / 1.28  # Table 2: MoD-NAS T = 1 / DnCNN
 
 
 def table7_genotype(stages: int = 1) -> Genotype:
-    """The Table 7 denoiser in each of `stages` unfolded stages."""
-    genotype = Genotype.load(TABLE7)
-    arch = {**genotype.arch, "stages": stages,
-            "denoisers": genotype.arch["denoisers"] * stages}
-    document = dataclasses.replace(genotype, arch=arch).to_dict()
-    return Genotype.from_dict(document, source=f"Table 7 genotype, T = {stages}")
+    """The Table 7 denoiser (one architecture for every stage) unrolled to `stages` stages,
+    as `retrain.stages` builds it."""
+    return get_space("modnas").at_stages(Genotype.load(TABLE7), stages)
 
 
 @contextmanager

@@ -64,7 +64,7 @@ class MetricColumn:
 
 @dataclass(frozen=True)
 class Row:
-    """One (arm, tuned label, evaluation protocol) of a group."""
+    """One (arm, tuned label, evaluation protocol, retrained stages) of a group."""
 
     arm: str
     tuned: str
@@ -76,10 +76,12 @@ class Row:
     search_peak_mem_mib: float | None
     failures: tuple[str, ...] = ()  # the `failure` tag of each FAILED run of the row
     baseline: bool = False  # a `baselines:` arm's row (it appears in every table)
+    stages: str = ""  # retrain.stages: the unfolded stages of the row's runs ("" : searched)
 
     @property
     def label(self) -> str:
-        return f"{self.arm} [{self.tuned}]" if self.tuned else self.arm
+        label = f"{self.arm} [{self.tuned}]" if self.tuned else self.arm
+        return f"{label} T={self.stages}" if self.stages else label
 
 
 @dataclass(frozen=True)
@@ -219,11 +221,13 @@ def table_row(runs: list[RunRecord], columns: Sequence[MetricColumn],
                mean_of(runs, "cost/params"), mean_of(runs, "cost/gflops_per_mp"),
                mean_of(linked, "search/time_s"), mean_of(linked, "search/peak_mem_mib"),
                tuple(run.tag("failure") or "no reason recorded" for run in failed),
-               is_baseline(first))
+               is_baseline(first), first.tag("stages"))
 
 
 def row_key(run: RunRecord) -> tuple:
-    return arm_position(run), run.tag("arm"), run.tag("tuned"), run.tag("eval_protocol")
+    stages = run.tag("stages")
+    return (arm_position(run), run.tag("arm"), run.tag("tuned"), run.tag("eval_protocol"),
+            int(stages) if stages.isdigit() else 0)
 
 
 def group_table(name: str, title: str, runs: list[RunRecord],
@@ -290,6 +294,12 @@ def unit_point(unit: str, runs: list[RunRecord],
                        first.tag("eval_protocol"), tuple(means))
 
 
+def unit_of(run: RunRecord) -> str:
+    """A retrained network: its unit, and its stages where retrain.stages unrolls it."""
+    unit = run.tag("unit") or run.run_id
+    return f"{unit} T={run.tag('stages')}" if run.tag("stages") else unit
+
+
 def dominates(better: ParetoPoint, worse: ParetoPoint, objectives: Sequence[Objective]) -> bool:
     pairs = [(o.oriented(b), o.oriented(w))
              for o, b, w in zip(objectives, better.values, worse.values)]
@@ -307,7 +317,7 @@ def pareto_front(parent: RunRecord, children: Iterable[RunRecord]) -> list[Paret
     objectives = study_objectives(parent)
     if not objectives:
         return None
-    units = bucket(retrained(finished_runs(children)), lambda run: run.tag("unit") or run.run_id)
+    units = bucket(retrained(finished_runs(children)), unit_of)
     points = [point for unit, runs in units.items()
               if (point := unit_point(unit, runs, objectives))]
     front = [point for members in bucket(points, lambda point: point.protocol).values()

@@ -39,6 +39,7 @@ def named_arm(spec: ArmSpec) -> Arm:
 # What a baseline arm does not take from the study: the searched space and its tuning
 BASELINE_OVERRIDES = {"retrain.scale_options": {}, "retrain.space_options": {},
                       "retrain.from": None,  # its space's default: from scratch
+                      "retrain.stages": None,  # a reference network has no stages to unroll
                       "tune.space": {}, "tune.start_from": [], "tune.scheduler": None}
 
 

@@ -35,7 +35,8 @@ class DedupLinker:
                 "dedup_of": source_run_id, "dedup_key": config["dedup_key"]}
         study = with_overrides(self.studies[config["arm"]],
                                {**config["tuned"], "seed": config["seed"]})
-        study["retrain"] = {**study["retrain"], "noise_used": config["noise"]}
+        study["retrain"] = {**study["retrain"], "noise_used": config["noise"],
+                            **({"stages_used": config["stages"]} if "stages" in config else {})}
         run_id = tracker.start_run(self.context.experiment_id, run_name(config, "retrain", study),
                                    tags, self.context.parent_run_id)
         tracker.log_params(run_id, logged_params(study, "retrain", self.context.param_keys))

@@ -153,8 +153,9 @@ def group_csv(table: GroupTable) -> str:
              *(field for c in table.columns for field in stat_fields(row.cells.get(c))),
              *(csv_number(getattr(row, name)) for name in SUMMARY_FIELDS),
              str(len(row.failures)), row.failures[0] if row.failures else "",
-             "true" if row.baseline else ""] for row in table.rows]
-    return csv_text(headers + SUMMARY_FIELDS + ["failed", "first_failure", "baseline"], rows)
+             "true" if row.baseline else "", row.stages] for row in table.rows]
+    return csv_text(headers + SUMMARY_FIELDS + ["failed", "first_failure", "baseline", "stages"],
+                    rows)
 
 
 # The Pareto front

@@ -85,7 +85,9 @@ def study_experiment(client: MlflowClient, study: str | None) -> str:
 
 def trial_study(config: dict[str, Any]) -> dict[str, Any]:
     """The resolved study of `config.json` as the schema reads it (a retrain run's logged
-    study also names the degradation it used, `retrain.noise_used`)."""
+    study also names the degradation and stages it used, `retrain.noise_used` and
+    `retrain.stages_used`)."""
     study = dict(config["study"])
-    study["retrain"] = {k: v for k, v in study.get("retrain", {}).items() if k != "noise_used"}
+    study["retrain"] = {k: v for k, v in study.get("retrain", {}).items()
+                        if k not in ("noise_used", "stages_used")}
     return study

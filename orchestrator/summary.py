@@ -14,8 +14,10 @@ def arm_line(arm: ArmPlan) -> str:
     tuned = ", ".join(study["tune"]["space"]) or "nothing"
     work = ("retrain the given genotype" if arm.genotype else
             f"search {study['search']['epochs']} epochs ({study['search']['strategy']})")
-    retrain = (f"retrain {study['retrain']['epochs']} epochs x {len(arm.noises)} noise level(s)"
-               if arm.retrain else "no retraining")
+    stages = study["retrain"].get("stages")
+    at = f" x T = {', '.join(map(str, stages))}" if stages else ""  # retrain.stages
+    retrain = (f"retrain {study['retrain']['epochs']} epochs x {len(arm.noises)} noise "
+               f"level(s){at}" if arm.retrain else "no retraining")
     group = f" group {arm.group}" if arm.group else ""
     return (f"  arm {arm.name} [{arm.method}]{group}: {arm.units()} unit(s) = "
             f"{arm.num_samples} sample(s) x seeds {list(arm.seeds)}, tuning {tuned}; "

@@ -47,14 +47,19 @@ def search_config(arm: ArmPlan, sample: int, seed: int, tuned: dict[str, Any]) -
 
 def retrain_configs(arm: ArmPlan, search: dict[str, Any], genotype: str,
                     source_run: str) -> list[dict[str, Any]]:
-    """One retrain config per degradation of the arm, from a finished search config."""
+    """One retrain config per degradation of the arm, from a finished search config, and
+    per stage count of `retrain.stages` (`stages` in the config and its labels: the
+    genotype's network unrolled to that many stages, MoD-NAS Table 2)."""
     arch_hash = Genotype.from_json(genotype, "searched genotype").arch_hash()
     configs = []
     for noise in arm.noises:
-        config = {**search, "phase": RETRAIN, "noise": noise,
-                  "candidate": {"genotype": genotype, "source": source_run}}
-        config["dedup_key"] = dedup_key(arm, config, arch_hash)
-        configs.append(config)
+        for stages in arm.study["retrain"].get("stages") or [None]:
+            config = {**search, "phase": RETRAIN, "noise": noise,
+                      "candidate": {"genotype": genotype, "source": source_run}}
+            if stages is not None:
+                config |= {"stages": stages, "labels": {**search["labels"], "stages": stages}}
+            config["dedup_key"] = dedup_key(arm, config, arch_hash)
+            configs.append(config)
     return configs
 
 
@@ -65,6 +70,7 @@ def dedup_key(arm: ArmPlan, config: dict[str, Any], arch_hash: str) -> str:
     study = with_overrides(arm.study, config["tuned"])
     inherits = Study.model_validate(study).retrain_start() == "inherit" and not arm.weights
     work = {"arch": arch_hash, "seed": config["seed"], "noise": config["noise"],
+            **({"stages": config["stages"]} if "stages" in config else {}),
             "retrain": study["retrain"], "data": study["data"],
             "options": study["search_space"], "precision": study["precision"],
             **({"weights": arm.weights} if arm.weights else {}),  # evaluated, not trained

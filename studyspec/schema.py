@@ -15,6 +15,7 @@ from studyspec.armspec import ArmSpec, ArmsSpec, Baseline, BaselineSpec, Seeds, 
 from studyspec.fields import (
     MAX_EPOCHS,
     MAX_LIST,
+    MAX_STAGES,
     Name,
     Quality,
     Seed,
@@ -237,6 +238,10 @@ class Study(Strict):
 
     def seed_list(self) -> list[int]:
         return list(self.seeds) if self.seeds is not None else [self.seed]
+    # retrain the searched genotype at each of these unfolded stage counts T (MoD-NAS
+    # Table 2: one search, T = 1, 3, 6); None: at the searched T
+    stages: Annotated[list[Annotated[int, Field(ge=1, le=MAX_STAGES)]],
+                      Field(min_length=1, max_length=MAX_LIST)] | None = None
 
     @model_validator(mode="after")
     def _groups_declared(self) -> Study:
@@ -331,6 +336,20 @@ class Study(Strict):
         return self
 
     @model_validator(mode="after")
+    @model_validator(mode="after")
+    def _stages_possible(self) -> Study:
+        stages = self.retrain.stages
+        if stages is not None:
+            if len(set(stages)) != len(stages):
+                raise error_at("Study", "retrain.stages", f"{stages} lists a stage count twice")
+            space = self.space()
+            try:
+                space.check_stages(space.parse_options(self.search_space.resolved_options()),
+                                   stages)
+            except ValueError as error:
+                raise error_at("Study", "retrain.stages", str(error)) from None
+        return self
+
     def _epochs_fit(self) -> Study:
         search = self.search
         if self.space().searchable and search.warmup_epochs >= search.epochs:

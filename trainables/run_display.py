@@ -28,12 +28,14 @@ from studyspec.schema import NoiseSpec, Study
 # dotted keys (and their sub-keys) every run logs
 FILTER_KEYS = ("search_space.name", "search_space.options", "searched", "seed", "data.train",
                "data.test", "data.noise", "search.epochs", "retrain.epochs",
-               "retrain.from", "retrain.noise_used")  # from: inherit = a distilled network
+               "retrain.from", "retrain.noise_used",  # from: inherit = a distilled network
+               "retrain.stages_used")
 # sections that say how a study runs, not what a run trained: never params
 NOT_PARAMS = ("name", "description", "profiles", "arms", "groups", "tracking", "tune",
               "resources")
 HASH_CHARS = 6
 NOISE_USED = "noise_used"  # retrain.noise_used: the degradation a retrain run trained at
+STAGES_USED = "stages_used"  # retrain.stages_used: its unfolded stages (retrain.stages)
 RENAME_TAG = "mlflow.runName"  # setting it renames the run (MLflow stores and servers alike)
 
 
@@ -102,6 +104,8 @@ def run_name(config: Mapping[str, Any], phase: str, study: Mapping[str, Any],
     label = phase
     if phase == "retrain" and len(study.get("retrain", {}).get("noise") or ()) > 1:
         label = f"{phase}-{noise_label(config['noise'])}"
+    if phase == "retrain" and config.get("stages") is not None:
+        label = f"{label}-T{config['stages']}"  # retrain.stages
     seed = f"s{config['seed']}" if config.get("seed") is not None else ""
     parts = [short_arm(str(config["arm"])), seed, label,
              short_tuned(config.get("tuned", {})), (arch_hash or "")[:HASH_CHARS]]
@@ -137,7 +141,7 @@ def selected(key: str, wanted: Iterable[str]) -> bool:
 def logged_params(study: Mapping[str, Any], phase: str, keys: Iterable[str] = ()
                   ) -> dict[str, Any]:
     """The flat params a run of `phase` logs of its resolved `study` (a retrain run's study
-    also holds `retrain.noise_used`)."""
+    also holds `retrain.noise_used`, and `retrain.stages_used` with retrain.stages)."""
     tree = trained_study(study) if phase == "retrain" else run_part(study)
     wanted = (*FILTER_KEYS, *keys)
     return {key: value for key, value in flatten(tree)  # no empty sections, no unset values
@@ -148,7 +152,8 @@ def trained_study(study: Mapping[str, Any]) -> dict[str, Any]:
     """`study` with `search_space.options` those of the retrained network (the options the
     study names, scaled or overridden ones included) and `searched` the searched values
     that differ from them."""
-    retrain = {key: value for key, value in study["retrain"].items() if key != NOISE_USED}
+    retrain = {key: value for key, value in study["retrain"].items()
+               if key not in (NOISE_USED, STAGES_USED)}
     parsed = Study.model_validate({**study, "retrain": retrain})
     named = [*study["search_space"].get("options", {}), *parsed.retrain.scale_options,
              *parsed.retrain.space_options]

@@ -27,10 +27,16 @@ def retrain_trial(config: dict[str, Any], study: dict[str, Any], data: RetrainDa
     `retrain.from: inherit` the network starts from the search run's best supernet weights."""
     parsed = Study.model_validate(study)
     genotype = Genotype.from_json(config["candidate"]["genotype"], source="retrain genotype")
+    # retrain.stages: the searched architecture (its arch_hash, genotype.json) unrolled to
+    # config["stages"] stages for this run (MoD-NAS Table 2)
+    network = genotype if config.get("stages") is None else \
+        parsed.space().at_stages(genotype, config["stages"])
     noise = NoiseSpec.model_validate(config["noise"])
     tags = {"arch_hash": genotype.arch_hash(), "noise": ",".join(noise.test_keys()),
             "search_run_id": config["candidate"].get("source", "")}
-    params = {**study, "retrain": {**study.get("retrain", {}), "noise_used": config["noise"]}}
+    used = {"noise_used": config["noise"],
+            **({"stages_used": config["stages"]} if "stages" in config else {})}
+    params = {**study, "retrain": {**study.get("retrain", {}), **used}}
     session = TrialSession.open(context, "retrain", config, params, tags=tags)
     start = parsed.retrain_start() if data.weights is None else "published"
     session.tracker.log_params(session.run_id, {"retrain": {"from": start}})
@@ -45,8 +51,8 @@ def retrain_trial(config: dict[str, Any], study: dict[str, Any], data: RetrainDa
         trial_data = data
         if start == "inherit":
             supernet = fetch_supernet(session.tracker.client, config["candidate"].get("source"))
-            trial_data = replace(data, start=inherited_weights(parsed, genotype, supernet))
-        model, metrics = run_retrain(parsed, genotype, noise, trial_data, report, runtime,
+            trial_data = replace(data, start=inherited_weights(parsed, network, supernet))
+        model, metrics = run_retrain(parsed, network, noise, trial_data, report, runtime,
                                      session.state)
         session.log_genotype(genotype)
         buffer = io.BytesIO()
@@ -57,6 +63,6 @@ def retrain_trial(config: dict[str, Any], study: dict[str, Any], data: RetrainDa
             session.tracker.log_bytes(session.run_id, png, path)
         images = data.test_sets or {"validation": data.val}
         log_plots(session.tracker, session.run_id,
-                  retrain_plots(genotype, model, images, keys, runtime.device))
+                  retrain_plots(network, model, images, keys, runtime.device))
 
     run_in_session(session, work)

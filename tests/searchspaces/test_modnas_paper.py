@@ -111,7 +111,7 @@ def test_version_1_genotype_keeps_added_skips_and_the_searched_stem():
     loads and builds as before: one gated-conv stem, skips added with zero padding."""
     document = json.loads(TABLE7.read_text())
     arch = document["arch"]
-    del arch["skip_join"], arch["stem"]
+    del arch["skip_join"], arch["stem"], arch["share_architecture"]
     document["version"] = 1
     document["primitives"] = list(CANDIDATE_SETS["extended"][0]) + ["res_3x3"] + \
         list(CANDIDATE_SETS["paper"][1]) + list(CANDIDATE_SETS["paper"][2])
