@@ -20,8 +20,11 @@ import torch
 POLY_COSINE_PERIOD = 10  # the code's SOLVER.SEARCH.T_MAX (config/defaults.py)
 
 
-def build_optimizer(params: Iterable[torch.nn.Parameter], spec: dict[str, Any]):
-    params = [{"params": list(params)}]  # one group, possibly empty (no arch parameters)
+def build_optimizer(params: Iterable[torch.nn.Parameter], spec: dict[str, Any],
+                    names: dict[int, str] | None = None):
+    """SGD or Adam over `params`; with `spec["bias"]` (names: id(parameter) -> dotted name)
+    the biases form a second group with their own decay and lr factor."""
+    params = param_groups(list(params), spec, names or {})
     if spec["name"] == "sgd":
         return torch.optim.SGD(
             params, lr=spec["lr"], momentum=spec["momentum"], weight_decay=spec["weight_decay"]
@@ -29,6 +32,27 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], spec: dict[str, Any]):
     return torch.optim.Adam(
         params, lr=spec["lr"], betas=tuple(spec["betas"]), weight_decay=spec["weight_decay"]
     )
+
+
+def param_groups(params: list[torch.nn.Parameter], spec: dict[str, Any],
+                 names: dict[int, str]) -> list[dict[str, Any]]:
+    """One group (possibly empty: no arch parameters), or, with `bias`, the biases apart
+    (HiNAS code, solver/build.py make_normal_optimizer: a parameter whose name holds
+    "bias" gets lr x BIAS_LR_FACTOR 2 and WEIGHT_DECAY_BIAS 0; here the name's last part
+    is "bias")."""
+    bias = spec.get("bias")
+    if bias is None:
+        return [{"params": params}]
+    is_bias = [names.get(id(p), "").rsplit(".", 1)[-1] == "bias" for p in params]
+    others = [p for p, flag in zip(params, is_bias) if not flag]
+    biases = [p for p, flag in zip(params, is_bias) if flag]
+    return [{"params": others},
+            {"params": biases, "lr": spec["lr"] * bias["lr_factor"],
+             "weight_decay": bias["weight_decay"]}]
+
+
+def parameter_names(model: torch.nn.Module) -> dict[int, str]:
+    return {id(parameter): name for name, parameter in model.named_parameters()}
 
 
 def lr_factor(schedule: str, step: int, total_steps: int, lr: float, lr_min: float,

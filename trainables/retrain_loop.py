@@ -35,7 +35,7 @@ from trainables.loop_parts import (
     validation_keys,
 )
 from trainables.losses import DenoiseLoss
-from trainables.optim import build_optimizer, build_scheduler
+from trainables.optim import build_optimizer, build_scheduler, parameter_names
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def build_retrain(study, genotype: Genotype, runtime: Runtime) -> RetrainParts:
     model = build_derived_from_genotype(genotype, derived_options(study), channels)
     model = model.to(runtime.device, memory_format=memory_format(runtime, model))
     spec = study.retrain.optimizer.model_dump()
-    optimizer = build_optimizer(model.parameters(), spec)
+    optimizer = build_optimizer(model.parameters(), spec, parameter_names(model))
     total = study.retrain.epochs * study.retrain.steps_per_epoch
     return RetrainParts(model, optimizer, build_scheduler(optimizer, spec, total,
                                                           study.retrain.steps_per_epoch))

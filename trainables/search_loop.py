@@ -55,7 +55,7 @@ from trainables.loop_parts import (
 )
 from trainables.losses import DenoiseLoss
 from trainables.monitor import Monitor
-from trainables.optim import build_optimizer, build_scheduler
+from trainables.optim import build_optimizer, build_scheduler, parameter_names
 from trainables.search_history import SearchHistory
 
 
@@ -104,7 +104,7 @@ def build_search(study, runtime: Runtime) -> SearchParts:
     arch_total = (search.epochs - search.warmup_epochs) * search.steps_per_epoch
     weight_spec = search.weight_optimizer.model_dump()
     arch_spec = search.arch_optimizer.model_dump()
-    w_opt = build_optimizer(supernet.weight_parameters(), weight_spec)
+    w_opt = build_optimizer(supernet.weight_parameters(), weight_spec, parameter_names(supernet))
     a_opt = build_optimizer(supernet.arch_parameters(), arch_spec)
     steps = search.steps_per_epoch
     return SearchParts(supernet, w_opt, a_opt, build_scheduler(w_opt, weight_spec, total, steps),
