@@ -71,9 +71,11 @@ def retrain_memory(study, genotype_json: str | None = None,
         genotypes = [Genotype.from_json(genotype_json)]
     else:
         genotypes = candidate_genotypes(study, supernet_bytes)
+    space = get_space(study.search_space.name)
     if not genotypes:  # a supernet too large to build: bound the derived net by it
-        space = get_space(study.search_space.name)
         return meta_step_memory(lambda: space.build_supernet(options, channels(study)), shape)
+    if study.retrain.stages:  # the largest network retrain.stages unrolls
+        genotypes = [space.at_stages(g, max(study.retrain.stages)) for g in genotypes]
     estimates = [meta_step_memory(
         lambda g=genotype: build_derived_from_genotype(g, options, channels(study)), shape)
         for genotype in genotypes]

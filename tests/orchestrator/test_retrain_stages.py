@@ -49,3 +49,13 @@ def test_a_row_per_stage_count_in_numeric_order():
     assert [row.label for row in table.rows] == ["modnas T=1", "modnas T=6", "modnas T=12"]
     assert [row.params for row in table.rows] == [1000.0, 6000.0, 12000.0]
     assert table.rows[0].cells[table.columns[0]].n == 2
+
+
+def test_the_retrain_memory_estimate_is_that_of_the_largest_stage_count():
+    from trainables.memory_study import retrain_memory
+
+    def total(stages):
+        return retrain_memory(Study.model_validate(
+            {**STUDY, "retrain": {"stages": stages}})).total
+
+    assert total([1, 6]) == total([6]) > total([3]) > total([1])
