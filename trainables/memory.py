@@ -140,7 +140,8 @@ def _pointwise(func_name: str, args, kwargs):
     references at ~0.2 ms a call): the broadcast shape, the promoted dtype, the layout of
     the largest input."""
     tensors = [a for a in tree_leaves((args, kwargs)) if isinstance(a, torch.Tensor)]
-    if not tensors or not all(t.is_meta for t in tensors) or "dtype" in kwargs:
+    if not tensors or not all(t.is_meta for t in tensors) or "dtype" in kwargs or \
+            "memory_format" in kwargs:  # e.g. clone for .contiguous(): meta's own kernel
         return None
     largest = max(tensors, key=lambda t: t.numel())
     shape = torch.broadcast_shapes(*(t.shape for t in tensors))

@@ -15,8 +15,8 @@ commented-out `DefConv`).
 
 x at a fractional position is bilinear in its four neighbours; neighbours outside the image
 count as zero (a position at or beyond one pixel outside gives 0), as in the CUDA kernel.
-Here every tap is one `grid_sample` call over the whole batch: the K sampled copies of the
-input (K times its memory) then meet the kernel as one 1x1 convolution. When a torchvision
+Here all taps are one `grid_sample` call over the whole batch: the K sampled copies of the
+input (K times its memory) then meet the kernel in one matrix product. When a torchvision
 with compiled ops is importable, `torchvision.ops.deform_conv2d` computes the same.
 """
 
@@ -55,6 +55,7 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor,
     x: (B, C, H, W); offset: (B, 2*G*K, Ho, Wo); mask: (B, G*K, Ho, Wo); weight:
     (C_out, C, kh, kw). G = offset channels / (2K) must divide C. Returns (B, C_out, Ho, Wo).
     """
+    x, offset, mask = (t.contiguous() for t in (x, offset, mask))  # the supernet's NHWC
     batch, channels, height, width = x.shape
     _, _, kernel_h, kernel_w = weight.shape
     taps = kernel_h * kernel_w
@@ -73,8 +74,18 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor,
                             align_corners=False)  # (B*G, C/G, K*Ho, Wo)
     sampled = sampled.reshape(batch, groups, channels // groups, taps, out_h, out_w)
     sampled = sampled * mask.reshape(batch, groups, 1, taps, out_h, out_w)
-    columns = sampled.reshape(batch, channels * taps, out_h, out_w)  # (B, C*K, Ho, Wo)
-    return F.conv2d(columns, weight.reshape(weight.shape[0], channels * taps, 1, 1))
+    return torch.einsum("bgckhw,ogck->bohw", sampled, _weight_view(weight, groups))
+
+
+def _weight_view(weight: torch.Tensor, groups: int) -> torch.Tensor:
+    """weight (C_out, C, kh, kw) as (C_out, G, C/G, K), a view in either memory layout (a
+    reshape of a channels_last weight also fails in the dry run's meta memory probe)."""
+    out_channels, channels, kernel_h, kernel_w = weight.shape
+    shape = (out_channels, groups, channels // groups, kernel_h * kernel_w)
+    if weight.is_contiguous():
+        return weight.reshape(shape)
+    taps_first = weight.permute(0, 2, 3, 1).reshape(out_channels, shape[3], *shape[1:3])
+    return taps_first.permute(0, 2, 3, 1)
 
 
 def _tap_positions(kernel_h: int, kernel_w: int, out_h: int, out_w: int, padding: int,
@@ -120,8 +131,7 @@ class DeformConv2d(nn.Module):
         if self.use_fast and FAST_DEFORM_CONV2D is not None:
             return FAST_DEFORM_CONV2D(x, offset, self.weight, None, 1, self.padding,
                                       self.dilation, mask)
-        return deform_conv2d(x.contiguous(), offset, mask, self.weight, self.padding,
-                             self.dilation)
+        return deform_conv2d(x, offset, mask, self.weight, self.padding, self.dilation)
 
 
 class DeformConvBN(nn.Sequential):

@@ -138,3 +138,15 @@ def test_options_name_the_width_the_deformable_groups_cannot_serve():
     assert error["loc"] == ("width",) and "5 channels" in error["msg"]
     # without def_3x3 an odd width is fine
     assert space.parse_options({"width": 5}).width == 5
+
+
+def test_channels_last_module_computes_the_same():
+    torch.manual_seed(0)
+    module = DeformConv2d(4)
+    with torch.no_grad():
+        module.offset_mask.weight.normal_()
+    x = torch.randn(2, 4, 6, 6)
+    expected = module(x)
+    nhwc = module.to(memory_format=torch.channels_last)
+    assert not nhwc.weight.is_contiguous()
+    torch.testing.assert_close(nhwc(x.to(memory_format=torch.channels_last)), expected)

@@ -78,3 +78,16 @@ def test_dry_run_lines_name_every_arm_and_phase():
                            Limit(2**40, "the node"))
     assert lines[0].startswith("memory per trial (estimated; the node: 1024.00 GiB)")
     assert lines[1].startswith("  dn: retrain ") and "search" not in lines[1]
+
+
+def test_meta_probe_keeps_contiguous_a_copy_of_a_channels_last_tensor():
+    """`.contiguous()` of an NHWC tensor (the deformable conv does it) gives NCHW strides
+    under the probe as on a real device, so a reshape after it works."""
+    import torch
+
+    from trainables.memory import MetaStepTracker
+
+    x = torch.empty(2, 4, 5, 5, device="meta").contiguous(memory_format=torch.channels_last)
+    with MetaStepTracker():
+        copy = x.contiguous()
+        assert copy.is_contiguous() and copy.reshape(4, 2, 5, 5).shape == (4, 2, 5, 5)
