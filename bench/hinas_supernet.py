@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from searchspaces.hinas.cells import MixedOp
+from searchspaces.hinas.cells import CellForm
+from searchspaces.hinas.supernet import HiNASSupernet
 from searchspaces.registry import get_space
 from trainables import devices
 
@@ -31,11 +32,14 @@ SIZES = {  # batch, patch side, timed repeats, nodes
 MIB = 2**20
 
 
-def build(size: str, cell_sharing: bool = True, nhwc: bool = True) -> torch.nn.Module:
-    """The journal search supernet (weights seeded), in channels_last when `nhwc`."""
+def build(size: str, cell_sharing: bool = True, nhwc: bool = True,
+          cell_form: CellForm = "stacked") -> torch.nn.Module:
+    """The journal search supernet (weights seeded), in channels_last when `nhwc`; its cells
+    in `cell_form` ("reference": every mixed op op by op, Eq. 1 as written)."""
     torch.manual_seed(0)
     options = {**JOURNAL, "num_nodes": SIZES[size]["num_nodes"], "cell_sharing": cell_sharing}
-    supernet = get_space("hinas").build_supernet(options, 1).train()
+    parsed = get_space("hinas").parse_options(options)
+    supernet = HiNASSupernet(parsed, 1, cell_form=cell_form).train()
     return supernet.to(memory_format=torch.channels_last) if nhwc else supernet
 
 
@@ -110,13 +114,3 @@ def trial_process(threads: int | None = None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-@contextlib.contextmanager
-def reference_mixed_ops() -> Iterator[None]:
-    """Run every mixed op op by op (the straightforward form of Eq. 1)."""
-    MixedOp.reference = True
-    try:
-        yield
-    finally:
-        MixedOp.reference = False

@@ -1,10 +1,12 @@
 """HiNAS search space (Zhang et al., journal version; SPEC 2).
 
-Modules: `operations` (op table), `blocks` (stem, projections, head), `cells`
-(mixed op, search and derived cells, DARTS derivation), `supernet` (outer
-space, routing, cell sharing), `viterbi` (width derivation), `derived`
-(discrete network), `views` (tables and diagram for the plots), `space` (options,
-registration, genotype validation).
+Modules: `operations` (op table), `blocks` (stem, projections, end parts), `cells`
+(mixed op, the search cell in its reference, fused and stacked forms, derived cell,
+DARTS derivation), `batchnorms` (the BatchNorms with folded op weights of the fast
+forms), `topology` (edge numbering), `supernet` (outer space, routing, cell sharing),
+`viterbi` (width derivation), `derived` (discrete network), `views` (tables and diagram
+for the plots), `space` (options and the code/paper variants, registration, genotype
+validation).
 """
 
 from searchspaces.hinas import (

@@ -7,6 +7,7 @@ the same spatial size: HiNAS never downsamples (journal, Sec. 3.1).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 import torch
@@ -47,28 +48,41 @@ class ConvBN(nn.Sequential):
         self, channels: int, kernel: int, dilation: int, affine: bool, activation: str
     ) -> None:
         padding = dilation * (kernel - 1) // 2
-        super().__init__(
-            make_activation(activation),
-            nn.Conv2d(channels, channels, kernel, padding=padding, dilation=dilation, bias=False),
-            nn.BatchNorm2d(channels, affine=affine),
-        )
+        super().__init__(OrderedDict(
+            activation=make_activation(activation),
+            conv=nn.Conv2d(channels, channels, kernel, padding=padding, dilation=dilation,
+                           bias=False),
+            norm=nn.BatchNorm2d(channels, affine=affine),
+        ))
+
+    def before_norm(self, activated: torch.Tensor) -> torch.Tensor:
+        """What runs between the activation and the last BatchNorm (the fused forms)."""
+        return self.conv(activated)
 
 
 class SepConv(nn.Sequential):
     """Two repeats of [activation -> depthwise kxk -> pointwise 1x1 -> BatchNorm]."""
 
     def __init__(self, channels: int, kernel: int, affine: bool, activation: str) -> None:
-        layers: list[nn.Module] = []
-        for _ in range(2):
-            layers += [
-                make_activation(activation),
-                nn.Conv2d(
-                    channels, channels, kernel, padding=kernel // 2, groups=channels, bias=False
-                ),
-                Pointwise(channels, channels),
-                nn.BatchNorm2d(channels, affine=affine),
-            ]
-        super().__init__(*layers)
+        def depthwise() -> nn.Conv2d:
+            return nn.Conv2d(channels, channels, kernel, padding=kernel // 2, groups=channels,
+                             bias=False)
+
+        super().__init__(OrderedDict(
+            activation=make_activation(activation),
+            depthwise=depthwise(),
+            pointwise=Pointwise(channels, channels),
+            middle_norm=nn.BatchNorm2d(channels, affine=affine),
+            middle_activation=make_activation(activation),
+            second_depthwise=depthwise(),
+            second_pointwise=Pointwise(channels, channels),
+            norm=nn.BatchNorm2d(channels, affine=affine),
+        ))
+
+    def before_norm(self, activated: torch.Tensor) -> torch.Tensor:
+        """What runs between the first activation and the last BatchNorm (the fused forms)."""
+        hidden = self.middle_norm(self.pointwise(self.depthwise(activated)))
+        return self.second_pointwise(self.second_depthwise(self.middle_activation(hidden)))
 
 
 class Pointwise(nn.Conv2d):
