@@ -6,7 +6,13 @@ best supernet weights mapped onto it (`inherit`, `RetrainData.start`: the
 single-shot procedure of Superkernel NAS, where `retrain.epochs` 0 tests the
 distilled network as it is). After the last epoch it is evaluated with the
 protocol of SPEC 1.2 on every configured test set and level, and its cost
-(SPEC 1.4) is measured on the running device.
+(SPEC 1.4) is measured on the running device. With `retrain.select:
+best_v_last_quarter` the network tested (and returned) is instead the best on V
+(val/score) among the epochs that end after 3/4 of the steps, as the HiNAS code
+keeps `model_best` from iteration 3/4 max_iter on (`engine/trainer.py`) and tests it
+(`tools/dn_eval.py`); the last report's val/ metrics are then that network's, and
+retrain/selected_epoch names its epoch, and the last checkpoint holds its weights. The
+best weights travel in the state, so a resumed retraining keeps them.
 """
 
 from __future__ import annotations
@@ -60,16 +66,46 @@ class RetrainParts:
     optimizer: torch.optim.Optimizer
     scheduler: Any
 
+    best: dict[str, Any] | None = None  # select best_v_last_quarter: score, epoch, model, metrics
+
     def state(self, epoch: int) -> dict[str, Any]:
         return {"epoch": epoch, "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()}
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "best": self.best}
 
     def load(self, state: dict[str, Any]) -> int:
         """Restore a checkpoint; the first epoch still to run."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self.best = state.get("best")
         return state["epoch"] + 1
+
+    def keep_if_best(self, epoch: int, metrics: dict[str, float], study) -> None:
+        """select best_v_last_quarter: keep this epoch's weights if it ends after 3/4 of the
+        steps and beats the kept val/score (strictly, as the code's `best_val <`)."""
+        retrain = study.retrain
+        if retrain.select != "best_v_last_quarter" or not in_last_quarter(
+                epoch, retrain.epochs, retrain.steps_per_epoch):
+            return
+        if self.best is None or metrics["val/score"] > self.best["score"]:
+            weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            val = {k: v for k, v in metrics.items() if k.startswith("val/")}
+            self.best = {"score": metrics["val/score"], "epoch": epoch, "model": weights,
+                         "metrics": val}
+
+    def select(self) -> dict[str, float]:
+        """Load the kept weights (if any) into the model; their val/ metrics and epoch."""
+        if self.best is None:
+            return {}
+        self.model.load_state_dict(self.best["model"])
+        return {**self.best["metrics"], "retrain/selected_epoch": float(self.best["epoch"])}
+
+
+def in_last_quarter(epoch: int, epochs: int, steps_per_epoch: int) -> bool:
+    """Whether 0-based `epoch` ends after 3/4 of the steps (the code: iteration >
+    int(max_iter * 3 / 4), validated every VALIDATE_PERIOD iterations)."""
+    return (epoch + 1) * steps_per_epoch > (3 * epochs * steps_per_epoch) // 4
 
 
 def build_retrain(study, genotype: Genotype, runtime: Runtime) -> RetrainParts:
@@ -157,7 +193,9 @@ def run_retrain(study, genotype: Genotype, noise, data: RetrainData, report: Rep
         metrics = {"train/loss": train_epoch(parts, batches(epoch), study, runtime)}
         metrics.update(validate(model, val_images, keys, runtime))
         metrics["time/epoch_s"] = time.perf_counter() - began
+        parts.keep_if_best(epoch, metrics, study)
         if epoch == retrain.epochs - 1:
+            metrics.update(parts.select())
             metrics.update(test_metrics(model, study, data, test_keys, runtime))
         report(epoch, metrics, parts.state(epoch))
     return model, metrics
