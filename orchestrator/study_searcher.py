@@ -11,7 +11,8 @@ in round robin over the arms, so every arm starts early.
 Tuned arms keep their own `OptunaSearch`, told each sample's value when the
 sample's work has ended: the mean over its seeds (and degradations) of the
 retrained networks' validation metrics (`tune.objective: retrained`) or of the
-search trials' last report (`supernet`). Retrain work that another unit already
+search trials' last report (`supernet`), its val/ metrics those of the epoch whose
+genotype it hands on (`orchestrator.ranking`). Retrain work that another unit already
 does (same `dedup_key`) runs once; the waiting unit gets a linked MLflow run.
 The whole state pickles, so `Tuner.restore` resumes the study where it stopped.
 """
@@ -28,6 +29,7 @@ from ray.tune.search import Searcher
 
 from orchestrator.optuna_space import make_searcher
 from orchestrator.plan import ArmPlan
+from orchestrator.ranking import carried_metrics
 from orchestrator.units import SEARCH, retrain_configs, sample_key, search_config
 from studyspec.schema import TuneSpec
 
@@ -164,8 +166,8 @@ class StudySearcher(Searcher):
     def search_ended(self, config: dict[str, Any], result: dict | None) -> None:
         arm = self.arms[config["arm"]]
         genotype = (result or {}).get("genotype")
-        if not self.scores_retrain(arm):
-            self.record(config, result if genotype else None)
+        if not self.scores_retrain(arm):  # scored by the epoch its genotype comes from
+            self.record(config, carried_metrics(result) if genotype else None)
         if genotype is None:
             if self.scores_retrain(arm):  # its retrains will never run
                 self.record(config, None, parts=len(arm.noises))

@@ -96,7 +96,8 @@ class TuneSpec(Strict):
 
     `objective: retrained` (default) scores a sample by its retrained networks on
     Validation-V (the mean over its seeds and noise levels); `supernet` by the
-    search trial's last report, a cheaper proxy. `objectives` (two or three)
+    search trial's last report, a cheaper proxy (its val/ metrics those of the epoch
+    whose genotype is retrained, `orchestrator.ranking`). `objectives` (two or three)
     makes the search multi-objective; `start_from` lists points Optuna evaluates
     first (e.g. the paper's own setting).
     """
