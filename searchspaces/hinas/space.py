@@ -16,10 +16,50 @@ Inputs of node i: 0 = two-back input, 1 = previous layer, 2 + j = node j < i.
 Ops are names from the genotype's primitive list, never "none". Levels start
 from the stem at level 0 and move by at most one per layer, so levels[0] is 0
 or 1. The number of layers is len(levels).
+
+Variants (issue 11). `variant: code` (the default) builds the networks of the official
+code, hkzhang91/HiNAS, that produced the published numbers (configs/dn/BSD500_3c4n:
+03_search_CR_R0.yaml, 03_train_CR_R0/train_s30.yaml); `variant: paper` builds what the
+journal text describes. Each difference is one option; an option left unset takes the
+variant's value (`HiNASOptions.network()`), so a retrain that only changes `variant` changes
+them all. The differences:
+
+- `stem` (both networks). Paper Sec. 3.2 'start-part': two 3x3 convs. Code: the second conv
+  runs on the activation of the first applied twice (dn_supernet.py / dn_compnet.py
+  forward: stem1 ends in LeakyReLU, then F.leaky_relu again), and in the supernet it maps
+  straight to a level-0 cell output (N * W channels, stem2 of Dn_supernet), which is then
+  routed like any level-0 cell.
+- `two_back` (both). Paper Eq. 5: f_{l-2}^i, a 1x1 projection of the output of cell
+  C_{l-2}^i. Code, supernet (Dn_supernet.forward, `inputs_1 = inputs_0`): the beta-weighted
+  mixture the cell (l-1, i) received, no projection; layer 0 takes a 3x3 conv+BN of the
+  stem's first conv (reduce1) and a level missing one layer back takes a 1x1 conv+BN of the
+  level below (upsamplers). Derived network (Dn_compnet.forward): layer 0 takes the stem's
+  first conv, layer 1 the stem output (paper: the stem output for both).
+- `projection` (derived network). Paper: 1x1 conv (+BN). Code (dn_compnet.py
+  DeepLabScaler_Width): activation -> 1x1 conv -> BN. The supernet's routes are 1x1 conv+BN
+  in both (dn_supernet.py Router_Width).
+- `decoder` (derived network's end part). Paper Sec. 3.2 'end-part': two convs to the
+  residual. Code (decoders.py Dn_Decoder, USE_ASPP False): 1x1 conv+BN+act of the
+  activated last cell to 128 channels and of an endpoint to 48, concat, two separable
+  3x3 blocks, 3x3 conv. The endpoint (Dn_compnet.__init__) is the last level-0 cell unless
+  that is the last layer or there is none; then a 3x3 conv+BN of the stem output to N * W,
+  a module the code builds for every path (unused, it still counts as parameters).
+- `supernet_head` (supernet's end part). Paper: as the derived one. Code (decoders.py
+  Dn_AutoDecoder): one ASPP (separable 3x3 at rate 16 and 1x1, fused by a 1x1) per level of
+  the last layer to N * W channels, concat, 3x3 conv+BN+act, 3x3 conv.
+- `supernet_output`. Paper (Sec. 3.2, Fig. 4a): x - r. Code (Dn_supernet.forward):
+  sigmoid(x - r) (sigmoid(r) without residual learning); the search loss compares that with
+  the clean image. The derived network outputs x - r in both.
+
+Not network differences, so not here: the loss (SSIM padding, lambda), the schedules, the
+optimizers and the data settings (studyspec/trainables). The official supernet keeps beta
+rows only for existing sources (18 logits at 3 x 3 against 27 here, masked): 9 parameters
+of difference that change nothing.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -28,6 +68,7 @@ from torch import nn
 
 from searchspaces.genotype import Genotype, require_keys
 from searchspaces.hinas.cells import NONE
+from searchspaces.hinas.deform import check_deformable_widths
 from searchspaces.hinas.derived import HiNASNetwork
 from searchspaces.hinas.operations import JOURNAL_PRIMITIVES, OPS
 from searchspaces.hinas.supernet import SPACE_NAME, HiNASSupernet
@@ -35,6 +76,23 @@ from searchspaces.registry import SearchSpace, SpaceOptions, register_space
 
 ARCH_KEYS = ("cells", "levels", "num_nodes", "layerwise", "residual")
 MAX_MULTIPLIER = 16
+Choice = Literal["code", "paper"]
+
+
+@dataclass(frozen=True)
+class Network:
+    """Where the networks follow the official code or the paper (module docstring)."""
+
+    stem: Choice
+    two_back: Choice
+    projection: Choice
+    decoder: Choice
+    supernet_head: Choice
+    supernet_output: Choice
+
+
+CHOICES = tuple(field.name for field in fields(Network))
+VARIANTS = {name: Network(**dict.fromkeys(CHOICES, name)) for name in ("code", "paper")}
 
 
 class HiNASOptions(SpaceOptions):
@@ -49,6 +107,19 @@ class HiNASOptions(SpaceOptions):
     residual: bool = True  # ResL: predict the noise and subtract it
     activation: Literal["leaky_relu", "relu"] = "leaky_relu"  # journal / CVPR
     primitives: tuple[str, ...] = JOURNAL_PRIMITIVES  # candidate ops, keys of OPS
+    variant: Choice = "code"  # official code (published numbers) or paper text, per option:
+    stem: Choice | None = None  # None: the variant's (module docstring for each)
+    two_back: Choice | None = None
+    projection: Choice | None = None
+    decoder: Choice | None = None
+    supernet_head: Choice | None = None
+    supernet_output: Choice | None = None
+
+    def network(self) -> Network:
+        """The network choices: each option as given, else the variant's."""
+        preset = VARIANTS[self.variant]
+        return Network(**{name: getattr(self, name) or getattr(preset, name)
+                          for name in CHOICES})
 
     @field_validator("num_layers", "num_nodes", "width", "stem_channels")
     @classmethod
@@ -86,6 +157,7 @@ class HiNASOptions(SpaceOptions):
         for gamma in self.width_multipliers:
             if int(self.width * gamma) < 1:
                 raise ValueError(f"width {self.width} x multiplier {gamma} gives 0 channels")
+        check_deformable_widths(self.primitives, self.width, self.width_multipliers)
         return self
 
 

@@ -32,7 +32,8 @@ from torch import nn
 
 from searchspaces.genotype import Genotype
 from searchspaces.hinas.blocks import AsppHead, Head, Projection, Stem, conv_bn
-from searchspaces.hinas.cells import SearchCell, add_all, derive_cell, edge_index, num_edges
+from searchspaces.hinas.cells import CellForm, SearchCell, derive_cell
+from searchspaces.hinas.topology import add_all, edge_index, num_edges
 from searchspaces.hinas.viterbi import MOVES, viterbi
 from searchspaces.names import HINAS as SPACE_NAME
 from searchspaces.registry import Supernet
@@ -46,7 +47,10 @@ _MASKED_LOGIT = -1e4  # exp() underflows to exactly 0 in float32
 class HiNASSupernet(Supernet):
     prefers_nhwc = True  # channels_last trains it faster on CPU (trainables.devices)
 
-    def __init__(self, options: HiNASOptions, in_channels: int) -> None:
+    def __init__(self, options: HiNASOptions, in_channels: int,
+                 cell_form: CellForm = "stacked") -> None:
+        """`cell_form`: how every search cell computes its sums (`cells.py`); the same
+        function and state dict in each form."""
         super().__init__()
         self.options = options
         self.num_layers = options.num_layers
@@ -74,10 +78,11 @@ class HiNASSupernet(Supernet):
                     key = f"{layer}_{source}_{target}"
                     self.routes[key] = Projection(self._channels(layer - 1, source), width, False)
                     if not options.cell_sharing:
-                        self.cells[key] = SearchCell(width, nodes, options.primitives, act)
+                        self.cells[key] = SearchCell(width, nodes, options.primitives, act,
+                                                     cell_form)
                 if options.cell_sharing:
                     self.cells[f"{layer}_{target}"] = SearchCell(
-                        width, nodes, options.primitives, act
+                        width, nodes, options.primitives, act, cell_form
                     )
         if self.code_two_back:  # the official reduce1 and upsamplers (module docstring)
             self.reduce = conv_bn(options.stem_channels, self.node_widths[0], 3, affine=False)
