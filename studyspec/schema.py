@@ -336,7 +336,6 @@ class Study(Strict):
         return self
 
     @model_validator(mode="after")
-    @model_validator(mode="after")
     def _stages_possible(self) -> Study:
         stages = self.retrain.stages
         if stages is not None:
@@ -350,6 +349,7 @@ class Study(Strict):
                 raise error_at("Study", "retrain.stages", str(error)) from None
         return self
 
+    @model_validator(mode="after")
     def _epochs_fit(self) -> Study:
         search = self.search
         if self.space().searchable and search.warmup_epochs >= search.epochs:
