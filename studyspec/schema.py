@@ -212,6 +212,10 @@ class RetrainSpec(Strict):
     test_keys: Annotated[list[Annotated[str, Field(pattern=TEST_KEY)]],
                          Field(min_length=1, max_length=MAX_LIST)] | None = None
     self_ensemble: bool = False  # also log test/.../psnr_x8
+    # retrain the searched genotype at each of these unfolded stage counts T (MoD-NAS
+    # Table 2: one search, T = 1, 3, 6); None: at the searched T
+    stages: Annotated[list[Annotated[int, Field(ge=1, le=MAX_STAGES)]],
+                      Field(min_length=1, max_length=MAX_LIST)] | None = None
     num_workers: int = Field(0, ge=0, le=64)
 
 
@@ -238,10 +242,6 @@ class Study(Strict):
 
     def seed_list(self) -> list[int]:
         return list(self.seeds) if self.seeds is not None else [self.seed]
-    # retrain the searched genotype at each of these unfolded stage counts T (MoD-NAS
-    # Table 2: one search, T = 1, 3, 6); None: at the searched T
-    stages: Annotated[list[Annotated[int, Field(ge=1, le=MAX_STAGES)]],
-                      Field(min_length=1, max_length=MAX_LIST)] | None = None
 
     @model_validator(mode="after")
     def _groups_declared(self) -> Study:
