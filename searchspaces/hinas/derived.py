@@ -39,7 +39,12 @@ class HiNASNetwork(nn.Module):
                 f"{len(options.width_multipliers)} width_multipliers of the options"
             )
         node_widths = [int(options.width * g) for g in options.width_multipliers]
-        widths = [node_widths[level] for level in self.levels]
+        manual = options.layer_widths is not None  # HiNAS-w40 / -wm (journal Table 3)
+        if manual and len(options.layer_widths) != len(self.levels):
+            raise ValueError(f"layer_widths: {len(options.layer_widths)} widths for a "
+                             f"genotype of {len(self.levels)} layers")
+        widths = list(options.layer_widths) if manual else \
+            [node_widths[level] for level in self.levels]
         num_nodes = int(arch["num_nodes"])
         stem = options.stem_channels
         # channels[l + 1] = output channels of layer l; channels[0] = stem
@@ -57,7 +62,9 @@ class HiNASNetwork(nn.Module):
             self.two_back.append(
                 Projection(channels[max(layer - 1, 0)], width, True, projection_act))
             self.cells.append(DerivedCell(width, cell, act))
-        self.endpoint = endpoint_layer(self.levels) if network.decoder == "code" else None
+        # manual widths have no level-0 cell of the decoder's width: the stem's reduction
+        self.endpoint = endpoint_layer(self.levels) if network.decoder == "code" and \
+            not manual else None
         if network.decoder == "code":
             self.reduce = conv_bn(stem, num_nodes * node_widths[0], 3, affine=False)
             self.head = Decoder(num_nodes * node_widths[0], channels[-1], in_channels, act)

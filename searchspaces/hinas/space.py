@@ -61,7 +61,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from torch import nn
@@ -114,6 +114,11 @@ class HiNASOptions(SpaceOptions):
     decoder: Choice | None = None
     supernet_head: Choice | None = None
     supernet_output: Choice | None = None
+    # manual outer widths of the derived network: each layer's node width instead of its
+    # searched level (journal Sec. 4.3, Table 3, Fig. 7: HiNAS-w40 [40, 40, 40], HiNAS-wm
+    # [20, 40, 80], both at the retraining width 20); None: the searched levels
+    layer_widths: tuple[Annotated[int, Field(ge=1, le=4096)], ...] | None = Field(
+        None, min_length=1, max_length=32)
 
     def network(self) -> Network:
         """The network choices: each option as given, else the variant's."""
@@ -126,6 +131,15 @@ class HiNASOptions(SpaceOptions):
     def _at_least_one(cls, value: int, info: Any) -> int:
         if value < 1:
             raise ValueError(f"{info.field_name} must be >= 1, got {value}")
+        return value
+
+    @field_validator("layer_widths")
+    @classmethod
+    def _one_width_per_layer(cls, value: tuple[int, ...] | None, info: Any
+                             ) -> tuple[int, ...] | None:
+        layers = info.data.get("num_layers")
+        if value is not None and layers is not None and len(value) != layers:
+            raise ValueError(f"{len(value)} widths for num_layers {layers}")
         return value
 
     @field_validator("width_multipliers")
