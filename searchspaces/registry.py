@@ -93,6 +93,25 @@ class Supernet(nn.Module, ABC):
         """Extra per-epoch metrics of the search (e.g. search/temperature)."""
         return {}
 
+    # --- random search with weight sharing (search.strategy: rsws, trainables/rsws.py) ---
+    def sample_architecture(self, generator: torch.Generator) -> Genotype:
+        """An architecture of the space drawn uniformly with `generator`."""
+        raise NotImplementedError(self._cannot_sample())
+
+    def fix_architecture(self, genotype: Genotype) -> None:
+        """Until `release_architecture`, forward runs `genotype` alone on the shared
+        weights: gradients reach only the weights it uses."""
+        raise NotImplementedError(self._cannot_sample())
+
+    def release_architecture(self) -> None:
+        """Back to the relaxed supernet, its architecture parameters as before the fix."""
+        raise NotImplementedError(self._cannot_sample())
+
+    def _cannot_sample(self) -> str:
+        return (f"search.strategy: rsws: the supernet {type(self).__name__} cannot sample and "
+                "fix architectures (sample_architecture, fix_architecture, "
+                "release_architecture)")
+
 
 class SearchSpace(ABC):
     """One registered family of architectures."""

@@ -7,8 +7,10 @@ architecture first as DARTS and HiNAS, weights first as MoD-NAS Algorithm 1);
 architecture steps start after `warmup_epochs`, and the architecture's
 learning-rate schedule spans the epochs after it. The joint single-level
 strategy (Superkernel NAS) updates weights and architecture with one loss on
-the same batch. The supernet is validated on V at the end of every epoch, or
-every `search.eval_every` steps (Superkernel NAS: every 1k steps); from
+the same batch. Random search with weight sharing (`rsws`, trainables/rsws.py)
+trains the weights one drawn architecture per step and scores N drawn
+architectures on V at the end. The supernet is validated on V at the end of
+every epoch, or every `search.eval_every` steps (Superkernel NAS: every 1k steps); from
 `validate_from_epoch` on, the genotype of the best evaluation (score SSIM +
 PSNR/100, or PSNR) is kept, and the search stops after `patience` evaluations
 without improvement (logged as search/stopped_early, search/stopped_at_step).
@@ -35,6 +37,7 @@ from searchspaces.genotype import Genotype
 from searchspaces.registry import get_space
 from searchspaces.views import views_for
 from studyspec.steps import image_epoch_steps
+from trainables import rsws
 from trainables.devices import (
     Runtime,
     autocast,
@@ -244,8 +247,11 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
     elapsed = state.get("elapsed_s", 0.0) if state else 0.0  # search wall time so far
     history = SearchHistory.from_state(state.get("history") if state else None)
     views = views_for(study.search_space.name)
-    # joint (single-level): weights and architecture share batches from Train-W and Train-A
-    train_w = data.train_w + data.train_a if search.strategy == "joint" else data.train_w
+    # joint (single-level): weights and architecture share batches from Train-W and Train-A;
+    # rsws: no architecture steps, the weights train on both
+    sampled = search.strategy == "rsws"
+    train_w = data.train_w + data.train_a if search.strategy == "joint" or sampled \
+        else data.train_w
     cover = search.epoch == "images"
     batches_w = patch_batches(train_w, study.data, search.batch_size, search.steps_per_epoch,
                               study.seed, search.num_workers, pin_memory=runtime.non_blocking,
@@ -256,13 +262,21 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
     val_images, keys = centre_crop(data.val, search.val_crop), validation_keys(study.data.noise)
     monitor = Monitor.build(data.monitor, search.monitor_crop, keys, runtime)
     evaluate = Evaluator(supernet, study, best, val_images, keys, runtime)
+    pool = rsws.candidates(supernet, study.seed, search.rsws.samples) if sampled else []
     for epoch in range(start, search.epochs):
         began = time.perf_counter()
         supernet.on_epoch_start(epoch, search.epochs)
         supernet.train()
         evaluate.start(epoch)
-        loss = train_epoch(parts, epoch, study, runtime, batches_w, batches_a, evaluate)
+        if sampled:  # one drawn architecture per step; validations score the probe pool[0]
+            loss = rsws.train_epoch(parts, epoch, study, runtime, batches_w, pool[0], evaluate,
+                                    loss_step)
+        else:
+            loss = train_epoch(parts, epoch, study, runtime, batches_w, batches_a, evaluate)
         metrics, stop = {"train/loss": loss, **evaluate.metrics}, evaluate.stop
+        if sampled and (stop or epoch == search.epochs - 1):  # the N candidates on V
+            metrics.update(rsws.choose(supernet, pool, best, epoch, val_images, keys, runtime,
+                                       search.select_by))
         elapsed += time.perf_counter() - began
         metrics.update({
             **entropy_metric(supernet),
@@ -292,7 +306,8 @@ def with_image_epochs(study, data: SearchData):
     search = study.search
     if search.epoch != "images":
         return study
-    images = len(data.train_w) + (len(data.train_a) if search.strategy == "joint" else 0)
+    images = len(data.train_w) + (len(data.train_a) if search.strategy in ("joint", "rsws")
+                                  else 0)
     steps = image_epoch_steps(images, search.batch_size)
     return study.model_copy(update={"search": search.model_copy(
         update={"steps_per_epoch": steps})})
