@@ -33,6 +33,7 @@ from torch import nn
 from searchspaces.genotype import Genotype
 from searchspaces.hinas.blocks import AsppHead, Head, Projection, Stem, conv_bn
 from searchspaces.hinas.cells import CellForm, SearchCell, derive_cell
+from searchspaces.hinas.sampling import PathSampling
 from searchspaces.hinas.topology import add_all, edge_index, num_edges
 from searchspaces.hinas.viterbi import MOVES, viterbi
 from searchspaces.names import HINAS as SPACE_NAME
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 _MASKED_LOGIT = -1e4  # exp() underflows to exactly 0 in float32
 
 
-class HiNASSupernet(Supernet):
+class HiNASSupernet(PathSampling, Supernet):  # PathSampling: the RSWS hooks (sampling.py)
     prefers_nhwc = True  # channels_last trains it faster on CPU (trainables.devices)
 
     def __init__(self, options: HiNASOptions, in_channels: int,
