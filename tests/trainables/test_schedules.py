@@ -79,6 +79,7 @@ def test_the_search_loop_schedules_by_its_epochs():
     seen = []
     for _ in range(101):
         seen.append(parts.weight_optimizer.param_groups[0]["lr"])
+        parts.weight_optimizer.step()  # no gradients: nothing moves
         parts.weight_scheduler.step()
     assert seen[0] == seen[24] == pytest.approx(HAND[0][1])
     assert seen[100] == pytest.approx(HAND[3][1])
