@@ -91,3 +91,16 @@ def test_fewer_than_one_sample_is_one_line_naming_the_key(samples):
         validate(raw)
     message = str(raised.value)
     assert "search.rsws.samples" in message and "\n" not in message
+
+
+def test_a_resumed_rsws_search_draws_the_same_architectures(images, runtime):
+    study = validate(RSWS)
+    data = SearchData(train_w=images[:2], train_a=images[2:3], val=images[3:])
+    reports, resumed = [], []
+    whole = run_search(study, data, lambda e, m, s: reports.append(
+        (e, m, copy.deepcopy(s))), runtime)
+    again = run_search(study, data, lambda e, m, s: resumed.append((e, m)), runtime,
+                       state=reports[0][2])
+    assert [e for e, _ in resumed] == [1]
+    assert resumed[0][1]["train/loss"] == pytest.approx(reports[1][1]["train/loss"], rel=1e-4)
+    assert again.canonical() == whole.canonical()
