@@ -1,0 +1,59 @@
+"""Training settings of a study: optimizers (with their learning-rate schedules and bias
+groups) and the loss, shared by `search` and `retrain` (SPEC 1.3, 1.5; HiNAS code:
+`one_stage_nas/solver/`, `modeling/loss.py`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from studyspec.fields import MAX_EPOCHS, Strict, error_at, listed
+
+Beta = Annotated[float, Field(ge=0, lt=1)]
+
+
+class BiasSpec(Strict):
+    """Biases as a group of their own (HiNAS code, solver/build.py: retraining decays the
+    other weights by 4e-5 and gives biases no decay and twice the lr)."""
+
+    weight_decay: float = Field(0.0, ge=0, le=1)
+    lr_factor: float = Field(2.0, gt=0, le=1000)
+
+
+class OptimizerSpec(Strict):
+    name: Literal["sgd", "adam"] = "adam"
+    lr: float = Field(1e-3, gt=0, le=1000)
+    lr_min: float = Field(0.0, ge=0, le=1000)  # end of the cosine / poly schedule (<= lr)
+    # poly_cosine: the HiNAS code's search schedule, a cosine of period_epochs times a
+    # poly(power) decay, per epoch (trainables.optim)
+    schedule: Literal["cosine", "poly", "constant", "poly_cosine"] = "cosine"
+    power: float = Field(0.9, gt=0, le=10)  # poly and poly_cosine: (1 - progress) ** power
+    # poly_cosine: epochs from lr down to lr_min (the code's T_MAX; None: 10); back up in as many
+    period_epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS)
+    momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
+    betas: Annotated[tuple[Beta, Beta], BeforeValidator(listed)] = (0.9, 0.999)  # Adam only
+    weight_decay: float = Field(0.0, ge=0, le=1)
+    bias: BiasSpec | None = None  # None: biases in the one group, as every other weight
+
+    @model_validator(mode="after")
+    def _decays_downwards(self) -> OptimizerSpec:
+        if self.lr_min > self.lr:
+            raise error_at("OptimizerSpec", "lr_min",
+                           f"{self.lr_min:g} is above the learning rate lr {self.lr:g}")
+        if self.period_epochs is not None and self.schedule != "poly_cosine":
+            raise error_at("OptimizerSpec", "period_epochs", "only schedule: poly_cosine has "
+                           f"a period (this optimizer's schedule is {self.schedule})")
+        return self
+
+
+class LossSpec(Strict):
+    """HiNAS Eq. 7: MSE + lambda * log10(1 / SSIM)."""
+
+    ssim_lambda: float = Field(0.0, ge=0, le=100)
+    # the HiNAS code divides the sum by 2 (its two listed terms; at lambda 0: MSE / 2, and
+    # MSE itself with the SSIM term left out: false), trainables.losses
+    average_terms: bool = False
+    # "same": the SSIM map over the whole image, the window zero-padded at the borders (the
+    # HiNAS code's log_SSIM_loss); "valid": where the 11x11 window fits (Wang et al.)
+    ssim_padding: Literal["valid", "same"] = "valid"
