@@ -28,6 +28,8 @@ from studyspec.fields import (
 from studyspec.runspec import GroupSpec, Resources, ResourcesSpec, TrackingSpec
 from studyspec.splitspec import SplitSpec
 from studyspec.starts import RETRAIN_EPOCHS, Start, inheriting_spaces, start_of
+from studyspec.steps import steps_or_images
+from studyspec.training import BiasSpec, LossSpec, OptimizerSpec
 from studyspec.tuning import (
     DEFAULT_METRIC,
     PHASE_METRICS,
@@ -40,7 +42,7 @@ from studyspec.tuning import (
 
 __all__ = [
     "DEFAULT_METRIC", "PHASE_METRICS", "TUNABLE_SECTIONS", "ArmSpec", "ArmsSpec",
-    "BaselineSpec", "DataSpec",
+    "BaselineSpec", "BiasSpec", "DataSpec",
     "GroupSpec", "LossSpec", "NoiseSpec", "ObjectiveSpec", "OptimizerSpec", "ParamSpec",
     "Resources", "ResourcesSpec", "RetrainSpec", "SchedulerSpec", "SearchSpaceSpec",
     "SearchSpec", "Study", "TrackingSpec", "TuneSpec", "error_at",
@@ -81,6 +83,9 @@ class NoiseSpec(Strict):
         return [f"sigma{level:g}" for level in levels]
 
 
+Scale = Annotated[float, Field(gt=0, le=10)]  # a rescale factor
+
+
 class DataSpec(SplitSpec):  # val_fraction, split, group_pattern: studyspec.splitspec
     train: Name = "embedded"  # dataset name (train400, embedded, ...) or a folder path
     test: Names = ["embedded"]  # test sets (at least one), evaluated after retraining
@@ -89,36 +94,18 @@ class DataSpec(SplitSpec):  # val_fraction, split, group_pattern: studyspec.spli
     color: bool = False  # RGB instead of luminance
     patch_size: int = Field(64, ge=8, le=1024)
     augment: bool = True  # k*90 rotation + flip
-    rescale: bool = False  # random bicubic rescale 0.8-1.2 (p=0.5)
+    # random bicubic rescale (p=0.5) by a factor in [low, high]; true: [0.8, 1.2], the HiNAS
+    # code's RandomRescaleCrop (search and retraining, data/datasets/transforms.py)
+    rescale: bool | Annotated[tuple[Scale, Scale], BeforeValidator(listed)] = False
     noise: NoiseSpec = NoiseSpec(sigma=25)
     max_train_images: int | None = Field(None, ge=3, le=10**7)  # the first N images (smoke)
 
-
-Beta = Annotated[float, Field(ge=0, lt=1)]
-
-
-class OptimizerSpec(Strict):
-    name: Literal["sgd", "adam"] = "adam"
-    lr: float = Field(1e-3, gt=0, le=1000)
-    lr_min: float = Field(0.0, ge=0, le=1000)  # end of the cosine / poly schedule (<= lr)
-    schedule: Literal["cosine", "poly", "constant"] = "cosine"
-    momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
-    betas: Annotated[tuple[Beta, Beta], BeforeValidator(listed)] = (0.9, 0.999)  # Adam only
-    weight_decay: float = Field(0.0, ge=0, le=1)
-
     @model_validator(mode="after")
-    def _decays_downwards(self) -> OptimizerSpec:
-        if self.lr_min > self.lr:
-            raise error_at("OptimizerSpec", "lr_min",
-                           f"{self.lr_min:g} is above the learning rate lr {self.lr:g}")
+    def _rescale_in_order(self) -> DataSpec:
+        if isinstance(self.rescale, tuple) and self.rescale[0] > self.rescale[1]:
+            raise error_at("DataSpec", "rescale", f"expected [low, high] with low <= high, "
+                           f"got {list(self.rescale)}")
         return self
-
-
-class LossSpec(Strict):
-    """HiNAS Eq. 7: MSE + lambda * log10(1 / SSIM)."""
-
-    ssim_lambda: float = Field(0.0, ge=0, le=100)
-    average_terms: bool = False  # the HiNAS code divides the sum by 2
 
 
 class SearchSpaceSpec(Strict):
@@ -148,12 +135,23 @@ class SearchSpaceSpec(Strict):
         return get_space(self.name).parse_options(self.options).model_dump(mode="json")
 
 
+class RSWSSpec(Strict):
+    """Random search with weight sharing (HiNAS journal Table 1, N = 30; trainables/rsws.py)."""
+
+    samples: int = Field(30, ge=1, le=10_000)  # N architectures scored on Validation-V
+
+
 class SearchSpec(Strict):
     """The differentiable inner loop (SPEC 1.5)."""
 
-    strategy: Literal["bilevel", "joint"] | None = None  # None: the space's default_strategy
+    # None: the space's default_strategy; rsws: one uniformly drawn architecture per step
+    strategy: Literal["bilevel", "joint", "rsws"] | None = None
+    rsws: RSWSSpec = RSWSSpec()  # strategy rsws only
     epochs: int = Field(100, ge=1, le=MAX_EPOCHS)
-    steps_per_epoch: int = Field(100, ge=1, le=10**7)
+    # "steps": steps_per_epoch steps; "images": one random crop of every Train-W image per
+    # epoch, ceil(images / batch_size) steps (HiNAS code: build_dataset.py, searcher.py)
+    epoch: Literal["steps", "images"] = "steps"
+    steps_per_epoch: int | None = Field(None, ge=1, le=10**7)  # None: 100, or from images
     batch_size: int = Field(8, ge=1, le=4096)
     # weights only before architecture updates; below `epochs` when the space searches
     warmup_epochs: int = Field(20, ge=0, le=MAX_EPOCHS)
@@ -176,11 +174,16 @@ class SearchSpec(Strict):
     monitor_crop: int | None = Field(None, ge=16, le=8192)  # centre-crop them (None: whole)
     num_workers: int = Field(0, ge=0, le=64)  # DataLoader workers
 
+    _steps = model_validator(mode="before")(steps_or_images)
+
     @model_validator(mode="after")
     def _validates_within_epochs(self) -> SearchSpec:
         if self.validate_from_epoch >= self.epochs:
             raise error_at("SearchSpec", "validate_from_epoch", f"{self.validate_from_epoch} is "
                            f"not an epoch of search.epochs {self.epochs} (0-based)")
+        if self.eval_every is not None and self.epoch == "images":
+            raise error_at("SearchSpec", "eval_every", "search.epoch: images has no step count "
+                           "before the data is split; validate once per epoch (drop eval_every)")
         if self.eval_every is not None and self.steps_per_epoch % self.eval_every:
             raise error_at("SearchSpec", "eval_every", f"{self.eval_every} does not divide "
                            f"search.steps_per_epoch {self.steps_per_epoch}")
@@ -203,6 +206,9 @@ class RetrainSpec(Strict):
     optimizer: OptimizerSpec = OptimizerSpec(name="sgd", lr=0.05, lr_min=0.0, schedule="poly")
     loss: LossSpec = LossSpec(ssim_lambda=0.6, average_terms=True)
     grad_clip_value: float | None = Field(5.0, gt=0, le=1e6)
+    # the network tested: the last epoch's, or the best on V (val/score) of the epochs
+    # ending after 3/4 of the steps (HiNAS code: engine/trainer.py, tools/dn_eval.py)
+    select: Literal["last", "best_v_last_quarter"] = "last"
     # searched option x factor (HiNAS: width: 2), numeric options only
     scale_options: dict[str, Annotated[float, Field(gt=0, le=1000)]] = {}
     space_options: dict[str, Any] = {}  # absolute overrides of search_space.options
@@ -311,6 +317,20 @@ class Study(Strict):
         return {**data, "retrain": {**retrain, "epochs": 0}}
 
     @model_validator(mode="after")
+    def _stages_possible(self) -> Study:
+        stages = self.retrain.stages
+        if stages is not None:
+            if len(set(stages)) != len(stages):
+                raise error_at("Study", "retrain.stages", f"{stages} lists a stage count twice")
+            space = self.space()
+            try:
+                space.check_stages(space.parse_options(self.search_space.resolved_options()),
+                                   stages)
+            except ValueError as error:
+                raise error_at("Study", "retrain.stages", str(error)) from None
+        return self
+
+    @model_validator(mode="after")
     def _start_possible(self) -> Study:
         if self.retrain_start() == "inherit" and not self.space().can_inherit:
             raise error_at("Study", "retrain.from", f"inherit: search space "
@@ -336,23 +356,10 @@ class Study(Strict):
         return self
 
     @model_validator(mode="after")
-    def _stages_possible(self) -> Study:
-        stages = self.retrain.stages
-        if stages is not None:
-            if len(set(stages)) != len(stages):
-                raise error_at("Study", "retrain.stages", f"{stages} lists a stage count twice")
-            space = self.space()
-            try:
-                space.check_stages(space.parse_options(self.search_space.resolved_options()),
-                                   stages)
-            except ValueError as error:
-                raise error_at("Study", "retrain.stages", str(error)) from None
-        return self
-
-    @model_validator(mode="after")
     def _epochs_fit(self) -> Study:
         search = self.search
-        if self.space().searchable and search.warmup_epochs >= search.epochs:
+        rsws = search.strategy == "rsws"  # no architecture updates to warm up for
+        if self.space().searchable and not rsws and search.warmup_epochs >= search.epochs:
             raise error_at("Study", "search.warmup_epochs", f"{search.warmup_epochs} warm-up "
                            f"epochs leave none of search.epochs {search.epochs} to update the "
                            "architecture in")
