@@ -22,10 +22,12 @@ def run_study(tmp_path: Path, text: str) -> tuple[int, MlflowClient, list]:
     return code, client, client.search_runs([client.get_experiment_by_name(name).experiment_id])
 
 
+# variant paper: the code variant's sigmoid output keeps even lr 1000 finite
 DIVERGING = """
 name: diverging
 data: {train: embedded, test: [embedded], patch_size: 24, max_train_images: 6}
-search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
+search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8,
+                                      variant: paper}}
 search: {epochs: 2, steps_per_epoch: 3, batch_size: 2, warmup_epochs: 0, val_crop: 32,
          weight_optimizer: {name: sgd, lr: 1000}, grad_clip_norm: null}
 retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2}
@@ -83,7 +85,8 @@ arms:
   named:
     - {name: steady, group: g}
     - {name: diverging, group: g, set: {search.weight_optimizer.lr: 1000,
-                                        search.grad_clip_norm: null}}
+                                        search.grad_clip_norm: null,
+                                        search_space.options.variant: paper}}
 """
 
 
