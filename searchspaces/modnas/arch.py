@@ -158,6 +158,21 @@ class Denoiser(Strict):
         return self
 
 
+def multiple_within_width(value: int, info: ValidationInfo) -> int:
+    """channel_multiple <= width (a field validator here and of the options)."""
+    width = info.data.get("width")
+    if width is not None and value > width:
+        raise ValueError(f"{value} is larger than the width {width}")
+    return value
+
+
+def one_stage_without_unfolding(value: int, info: ValidationInfo) -> int:
+    """stages == 1 without unfolding (a field validator here and of the options)."""
+    if info.data.get("unfolding") is False and value != 1:
+        raise ValueError(f"without unfolding there is one denoiser, got {value}")
+    return value
+
+
 class Frame(BaseModel):
     """The scalar fields of an arch (the denoisers are checked against them)."""
 
@@ -173,20 +188,8 @@ class Frame(BaseModel):
     stem: Literal["fixed", "searched"]
     share_architecture: bool
 
-    @field_validator("channel_multiple")
-    @classmethod
-    def _multiple_within_width(cls, value: int, info: ValidationInfo) -> int:
-        width = info.data.get("width")
-        if width is not None and value > width:
-            raise ValueError(f"{value} is larger than the width {width}")
-        return value
-
-    @field_validator("stages")
-    @classmethod
-    def _one_stage_without_unfolding(cls, value: int, info: ValidationInfo) -> int:
-        if info.data.get("unfolding") is False and value != 1:
-            raise ValueError(f"without unfolding there is one denoiser, got {value}")
-        return value
+    _multiple = field_validator("channel_multiple")(multiple_within_width)
+    _stages = field_validator("stages")(one_stage_without_unfolding)
 
     def denoiser_count(self) -> int:
         """One architecture shared by every stage, or one per stage."""

@@ -62,7 +62,11 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from searchspaces.genotype import Genotype
-from searchspaces.modnas.arch import validate_arch
+from searchspaces.modnas.arch import (
+    multiple_within_width,
+    one_stage_without_unfolding,
+    validate_arch,
+)
 from searchspaces.modnas.derived import ModNASNetwork
 from searchspaces.modnas.operations import CANDIDATE_SETS, OPS, SKIP
 from searchspaces.modnas.supernet import GENOTYPE_VERSION, SPACE_NAME, ModNASSupernet
@@ -117,21 +121,8 @@ class ModNASOptions(SpaceOptions):
             raise ValueError(f"{info.field_name} must be >= 1, got {value}")
         return value
 
-    @field_validator("stages")
-    @classmethod
-    def _one_stage_without_unfolding(cls, value: int, info: Any) -> int:
-        if info.data.get("unfolding") is False and value != 1:
-            raise ValueError(f"without unfolding there is one denoiser: stages must be 1, "
-                             f"got {value}")
-        return value
-
-    @field_validator("channel_multiple")
-    @classmethod
-    def _multiple_within_width(cls, value: int, info: Any) -> int:
-        width = info.data.get("width")
-        if width is not None and value > width:
-            raise ValueError(f"channel_multiple {value} is larger than the width {width}")
-        return value
+    _stages = field_validator("stages")(one_stage_without_unfolding)
+    _multiple = field_validator("channel_multiple")(multiple_within_width)
 
     @field_validator("normal_ops", "down_ops", "up_ops")
     @classmethod

@@ -1,4 +1,5 @@
-"""`mlflow_server`: a real `mlflow server` on loopback for the outage tests, SQLite store and
+"""`images` (four embedded grey training photographs) and `runtime` (one CPU) for the loop
+tests; `mlflow_server`: a real `mlflow server` on loopback for the outage tests, SQLite store and
 artifacts in the test's folder, started in its own process group (killing the group kills its
 workers); not started until the test says so."""
 
@@ -14,6 +15,19 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from trainables import devices
+from trainables.embedded import embedded_images
+
+
+@pytest.fixture(scope="module")
+def images():
+    return embedded_images("train", color=False)[:4]
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    return devices.configure(1, 0)
 
 
 def free_port() -> int:

@@ -8,7 +8,6 @@ import torch
 from orchestrator.studyfile import validate
 from searchspaces.genotype import Genotype
 from trainables import devices
-from trainables.embedded import embedded_images
 from trainables.retrain_loop import RetrainData, run_retrain
 from trainables.search_loop import SearchData, build_search, entropy_metric, run_search
 
@@ -23,16 +22,6 @@ TINY = {
     "retrain": {"epochs": 2, "steps_per_epoch": 2, "batch_size": 2,
                 "space_options": {"width": 4}},
 }
-
-
-@pytest.fixture(scope="module")
-def images():
-    return embedded_images("train", color=False)[:4]
-
-
-@pytest.fixture(scope="module")
-def runtime():
-    return devices.configure(1, 0)
 
 
 def keep(reports):

@@ -14,8 +14,6 @@ from PIL import Image
 from orchestrator.studyfile import validate
 from searchspaces.registry import get_space
 from searchspaces.views import views_for
-from trainables import devices
-from trainables.embedded import embedded_images
 from trainables.plots import log_plots, retrain_plots, search_plots
 from trainables.retrain_loop import RetrainData, run_retrain
 from trainables.search_history import SearchHistory
@@ -36,16 +34,6 @@ def tiny_study(space: str) -> dict:
                    "arch_optimizer": {"name": "adam", "lr": 0.1}},
         "retrain": {"epochs": 1, "steps_per_epoch": 1, "batch_size": 2},
     }
-
-
-@pytest.fixture(scope="module")
-def images():
-    return embedded_images("train", color=False)[:4]
-
-
-@pytest.fixture(scope="module")
-def runtime():
-    return devices.configure(1, 0)
 
 
 @pytest.fixture(scope="module", params=SPACES)

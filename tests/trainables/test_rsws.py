@@ -11,8 +11,7 @@ import torch
 from orchestrator.studyfile import StudyError, validate
 from searchspaces.hinas.sampling import PathSampling
 from searchspaces.registry import get_space
-from trainables import devices, rsws
-from trainables.embedded import embedded_images
+from trainables import rsws
 from trainables.search_loop import Best, SearchData, build_search, run_search
 
 RSWS = {
@@ -23,16 +22,6 @@ RSWS = {
     "search": {"strategy": "rsws", "rsws": {"samples": 5}, "epochs": 2, "steps_per_epoch": 2,
                "batch_size": 2, "warmup_epochs": 20, "val_crop": 24},
 }
-
-
-@pytest.fixture(scope="module")
-def images():
-    return embedded_images("train", color=False)[:4]
-
-
-@pytest.fixture(scope="module")
-def runtime():
-    return devices.configure(1, 0)
 
 
 def test_rsws_search_returns_the_best_scoring_candidate(images, runtime, monkeypatch):
