@@ -69,6 +69,7 @@ from searchspaces.modnas.arch import (
 )
 from searchspaces.modnas.derived import ModNASNetwork
 from searchspaces.modnas.operations import CANDIDATE_SETS, OPS, SKIP
+from searchspaces.modnas.plan import full_width_arch
 from searchspaces.modnas.supernet import GENOTYPE_VERSION, SPACE_NAME, ModNASSupernet
 from searchspaces.modnas.unet import NUM_LAYERS, kept_channel_indices
 from searchspaces.registry import SearchSpace, SpaceOptions, register_space
@@ -95,6 +96,10 @@ class ModNASOptions(SpaceOptions):
     # one architecture for all T stages (the paper's: Table 2's parameters grow linearly
     # in T); false: one searched architecture per stage (`supernet.py`)
     share_architecture: bool = True
+    # retraining: the searched genotype with every searched channel count at the full width
+    # (Table 1's full-width row on the same genotype as its width-searched row); the run
+    # keeps the searched genotype's arch_hash
+    full_width: bool = False
     # ours: weight of the mean width gate in the architecture loss (0: the paper's, none)
     width_penalty: float = Field(0.0, ge=0, le=MAX_WIDTH_PENALTY)
 
@@ -187,11 +192,14 @@ class ModNASSpace(SearchSpace):
     def build_derived(
         self, genotype: Genotype, options: dict[str, Any], in_channels: int
     ) -> nn.Module:
-        """Everything structural comes from the genotype; the options are only parsed."""
+        """Everything structural comes from the genotype; `full_width` widens every searched
+        channel count to the genotype's full width (`plan.full_width_arch`)."""
         if genotype.space != SPACE_NAME:
             raise ValueError(f"space: expected {SPACE_NAME!r}, got {genotype.space!r}")
-        self.parse_options(options)
+        parsed = self.parse_options(options)
         self.validate_arch(genotype)
+        if parsed.full_width:
+            genotype = replace(genotype, arch=full_width_arch(genotype.arch))
         return ModNASNetwork(genotype, in_channels)
 
     def validate_arch(self, genotype: Genotype) -> None:

@@ -14,7 +14,7 @@ import torch
 from orchestrator.studyfile import StudyError, validate
 from searchspaces.genotype import Genotype
 from searchspaces.modnas.operations import CANDIDATE_SETS, OPS
-from searchspaces.modnas.plan import parameter_count, unet_plan
+from searchspaces.modnas.plan import full_width_arch, parameter_count, unet_plan
 from searchspaces.modnas.skeleton import ConcatJoin
 from searchspaces.registry import get_space
 from trainables.cost import count_parameters
@@ -147,3 +147,15 @@ def test_new_ops_shapes_and_parameter_counts(name):
         out = op(torch.randn(1, c_in, 8, 8))
         assert out.shape == (1, c_out, int(8 * scale), int(8 * scale))
         assert count_parameters(op) == spec.parameters(c_in, c_out)
+
+
+def test_full_width_retrains_the_searched_genotype_at_every_layers_full_width():
+    """MoD-NAS Table 1's full-width row on the same genotype (`full_width`, a retraining
+    option): Table 7's ops and paths with every searched channel count at 64."""
+    genotype = _table7()
+    wide = SPACE.build_derived(genotype, {"full_width": True}, 1)
+    assert count_parameters(wide) == parameter_count(full_width_arch(genotype.arch), 1) \
+        == 1_198_867
+    assert count_parameters(SPACE.build_derived(genotype, {}, 1)) == 420_927
+    layer = wide.denoisers[0].encoders[0].layers["1"]
+    assert max(p.shape[0] for p in layer.parameters()) == 64
