@@ -184,7 +184,7 @@ class Frame(BaseModel):
     width: int = Field(ge=1)
     channel_multiple: int = Field(ge=1)
     depth_search: Literal["dense", "skip_op"]
-    skip_join: Literal["concat", "add"]
+    skip_join: Literal["concat", "concat1x1", "add"]
     stem: Literal["fixed", "searched"]
     share_architecture: bool
 

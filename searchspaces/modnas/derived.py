@@ -22,6 +22,7 @@ from searchspaces.genotype import Genotype
 from searchspaces.modnas.operations import OPS
 from searchspaces.modnas.plan import BlockPlan, LayerPlan, arch_structure, unet_plan
 from searchspaces.modnas.skeleton import (
+    JOIN_KERNELS,
     AddJoin,
     ConcatJoin,
     UNetSkeleton,
@@ -43,8 +44,8 @@ def build_joins(encoders: list[BlockPlan], decoders: list[BlockPlan],
                 skip_join: str) -> list[nn.Module]:
     if skip_join == "add":
         return [AddJoin() for _ in encoders]
-    return [ConcatJoin(decoders[level + 1].sample.out_channels, block.sample.out_channels)
-            for level, block in enumerate(encoders)]
+    return [ConcatJoin(decoders[level + 1].sample.out_channels, block.sample.out_channels,
+                       JOIN_KERNELS[skip_join]) for level, block in enumerate(encoders)]
 
 
 class DerivedBlock(nn.Module):
@@ -70,7 +71,7 @@ class DerivedUNet(UNetSkeleton):
         skip_join, stem_kind = structure
         encoders, decoders = unet_plan(denoiser, skip_join)
         build_stem = fixed_stem if stem_kind == "fixed" else stem
-        split = skip_join == "concat"
+        split = skip_join in JOIN_KERNELS
         super().__init__(
             len(decoders), build_stem(in_channels, denoiser["stem"]["channels"]),
             encoders=[DerivedBlock(block) for block in encoders],

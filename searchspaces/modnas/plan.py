@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from searchspaces.modnas.operations import OPS, conv_parameters
-from searchspaces.modnas.skeleton import join_channels
+from searchspaces.modnas.skeleton import JOIN_KERNELS, join_channels
 
 STRUCTURE_DEFAULTS = {"skip_join": "add", "stem": "searched"}  # absent in version-1 genotypes
 
@@ -85,11 +85,11 @@ def block_plan(block: dict[str, Any], in_channels: int, sample_key: str | None) 
 
 def skip_channels(encoder: BlockPlan, skip_join: str) -> int:
     """Width of a level's skip: the down layer's conv (concat) or the block output (add)."""
-    return encoder.sample.out_channels if skip_join == "concat" else encoder.out_channels
+    return encoder.sample.out_channels if skip_join in JOIN_KERNELS else encoder.out_channels
 
 
 def joined_channels(up: int, skip: int, skip_join: str) -> int:
-    return join_channels(up, skip) if skip_join == "concat" else max(up, skip)
+    return join_channels(up, skip) if skip_join in JOIN_KERNELS else max(up, skip)
 
 
 def unet_plan(denoiser: dict[str, Any], skip_join: str = "add"
@@ -123,12 +123,12 @@ def block_parameters(block: BlockPlan) -> int:
     return total + (layer_parameters(block.sample) if block.sample else 0)
 
 
-def join_parameters(encoders: list[BlockPlan], decoders: list[BlockPlan]) -> int:
-    """The 3x3 convs of the concatenating joins, level l reading up(l + 1) + skip(l)."""
+def join_parameters(encoders: list[BlockPlan], decoders: list[BlockPlan], kernel: int = 3) -> int:
+    """The k x k convs of the concatenating joins, level l reading up(l + 1) + skip(l)."""
     total = 0
     for level, encoder in enumerate(encoders):
         up, skip = decoders[level + 1].sample.out_channels, encoder.sample.out_channels
-        total += conv_parameters(up + skip, join_channels(up, skip), 3)
+        total += conv_parameters(up + skip, join_channels(up, skip), kernel)
     return total
 
 
@@ -142,7 +142,8 @@ def denoiser_parameters(denoiser: dict[str, Any], in_channels: int,
         decoders[0].out_channels, in_channels, 3)
     if stem == "fixed":
         stem_and_head += conv_parameters(stem_channels, stem_channels, 3)
-    joins = join_parameters(encoders, decoders) if skip_join == "concat" else 0
+    joins = join_parameters(encoders, decoders, JOIN_KERNELS[skip_join]) \
+        if skip_join in JOIN_KERNELS else 0
     return blocks + stem_and_head + joins
 
 

@@ -42,18 +42,23 @@ def add_padded(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a + b  # (B, max(Ca, Cb), H, W)
 
 
+JOIN_KERNELS = {"concat": 3, "concat1x1": 1}  # skip_join -> the join conv's kernel size
+
+
 def join_channels(up_channels: int, skip_channels: int) -> int:
     """Output width of a concatenating join: half its input, rounded up (72 -> 36)."""
     return (up_channels + skip_channels + 1) // 2
 
 
 class ConcatJoin(nn.Module):
-    """concat(up-sampled, skip) -> 3x3 conv without activation to half the channels."""
+    """concat(up-sampled, skip) -> k x k conv without activation to half the channels (k 3:
+    `skip_join: concat`; 1: `concat1x1`)."""
 
-    def __init__(self, up_channels: int, skip_channels: int) -> None:
+    def __init__(self, up_channels: int, skip_channels: int, kernel: int = 3) -> None:
         super().__init__()
         total = up_channels + skip_channels
-        self.conv = nn.Conv2d(total, join_channels(up_channels, skip_channels), 3, padding=1)
+        self.conv = nn.Conv2d(total, join_channels(up_channels, skip_channels), kernel,
+                              padding=kernel // 2)
 
     def forward(self, up: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         return self.conv(torch.cat([up, skip], dim=1))  # (B, (Cu + Cs) / 2, H, W)

@@ -26,7 +26,7 @@ Genotype `arch` format (JSON data only; validated by the typed models of `arch.p
       "width": 64,              # full width of every layer (the supernet's)
       "channel_multiple": 8,    # m: kept channel counts are multiples of m (or the width)
       "depth_search": "dense",  # or "skip_op"
-      "skip_join": "concat",    # or "add" (version 2; absent in version 1: "add")
+      "skip_join": "concat",    # "concat1x1" or "add" (version 2; absent in version 1: "add")
       "stem": "fixed",          # or "searched" (version 2; absent in version 1: "searched")
       "share_architecture": true,  # version 3 (absent before: false): one denoiser for
                                 # every stage; false: one per stage
@@ -90,7 +90,9 @@ class ModNASOptions(SpaceOptions):
     normal_ops: tuple[str, ...] | None = None  # candidates of normal layers (None: the set's)
     down_ops: tuple[str, ...] | None = None  # of down-sampling layers (None: the set's)
     up_ops: tuple[str, ...] | None = None  # of up-sampling layers (None: the set's)
-    skip_join: Literal["concat", "add"] = "concat"  # concat + 3x3 conv to half (paper) or add
+    # concat + a 3x3 conv to half the channels (paper: the Table 7 count), the same with a
+    # 1x1 conv (the issue's reading of the text; 366,909 parameters for Table 7), or add
+    skip_join: Literal["concat", "concat1x1", "add"] = "concat"
     stem: Literal["fixed", "searched"] = "fixed"  # two fixed convs (paper) or one gated conv
     stem_channels: int | None = Field(None, ge=1)  # fixed stem width; None: 3/4 of width
     # one architecture for all T stages (the paper's: Table 2's parameters grow linearly

@@ -35,6 +35,7 @@ from torch import nn
 
 from searchspaces.modnas.operations import OPS
 from searchspaces.modnas.skeleton import (
+    JOIN_KERNELS,
     AddJoin,
     ConcatJoin,
     UNetSkeleton,
@@ -216,10 +217,11 @@ class SearchUNet(UNetSkeleton):
 
     def __init__(self, options: ModNASOptions, in_channels: int) -> None:
         width, levels, dense = options.width, options.levels, options.depth_search == "dense"
-        normal, split = options.normal_primitives(), options.skip_join == "concat"
+        normal, split = options.normal_primitives(), options.skip_join in JOIN_KERNELS
         stem_module = (FixedStem(in_channels, options.fixed_stem_channels(), width)
                        if options.stem == "fixed" else GatedStem(in_channels, width))
-        joins = [ConcatJoin(width, width) if split else AddJoin() for _ in range(levels - 1)]
+        joins = [ConcatJoin(width, width, JOIN_KERNELS[options.skip_join]) if split
+                 else AddJoin() for _ in range(levels - 1)]
         super().__init__(
             levels, stem_module,
             encoders=[SearchBlock(normal, width, dense) for _ in range(levels - 1)],
