@@ -89,12 +89,31 @@ class ModNASSupernet(Supernet):
                  if isinstance(module, (MixedLayer, GatedStem))]
         return torch.cat(gates)
 
+    def gate_rows(self) -> list[torch.Tensor]:
+        """The width gates of every distinct op and searched stem, one row each: (W,)."""
+        rows: list[torch.Tensor] = []
+        for module in self._searched_modules():
+            if isinstance(module, (MixedLayer, GatedStem)):
+                rows += list(module.gates().reshape(-1, module.gate_logits.shape[-1]))
+        return rows
+
     def arch_penalty(self) -> torch.Tensor | None:
-        """Ours, not the paper's: `width_penalty` * the mean width gate, an L1 term (the
-        gates are softplus values, >= 0) that lets the width rule (Eq. 10a) drop channels;
-        None at the default 0 (the paper's search, no sparsity pressure)."""
+        """Ours, not the paper's; None at the default weight 0 (the paper's search, no
+        sparsity pressure). `l1`: `width_penalty` * the mean width gate (the gates are
+        softplus values, >= 0). It shrinks the gates, but the width rule (Eq. 10a) keeps a
+        fraction rho of each row's gate mass, so a uniform shrink drops no channel.
+        `hoyer`: `width_penalty` * the mean over gate rows of ||g||_1 / (sqrt(n) ||g||_2)
+        (Hoyer's sparsity measure: 1 for equal gates, 1/sqrt(n) for one gate), blind to a
+        row's scale like the width rule, so it only moves the gates apart: equal gates are
+        a stationary point that the data gradient's differences tip over."""
         weight = self.options.width_penalty
-        return weight * self.width_gates().mean() if weight > 0 else None
+        if weight == 0:
+            return None
+        if self.options.width_regularizer == "l1":
+            return weight * self.width_gates().mean()
+        rows = torch.stack(self.gate_rows())  # (rows, W)
+        hoyer = rows.sum(-1) / (rows.shape[-1] ** 0.5 * rows.norm(dim=-1) + 1e-12)
+        return weight * hoyer.mean()
 
     def arch_distributions(self) -> list[torch.Tensor]:
         """softmax(alpha) of every layer and softmax(gamma) of every dense path choice."""

@@ -1,6 +1,7 @@
-"""MoD-NAS `width_penalty` (ours, off by default): an L1 term on the width gates added to
-architecture steps only; 0 changes nothing, a positive weight shrinks the gates, a
-negative one is refused in one line naming the key."""
+"""MoD-NAS `width_penalty` (ours, off by default): an L1 or a Hoyer term on the width gates
+added to architecture steps only; 0 changes nothing, a positive L1 weight shrinks the
+gates, a Hoyer weight pulls them apart so that the width rule drops channels, a negative
+one is refused in one line naming the key."""
 
 import pytest
 import torch
@@ -72,3 +73,52 @@ def test_out_of_range_weight_is_one_line_naming_the_key(value):
         validate(study)
     message = str(error.value)
     assert "search_space.options.width_penalty" in message and "\n" not in message
+
+
+def _gate_logits(supernet) -> list[torch.nn.Parameter]:
+    """Each distinct gate logit tensor once (the stages share theirs)."""
+    found = {id(m.gate_logits): m.gate_logits for m in supernet.modules()
+             if hasattr(m, "gate_logits")}
+    return list(found.values())
+
+
+def test_hoyer_is_the_mean_rows_sparsity_and_blind_to_scale():
+    supernet = _supernet(width_penalty=2.0, width_regularizer="hoyer")
+    rows = torch.stack(supernet.gate_rows())  # (rows, W)
+    assert rows.shape[-1] == TINY["width"] and len(rows) * TINY["width"] == \
+        len(supernet.width_gates())
+    logits = _gate_logits(supernet)
+    with torch.no_grad():  # rows of different spreads
+        torch.manual_seed(3)
+        for logit in logits:
+            logit.normal_()
+    rows = torch.stack(supernet.gate_rows()).detach()
+    width = rows.shape[-1]
+    expected = sum(float(r.sum() / (width ** 0.5 * r.norm())) for r in rows) / len(rows)
+    assert supernet.arch_penalty().item() == pytest.approx(2.0 * expected, rel=1e-5)
+    with torch.no_grad():  # scaling every gate by 3 leaves it unchanged (softplus^-1 of 3g)
+        for logit in logits:
+            logit.copy_(torch.log(torch.expm1(3 * torch.nn.functional.softplus(logit))))
+    assert supernet.arch_penalty().item() == pytest.approx(2.0 * expected, rel=1e-4)
+
+
+def test_hoyer_makes_the_width_rule_drop_channels_where_l1_does_not(runtime):
+    """Gates a little apart (as the data gradient leaves them), the penalty alone for 40
+    Adam steps: the L1 term shrinks every row about evenly, so the width rule (rho of each
+    row's mass) keeps every channel; the Hoyer term pulls the rows apart, and it drops."""
+    kept = {}
+    for regularizer in ("l1", "hoyer"):
+        supernet = _supernet(width_penalty=1.0, width_regularizer=regularizer, rho=0.9)
+        logits = _gate_logits(supernet)
+        with torch.no_grad():
+            for logit in logits:
+                spread = torch.linspace(-0.2, 0.2, logit.shape[-1])
+                logit.add_(spread)
+        optimizer = torch.optim.Adam(logits, lr=0.05)
+        for _ in range(40):
+            optimizer.zero_grad()
+            supernet.arch_penalty().backward()
+            optimizer.step()
+        kept[regularizer] = supernet.derive().provenance["params_derived"]
+    full = supernet.derive().provenance["params_full_width"]
+    assert kept["l1"] == full and kept["hoyer"] < 0.8 * full
