@@ -33,8 +33,9 @@ def test_table7_network_has_the_papers_418k_parameters():
     paper's base width (64, m = 8), has 420,927 parameters: +0.7% against the paper's
     418k. The table gives every layer's op and widths but not the kernel sizes; we read
     3x3 for every conv, the interpolations' channel-conversion convs and the join convs
-    (1x1 joins, `skip_join: concat1x1`, give 366,911, -12%; a 3x3 join is also what the issue's "about 50k"
-    for the joins amounts to), and a residual block as two 3x3 convs plus the identity.
+    (1x1 joins, `skip_join: concat1x1`, give 366,911, -12%; a 3x3 join is also what the
+    issue's "about 50k" for the joins amounts to), and a residual block as two 3x3 convs
+    plus the identity.
     The difference: the two residual blocks whose widths change (decoder 1: 36 -> 32,
     decoder 0: 28 -> 40) need a 1x1 projection on the identity (ResNet), 2,344
     parameters the paper's count may not have (without them: 418,583, +0.14%); the
