@@ -83,7 +83,8 @@ def interleaved_times(models: dict[str, nn.Module], image: torch.Tensor,
 
 
 def modnas_t1_vs_dncnn_latency(size: str = "quick") -> dict:
-    """Median latency of derived MoD-NAS T = 1 over DnCNN-17 (target: at most 0.6)."""
+    """Latency of derived MoD-NAS T = 1 over DnCNN-17, the fastest of the interleaved
+    repeats of each (target: at most 0.6); the median ratio and T = 3, 6 in the detail."""
     if size not in SIZES:
         raise ValueError(f"size: expected one of {', '.join(SIZES)}, got {size!r}")
     spec = SIZES[size]
