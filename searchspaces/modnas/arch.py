@@ -191,10 +191,6 @@ class Frame(BaseModel):
     _multiple = field_validator("channel_multiple")(multiple_within_width)
     _stages = field_validator("stages")(one_stage_without_unfolding)
 
-    def denoiser_count(self) -> int:
-        """One architecture shared by every stage, or one per stage."""
-        return 1 if self.share_architecture else self.stages
-
 
 class Arch(Frame):
     model_config = ConfigDict(extra="forbid", strict=True)

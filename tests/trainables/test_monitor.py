@@ -11,7 +11,6 @@ import pytest
 from orchestrator.cli import main
 from orchestrator.data import stage_data
 from orchestrator.studyfile import validate
-from trainables import devices
 from trainables.datasets import resolve_dataset
 from trainables.embedded import embedded_images
 from trainables.evaluation import evaluate_sets
@@ -34,16 +33,6 @@ TINY = {
                "validate_from_epoch": 1, "val_crop": 24, "monitor_crop": 32,
                "arch_optimizer": {"name": "adam", "lr": 0.05}},
 }
-
-
-@pytest.fixture(scope="module")
-def runtime():
-    return devices.configure(1, 0)
-
-
-@pytest.fixture(scope="module")
-def images():
-    return embedded_images("train", color=False)[:4]
 
 
 def searched(images, runtime, monitor):

@@ -7,7 +7,7 @@ import torch
 
 from orchestrator.studyfile import validate
 from searchspaces.registry import get_space
-from trainables import devices, search_loop
+from trainables import search_loop
 
 SPACES = {
     "hinas": {"num_layers": 2, "num_nodes": 2, "width": 3, "stem_channels": 4},
@@ -24,11 +24,6 @@ def _study(space: str, epochs: int = 3, warmup: int = 1):
                    "strategy": "bilevel",
                    "arch_optimizer": {"name": "adam", "lr": 0.05, "lr_min": 0.001}},
     })
-
-
-@pytest.fixture(scope="module")
-def runtime():
-    return devices.configure(1, 0)
 
 
 @pytest.mark.filterwarnings("ignore:Detected call of")  # the fake step never steps

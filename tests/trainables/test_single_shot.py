@@ -15,7 +15,6 @@ from orchestrator.plan import ArmPlan, check_start
 from orchestrator.studyfile import StudyError, validate
 from orchestrator.units import dedup_key
 from trainables import devices, search_loop
-from trainables.embedded import embedded_images
 from trainables.inheritance import inherited_weights
 from trainables.retrain_loop import RetrainData, run_retrain
 from trainables.search_loop import SearchData, run_search
@@ -30,11 +29,6 @@ TINY = {
                "warmup_epochs": 0, "patience": 1, "select_by": "psnr", "val_crop": 24},
     "retrain": {"steps_per_epoch": 2, "batch_size": 2, "self_ensemble": True},
 }
-
-
-@pytest.fixture(scope="module")
-def images():
-    return embedded_images("train", color=False)[:4]
 
 
 def _data(images):
