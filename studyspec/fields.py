@@ -30,6 +30,9 @@ MAX_SEED = 2**32 - 1  # numpy's seeds
 MAX_EPOCHS = 100_000
 MAX_LIST = 1_000  # entries of a list a study enumerates (seeds, levels, choices, test sets)
 MAX_STAGES = 32  # unfolded stages of a network (retrain.stages; MoD-NAS options.stages)
+# a running training loss above this x its running minimum fails the trial (search and
+# retrain.divergence_factor; trainables.loop_parts.DivergenceGuard)
+DIVERGENCE = 100.0
 
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Sigma = Annotated[float, Field(ge=0, le=255)]  # AWGN level on the 0-255 scale

@@ -13,6 +13,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_
 
 from studyspec.armspec import ArmSpec, ArmsSpec, Baseline, BaselineSpec, Seeds, unique_seeds
 from studyspec.fields import (
+    DIVERGENCE,
     MAX_EPOCHS,
     MAX_LIST,
     MAX_STAGES,
@@ -168,6 +169,7 @@ class SearchSpec(Strict):
     )
     loss: LossSpec = LossSpec(ssim_lambda=0.5, average_terms=True)
     grad_clip_norm: float | None = Field(5.0, gt=0, le=1e6)
+    divergence_factor: float | None = Field(DIVERGENCE, gt=1, le=1e12)  # None: never fail
     val_crop: int | None = Field(256, ge=16, le=8192)  # centre-crop validation images (None: whole)
     # test sets the supernet is scored on every epoch (search/test/<set>/<level>/psnr, Fig. 3)
     monitor: Names | None = None
@@ -206,6 +208,8 @@ class RetrainSpec(Strict):
     optimizer: OptimizerSpec = OptimizerSpec(name="sgd", lr=0.05, lr_min=0.0, schedule="poly")
     loss: LossSpec = LossSpec(ssim_lambda=0.6, average_terms=True)
     grad_clip_value: float | None = Field(5.0, gt=0, le=1e6)
+    # fail when train/loss's running mean exceeds this x its running minimum (None: never)
+    divergence_factor: float | None = Field(DIVERGENCE, gt=1, le=1e12)
     # the network tested: the last epoch's, or the best on V (val/score) of the epochs
     # ending after 3/4 of the steps (HiNAS code: engine/trainer.py, tools/dn_eval.py)
     select: Literal["last", "best_v_last_quarter"] = "last"

@@ -34,6 +34,8 @@ class OptimizerSpec(Strict):
     momentum: float = Field(0.9, ge=0, lt=1)  # SGD only
     betas: Annotated[tuple[Beta, Beta], BeforeValidator(listed)] = (0.9, 0.999)  # Adam only
     weight_decay: float = Field(0.0, ge=0, le=1)
+    # a linear warm-up: the schedule's lr times (step + 1) / warmup_steps for the first steps
+    warmup_steps: int = Field(0, ge=0, le=10**7)
     bias: BiasSpec | None = None  # None: biases in the one group, as every other weight
 
     @model_validator(mode="after")

@@ -82,9 +82,15 @@ def poly_cosine(step: int, total_steps: int, power: float, steps_per_epoch: int,
 
 
 def build_scheduler(optimizer, spec: dict[str, Any], total_steps: int, steps_per_epoch: int = 1):
-    """A LambdaLR stepped once per optimisation step."""
+    """A LambdaLR stepped once per optimisation step; with `warmup_steps` W the factor of
+    step s < W is also scaled by (s + 1) / W (the linear warm-up of Goyal et al., "Accurate,
+    large minibatch SGD", 2017, Sec. 2.2, as restoration codes such as SwinIR and Restormer
+    use), and the schedule itself is unchanged."""
+    warmup = spec.get("warmup_steps", 0)
+
     def factor(step: int) -> float:
-        return lr_factor(spec["schedule"], step, total_steps, spec["lr"], spec["lr_min"],
-                         spec.get("power", 0.9), steps_per_epoch, spec.get("period_epochs"))
+        scheduled = lr_factor(spec["schedule"], step, total_steps, spec["lr"], spec["lr_min"],
+                              spec.get("power", 0.9), steps_per_epoch, spec.get("period_epochs"))
+        return scheduled * min(1.0, (step + 1) / warmup) if warmup else scheduled
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

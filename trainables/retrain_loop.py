@@ -31,11 +31,11 @@ from trainables.devices import Runtime, autocast, memory_format
 from trainables.evaluation import evaluate_sets
 from trainables.images import NamedImage
 from trainables.loop_parts import (
+    DivergenceGuard,
     Reporter,
     centre_crop,
     finite_or_raise,
     patch_batches,
-    stop_if_diverged,
     to_device,
     validate,
     validation_keys,
@@ -65,13 +65,14 @@ class RetrainParts:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: Any
+    guard: DivergenceGuard  # fails the trial when train/loss diverges
 
     best: dict[str, Any] | None = None  # select best_v_last_quarter: score, epoch, model, metrics
 
     def state(self, epoch: int) -> dict[str, Any]:
         return {"epoch": epoch, "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "best": self.best}
+                "best": self.best, "guard": self.guard.state()}
 
     def load(self, state: dict[str, Any]) -> int:
         """Restore a checkpoint; the first epoch still to run."""
@@ -79,6 +80,7 @@ class RetrainParts:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.best = state.get("best")
+        self.guard.load(state.get("guard"))
         return state["epoch"] + 1
 
     def keep_if_best(self, epoch: int, metrics: dict[str, float], study) -> None:
@@ -115,8 +117,10 @@ def build_retrain(study, genotype: Genotype, runtime: Runtime) -> RetrainParts:
     spec = study.retrain.optimizer.model_dump()
     optimizer = build_optimizer(model.parameters(), spec, parameter_names(model))
     total = study.retrain.epochs * study.retrain.steps_per_epoch
-    return RetrainParts(model, optimizer, build_scheduler(optimizer, spec, total,
-                                                          study.retrain.steps_per_epoch))
+    scheduler = build_scheduler(optimizer, spec, total, study.retrain.steps_per_epoch)
+    guard = DivergenceGuard(study.retrain.divergence_factor, runtime,
+                            "retrain.divergence_factor")
+    return RetrainParts(model, optimizer, scheduler, guard)
 
 
 def train_epoch(parts: RetrainParts, batches, study, runtime: Runtime) -> float:
@@ -135,7 +139,7 @@ def train_epoch(parts: RetrainParts, batches, study, runtime: Runtime) -> float:
         optimizer.step()
         scheduler.step()
         total += loss.detach()
-        stop_if_diverged(total, step, runtime)
+        parts.guard.update(loss, step)
     return finite_or_raise(total.item() / study.retrain.steps_per_epoch, "train/loss")
 
 

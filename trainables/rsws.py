@@ -27,7 +27,7 @@ import torch
 from searchspaces.genotype import Genotype
 from trainables.devices import Runtime
 from trainables.images import NamedImage
-from trainables.loop_parts import finite_or_raise, stop_if_diverged, validate
+from trainables.loop_parts import finite_or_raise, validate
 from trainables.losses import DenoiseLoss
 
 CANDIDATE_SEED = 104_729  # added to the study seed: candidates apart from training draws
@@ -61,9 +61,10 @@ def train_epoch(parts, epoch: int, study, runtime: Runtime, batches, probe: Geno
     for steps, batch in enumerate(batches(epoch), start=1):
         supernet.on_step(epoch * search.steps_per_epoch + steps - 1)
         with fixed(supernet, supernet.sample_architecture(generator)):
-            total += loss_step(supernet, loss_fn, batch, [parts.weight_optimizer], runtime,
-                               search.grad_clip_norm, weights)
-        stop_if_diverged(total, steps - 1, runtime)
+            step_loss = loss_step(supernet, loss_fn, batch, [parts.weight_optimizer], runtime,
+                                  search.grad_clip_norm, weights)
+        total += step_loss
+        parts.guard.update(step_loss, steps - 1)
         parts.weight_scheduler.step()
         with fixed(supernet, probe):
             stop = after_step(steps)

@@ -49,9 +49,9 @@ from trainables.images import NamedImage
 from trainables.loop_parts import (
     Reporter,
     centre_crop,
+    DivergenceGuard,
     finite_or_raise,
     patch_batches,
-    stop_if_diverged,
     to_device,
     validate,
     validation_keys,
@@ -80,6 +80,7 @@ class SearchParts:
     arch_optimizer: torch.optim.Optimizer
     weight_scheduler: Any
     arch_scheduler: Any
+    guard: DivergenceGuard  # fails the trial when train/loss diverges
 
 
 @dataclass
@@ -110,8 +111,9 @@ def build_search(study, runtime: Runtime) -> SearchParts:
     w_opt = build_optimizer(supernet.weight_parameters(), weight_spec, parameter_names(supernet))
     a_opt = build_optimizer(supernet.arch_parameters(), arch_spec)
     steps = search.steps_per_epoch
+    guard = DivergenceGuard(search.divergence_factor, runtime, "search.divergence_factor")
     return SearchParts(supernet, w_opt, a_opt, build_scheduler(w_opt, weight_spec, total, steps),
-                       build_scheduler(a_opt, arch_spec, arch_total, steps))
+                       build_scheduler(a_opt, arch_spec, arch_total, steps), guard)
 
 
 def loss_step(model, loss_fn, batch, optimizers, runtime: Runtime, clip: float | None, params,
@@ -148,16 +150,17 @@ def train_epoch(parts: SearchParts, epoch: int, study, runtime: Runtime, batches
         supernet.on_step(epoch * search.steps_per_epoch + step)  # e.g. the Gumbel temperature
         if joint:
             step_opts, penalty = ([w_opt, a_opt], arch_penalty) if arch_on else ([w_opt], none)
-            total += loss_step(supernet, loss_fn, batch_w, step_opts, runtime,
-                               search.grad_clip_norm, supernet.parameters(), penalty)
+            step_loss = loss_step(supernet, loss_fn, batch_w, step_opts, runtime,
+                                  search.grad_clip_norm, supernet.parameters(), penalty)
         else:  # the space's bilevel_order: architecture then weights, or Algorithm 1's
             if arch_on and not weights_first:
                 loss_step(supernet, loss_fn, batch_a, [a_opt], runtime, None, [], arch_penalty)
-            total += loss_step(supernet, loss_fn, batch_w, [w_opt], runtime,
-                               search.grad_clip_norm, weights)
+            step_loss = loss_step(supernet, loss_fn, batch_w, [w_opt], runtime,
+                                  search.grad_clip_norm, weights)
             if arch_on and weights_first:
                 loss_step(supernet, loss_fn, batch_a, [a_opt], runtime, None, [], arch_penalty)
-        stop_if_diverged(total, step, runtime)
+        total += step_loss
+        parts.guard.update(step_loss, step)
         parts.weight_scheduler.step()
         if arch_on:
             parts.arch_scheduler.step()
@@ -176,6 +179,7 @@ def state_dict(parts: SearchParts, epoch: int, best: Best, elapsed: float,
         "schedulers": [parts.weight_scheduler.state_dict(), parts.arch_scheduler.state_dict()],
         "best": dataclasses.asdict(best),
         "history": history.to_state(),
+        "guard": parts.guard.state(),
     }
 
 
@@ -185,6 +189,7 @@ def load_state(parts: SearchParts, state: dict[str, Any]) -> tuple[int, Best]:
                parts.arch_scheduler)
     for target, saved in zip(targets, [*state["optimizers"], *state["schedulers"]]):
         target.load_state_dict(saved)
+    parts.guard.load(state.get("guard"))
     return state["epoch"] + 1, Best(**state["best"])
 
 

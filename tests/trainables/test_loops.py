@@ -1,6 +1,7 @@
 """The Ray-free search and retrain loops on tiny data: warm-up, best epoch, resume, testing."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -129,6 +130,7 @@ def test_a_diverging_search_stops_at_the_first_non_finite_step(images, runtime, 
     study = validate({**TINY, "search_space": space,
                       "search": {**TINY["search"], "steps_per_epoch": 40,
                                  "epochs": 4, "warmup_epochs": 3, "grad_clip_norm": None,
+                                 "divergence_factor": None,  # the NaN check alone
                                  "weight_optimizer": {"name": "sgd", "lr": 1000}}})
     with pytest.raises(FloatingPointError, match="train/loss is not finite .* at step"):
         run_search(study, search_data(images), lambda *a: None, runtime)
@@ -136,17 +138,85 @@ def test_a_diverging_search_stops_at_the_first_non_finite_step(images, runtime, 
 
 
 def test_divergence_checks_wait_for_a_gpu_only_every_few_steps():
-    from trainables.loop_parts import GPU_CHECK_EVERY, stop_if_diverged
+    from trainables.loop_parts import GPU_CHECK_EVERY, DivergenceGuard
 
     nan = torch.tensor(float("nan"))
     cpu, gpu = devices.Runtime(torch.device("cpu"), None, False), \
         devices.Runtime(torch.device("cuda"), None, True)
-    with pytest.raises(FloatingPointError):
-        stop_if_diverged(nan, 3, cpu)
-    stop_if_diverged(nan, 3, gpu)  # no check, no synchronisation
-    with pytest.raises(FloatingPointError):
-        stop_if_diverged(nan, GPU_CHECK_EVERY, gpu)
-    stop_if_diverged(torch.tensor(1.0), 0, cpu)
+    with pytest.raises(FloatingPointError, match="not finite"):
+        DivergenceGuard(100.0, cpu, "retrain.divergence_factor").update(nan, 3)
+    on_gpu = DivergenceGuard(100.0, gpu, "retrain.divergence_factor")
+    on_gpu.device = torch.device("cpu")  # the tensors on the CPU; the cadence a GPU's
+    on_gpu.update(nan, 3)  # no check, no synchronisation
+    with pytest.raises(FloatingPointError, match="not finite"):
+        on_gpu.update(nan, GPU_CHECK_EVERY)
+    DivergenceGuard(100.0, cpu, "retrain.divergence_factor").update(torch.tensor(1.0), 0)
+
+
+def test_a_finite_loss_that_explodes_fails_at_the_hand_computed_step():
+    """Running mean m <- 0.9 m + 0.1 loss from m = 1: after n steps at 200, m = 200 - 199 *
+    0.9^n, which first exceeds 100 x the minimum (1) at n = 7 (0.9^6 = 0.531, 0.9^7 = 0.478).
+    A slowly falling loss with a 10x spike never trips it; nor does anything with None."""
+    from trainables.loop_parts import DivergenceGuard
+
+    cpu = devices.Runtime(torch.device("cpu"), None, False)
+    guard = DivergenceGuard(100.0, cpu, "retrain.divergence_factor")
+    guard.update(torch.tensor(1.0), 0)
+    for step in range(1, 7):
+        guard.update(torch.tensor(200.0), step)
+    with pytest.raises(FloatingPointError, match=r"diverged at step 7 .*\(over retrain\."
+                                                 r"divergence_factor 100\)"):
+        guard.update(torch.tensor(200.0), 7)
+
+    falling = DivergenceGuard(100.0, cpu, "search.divergence_factor")
+    losses = [0.5 * 0.97 ** step for step in range(200)]
+    losses[150] *= 10
+    for step, loss in enumerate(losses):
+        falling.update(torch.tensor(loss), step)
+    off = DivergenceGuard(None, cpu, "retrain.divergence_factor")
+    for step, loss in enumerate([1.0] + [1e12] * 20):
+        off.update(torch.tensor(loss), step)
+
+
+def test_the_guard_resumes_from_its_state():
+    """The running mean and minimum travel in the checkpoint: a guard restored after 4 steps
+    fails at the same step as one that never stopped."""
+    from trainables.loop_parts import DivergenceGuard
+
+    cpu = devices.Runtime(torch.device("cpu"), None, False)
+    first = DivergenceGuard(100.0, cpu, "retrain.divergence_factor")
+    for step, loss in enumerate([1.0, 200.0, 200.0, 200.0]):
+        first.update(torch.tensor(loss), step)
+    resumed = DivergenceGuard(100.0, cpu, "retrain.divergence_factor", first.state())
+    for step in range(4, 7):
+        resumed.update(torch.tensor(200.0), step)
+    with pytest.raises(FloatingPointError, match="diverged at step 7"):
+        resumed.update(torch.tensor(200.0), 7)
+    fresh = DivergenceGuard(100.0, cpu, "retrain.divergence_factor", {"mean": None})
+    for step in range(8):  # a fresh guard's minimum is 200 itself
+        fresh.update(torch.tensor(200.0), step)
+
+
+def test_a_retraining_whose_loss_explodes_but_stays_finite_fails_with_the_reason(
+        images, runtime):
+    """The official HiNAS genotype under `variant: code`, retrained with the HiNAS code's step
+    (SGD 0.05, momentum 0.9, clip_grad_value_ 5; hkzhang91/HiNAS `engine/trainer.py`) at a
+    tiny batch: the loss grows by orders of magnitude and stays finite. Without the guard the
+    run ends, reports and tests a network far below its noisy input; with it, it fails."""
+    genotype = Genotype.from_json(open("studies/genotypes/hinas-official-3c4n.json").read())
+    retrain = {"epochs": 2, "steps_per_epoch": 20, "batch_size": 4, "grad_clip_value": 5.0,
+               "optimizer": {"name": "sgd", "lr": 0.05, "schedule": "constant"},
+               "space_options": {"width": 4, "variant": "code"}}
+    data = RetrainData(train=images[:3], val=images[3:], test_sets={"tiny": images[3:]})
+    losses = []
+    study = validate({**TINY, "retrain": {**retrain, "divergence_factor": None}})
+    run_retrain(study, genotype, study.data.noise, data,
+                lambda e, m, s: losses.append(m["train/loss"]), runtime)
+    assert all(map(math.isfinite, losses)) and max(losses) > 100  # finite, and exploded
+    study = validate({**TINY, "retrain": retrain})
+    with pytest.raises(FloatingPointError, match=r"train/loss diverged at step \d+ of the "
+                                                 r"epoch.*retrain\.divergence_factor 100"):
+        run_retrain(study, genotype, study.data.noise, data, lambda *a: None, runtime)
 
 
 def test_the_search_loop_anneals_the_temperature_by_global_step(images, runtime):

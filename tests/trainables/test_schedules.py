@@ -53,7 +53,20 @@ def test_plain_poly_power():
     assert lr_factor("poly", 50, 100, 1.0, 0.0) == pytest.approx(0.5**0.9)
 
 
+def test_a_linear_warm_up_scales_the_first_steps_of_the_schedule():
+    """warmup_steps 4 on poly(0.9) over 2,500 steps from 0.05: step s < 4 at (s + 1) / 4 of
+    the schedule's lr 0.05 (1 - s / 2500) ** 0.9; from step 4 on the schedule alone."""
+    spec = {"name": "sgd", "lr": 0.05, "lr_min": 0.0, "schedule": "poly", "warmup_steps": 4}
+    lrs = lrs_at(spec, [0, 1, 3, 4, 100])
+    assert lrs[0] == pytest.approx(0.05 * 0.25, rel=1e-12)
+    assert lrs[1] == pytest.approx(0.05 * 0.5 * (1 - 1 / 2500) ** 0.9, rel=1e-12)
+    assert lrs[3] == pytest.approx(0.05 * (1 - 3 / 2500) ** 0.9, rel=1e-12)
+    assert lrs[4] == pytest.approx(0.05 * (1 - 4 / 2500) ** 0.9, rel=1e-12)
+    assert lrs[100] == pytest.approx(0.05 * 0.96 ** 0.9, rel=1e-12)
+
+
 @pytest.mark.parametrize("spec, key", [
+    ({"warmup_steps": -1}, "warmup_steps"),
     ({"schedule": "poly_cosines"}, "schedule"),
     ({"schedule": "poly_cosine", "period_epochs": 0}, "period_epochs"),
     ({"schedule": "cosine", "period_epochs": 10}, "period_epochs"),
