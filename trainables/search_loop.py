@@ -47,9 +47,9 @@ from trainables.devices import (
 )
 from trainables.images import NamedImage
 from trainables.loop_parts import (
+    DivergenceGuard,
     Reporter,
     centre_crop,
-    DivergenceGuard,
     finite_or_raise,
     patch_batches,
     to_device,
