@@ -3,7 +3,7 @@ one supernet training step with and without it, and the absolute cost of the ste
 
 At 3 layers x 3 levels the supernet without sharing runs 14 cells against 8, so 14 / 8
 = 1.75 bounds the memory ratio of the cells' share; the stem, routes and head are the
-same in both and pull the ratio below it. SPEC 2.3 measured 1.70x memory and 1.80x time
+same in both and pull the ratio below it. Measured values: 1.70x memory and 1.80x time
 on the public code's structure. Peak memory is the profiler's allocation timeline of
 forward + backward (not process RSS); both supernets run in channels_last, one thread
 (a trial's 1-CPU share), in the same process.

@@ -1,7 +1,7 @@
 """Shared pieces of the HiNAS benchmarks: the journal's search supernet, one training step,
 its peak memory (the profiler's allocation timeline) and its time.
 
-The search configuration is the journal's (SPEC 2.3-2.4): 3 layers, 3 width levels
+The search configuration is the journal's (IJCV 2022, Secs. 3.2 and 4.1): 3 layers, 3 width levels
 (gamma 1, 1.5, 2), 4 nodes, W = 10, 64 stem channels, batch 6 of 64 x 64 patches (the
 official code's batch). Smaller sizes keep the structure (3 layers x 3 levels, so 14
 cell runs against 8) and shrink the batch and patches.
@@ -20,7 +20,7 @@ from torch.profiler import ProfilerActivity, profile
 from searchspaces.hinas.cells import CellForm
 from searchspaces.hinas.supernet import HiNASSupernet
 from searchspaces.registry import get_space
-from trainables import devices
+from trainables.loops import tune_allocator
 
 JOURNAL = {"num_layers": 3, "num_nodes": 4, "width": 10, "width_multipliers": [1.0, 1.5, 2.0],
            "stem_channels": 64}
@@ -108,7 +108,7 @@ def interleaved_times(steps: dict[str, Callable[[], None]], repeats: int) -> dic
 def trial_process(threads: int | None = None) -> Iterator[None]:
     """What a search trial sets up (allocator, threads), with the thread count restored."""
     previous = torch.get_num_threads()
-    devices.tune_allocator()
+    tune_allocator()
     torch.set_num_threads(threads or previous)
     try:
         yield

@@ -38,7 +38,7 @@ from torch import nn
 from searchspaces.baselines import DnCNN
 from searchspaces.genotype import Genotype
 from searchspaces.registry import get_space
-from trainables.cost import count_parameters, flops_per_megapixel
+from trainables.loops import count_parameters, flops_per_megapixel
 
 SIZES = {  # image side, timed repeats, intra-op threads (None: torch's default)
     "tiny": {"side": 32, "repeats": 2, "threads": 1},  # a test that the bench runs

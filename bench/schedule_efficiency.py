@@ -1,4 +1,4 @@
-"""Scheduling efficiency of a whole study: orchestrator.runner.run_study with the search and
+"""Scheduling efficiency of a whole study: orchestrator.run.runner.run_study with the search and
 retrain loops replaced by timed sleeps of known, unequal lengths, on a local Ray that declares
 logical GPUs (none need exist: the stand-ins never touch a device).
 
@@ -100,7 +100,7 @@ def sleep_epochs(seconds: float, epochs: int, start: int, report: Callable) -> N
 
 @dataclass(frozen=True)
 class SleepSearch:
-    """Stand-in for trainables.search_loop.run_search: sleeps, returns a fixed genotype."""
+    """Stand-in for trainables.loops.search.run_search: sleeps, returns a fixed genotype."""
 
     step_s: float
     genotype: str  # JSON of a valid genotype of the study's space
@@ -124,7 +124,7 @@ class SleepSearch:
 
 @dataclass(frozen=True)
 class SleepRetrain:
-    """Stand-in for trainables.retrain_loop.run_retrain: sleeps, returns an identity 1x1
+    """Stand-in for trainables.loops.retrain.run_retrain: sleeps, returns an identity 1x1
     convolution (the adapter saves its weights and runs it on the test images)."""
 
     step_s: float
@@ -193,7 +193,7 @@ def study_dict(size: str) -> dict[str, Any]:
 def planned_units(study, step_s: float) -> list[Unit]:
     """Every unit with its known trial lengths (round robin over arms, seed by seed: the
     searcher's order among equal chains)."""
-    from orchestrator.arms import checked_arms
+    from orchestrator.study import checked_arms
 
     arms = checked_arms(study, "bench study")
     units = []
@@ -216,7 +216,7 @@ def start_local_ray(gpus: int) -> bool:
     runs (then its resources set the slots); True when this call started it."""
     if ray.is_initialized():
         return False
-    from orchestrator.runner import LOOPBACK, keep_on_loopback
+    from orchestrator.run import LOOPBACK, keep_on_loopback
 
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -309,9 +309,9 @@ def run_bench_study(size: str, folder: Path) -> dict[str, Any]:
     """Run the bench study on its own local Ray (or the running one); what the figure needs."""
     from mlflow.tracking import MlflowClient
 
-    from orchestrator.runner import RunOptions, run_study
-    from orchestrator.studyfile import validate
-    from trainables.tune_study import Loops
+    from orchestrator.run import RunOptions, run_study
+    from orchestrator.study import validate
+    from trainables.tune import Loops
 
     spec = SIZES[size]
     study = validate(study_dict(size), "bench study")

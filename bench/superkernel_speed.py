@@ -8,7 +8,7 @@ candidates per layer; at size "full" the paper's 128 x 128 patches, batch 4, 64
 channels), a supernet training step (forward, MSE backward, Adam step) per
 variant, in channels_last and at the thread count of a search trial of the
 shipped superkernel studies (`resources.search.cpu: 1`, so one thread:
-`trainables.devices.threads_for`), as the search loop runs them. (At 2 threads
+`trainables.loops.devices.threads_for`), as the search loop runs them. (At 2 threads
 on a shared 2-core machine "separate" suffers more than "full": each of its many
 smaller operations waits at its barrier for a descheduled thread; measured at
 load 3-4: 1.95 at 2 threads against 1.28 at one.) Other jobs' load comes and
@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from searchspaces.superkernel.operations import SuperConv2d
-from trainables.devices import threads_for
+from trainables.loops import threads_for
 
 SEPARATE_TARGET = 1.3  # at most: "separate" / "full", the headline
 MASKED_TARGET = 5.0  # at least: masked per-candidate Eq. 3 / "full", the paper's argument

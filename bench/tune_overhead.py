@@ -1,6 +1,6 @@
 """Orchestration overhead: one search trial run through Ray Tune with MLflow logging
-(orchestrator.runner.run_study on a search-only arm, SQLite tracking in a temporary
-folder) against the same loop (trainables.search_loop.run_search) called directly with
+(orchestrator.run.runner.run_study on a search-only arm, SQLite tracking in a temporary
+folder) against the same loop (trainables.loops.search.run_search) called directly with
 the same study, data and one thread.
 
 The value compares the trial's own wall time (Tune's `time_total_s`, from the trial
@@ -25,16 +25,15 @@ from bench.tune_study import (
     search_inputs,
     study_dict,
 )
-from orchestrator.runner import RunOptions, run_study
-from orchestrator.studyfile import validate
-from trainables import devices
-from trainables.search_loop import run_search
+from orchestrator.run import RunOptions, run_study
+from orchestrator.study import validate
+from trainables.loops import configure, run_search
 
 
 def direct_seconds(size: str) -> float:
     """Wall time of run_search called directly (1 thread, no reporting)."""
     study, data = search_inputs(size)
-    runtime = devices.configure(1, 0, study.precision)
+    runtime = configure(1, 0, study.precision)
     began = time.perf_counter()
     run_search(study, data, lambda *report: None, runtime)
     return time.perf_counter() - began

@@ -1,7 +1,7 @@
 """Concurrency of 1-CPU trials: two search trials run concurrently against the same two run
 one after the other, through Ray Tune on this 2-core machine.
 
-Each trial holds 1 CPU, so `trainables.devices.configure` gives its torch one thread,
+Each trial holds 1 CPU, so `trainables.loops.devices.configure` gives its torch one thread,
 and runs the HiNAS search loop of bench/tune_study.py (no MLflow: this measures how
 trials share the machine, tune_overhead measures the logging). Each trial reports the
 wall-clock start and end of its own loop. The value is the sequential time (the sum of
@@ -22,8 +22,7 @@ import torch
 from ray import tune
 
 from bench.tune_study import EPOCHS, STEPS, load_average, ray_session, search_inputs
-from trainables import devices
-from trainables.search_loop import run_search
+from trainables.loops import configure, run_search
 
 SEEDS = (0, 1)
 
@@ -31,7 +30,7 @@ SEEDS = (0, 1)
 def timed_search(config: dict, *, size: str) -> None:
     """Trainable: one 1-CPU search loop; reports its own wall-clock start and end."""
     study, data = search_inputs(size, config["seed"])
-    runtime = devices.configure(1, 0, study.precision)
+    runtime = configure(1, 0, study.precision)
     started = time.time()
     run_search(study, data, lambda *report: None, runtime)
     tune.report({"loop_start": started, "loop_end": time.time()})

@@ -15,10 +15,9 @@ from typing import Any
 
 import ray
 
-from orchestrator.data import stage_data
-from orchestrator.runner import start_ray
-from orchestrator.studyfile import validate
-from trainables.search_loop import SearchData
+from orchestrator.run import start_ray
+from orchestrator.study import validate
+from trainables.data import SearchData, stage_data
 
 EPOCHS = {"full": 3, "quick": 2, "tiny": 2}
 STEPS = {"full": 24, "quick": 6, "tiny": 1}  # about 0.5 s per step here (1 thread)

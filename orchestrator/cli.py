@@ -6,36 +6,37 @@ import argparse
 import os
 import sys
 
-from orchestrator.memory import checked_memory
-from orchestrator.report import ReportError, resolve_parent, write_report
-from orchestrator.runner import (
+from orchestrator.commands import COMMANDS, URI_HELP, add_commands, run_command
+from orchestrator.results import ReportError, resolve_parent, write_report
+from orchestrator.run import (
     PreparedArms,
     ResourceError,
     RunOptions,
+    StorageError,
     TrialsFailed,
+    checked_memory,
+    plan_text,
     prepare_arms,
     resolve_uri,
     run_study,
 )
-from orchestrator.storage import StorageError
-from orchestrator.studyfile import StudyError, load_study
-from orchestrator.summary import plan_text
-from orchestrator.tools import COMMANDS, URI_HELP, add_commands, run_command
+from orchestrator.study import StudyError, load_study
 from searchspaces.genotype import GenotypeError
 from studyspec.schema import Study
-from trainables.images import DataError
+from trainables.data import DataError
 from trainables.tracking import default_tracking_uri
 
 USER_ERRORS = (StudyError, DataError, GenotypeError, TrialsFailed, ResourceError, ReportError,
                StorageError)
 
 
-def report_command(target: str, tracking_uri: str | None) -> list[str]:
-    """Rebuild the tables of a study's parent run from MLflow alone; the artifact paths."""
+def report_command(target: str, tracking_uri: str | None, out: str | None = None) -> list[str]:
+    """Rebuild the tables of a study's parent run from MLflow alone; the artifact paths (or,
+    with `out`, the files written there with provenance.json)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri or default_tracking_uri())
-    return write_report(client, resolve_parent(client, target))
+    return write_report(client, resolve_parent(client, target), out)
 
 
 def checked_study(file: str, profile: str | None = None, assignments: tuple[str, ...] = (),
@@ -76,11 +77,14 @@ def parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rebuild a study's tables from MLflow")
     report.add_argument("target", help="parent run id, or study (experiment) name")
     report.add_argument("--tracking-uri", help=URI_HELP)
+    report.add_argument("--out", help="also write the tables, pictures and provenance.json "
+                                      "to this folder")
     add_commands(commands)
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
     # the terminal shows our lines and one-line errors, not MLflow's download bars
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -88,20 +92,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in COMMANDS:
             return run_command(args)
         if args.command == "report":
-            for path in report_command(args.target, args.tracking_uri):
+            for path in report_command(args.target, args.tracking_uri, args.out):
                 print(path)
             return 0
         if args.command == "validate" or args.dry_run:
             study, prepared = checked_study(args.file, args.profile, args.assignments,
                                             args.data_root, args.arms,
                                             getattr(args, "tracking_uri", None))
-            memory = checked_memory(prepared.plans, prepared.studies)  # vs this machine
+            memory = checked_memory(prepared.plans)  # vs this machine
             print(plan_text(study, prepared.plans, memory) if args.command == "study" else
                   f"{args.file}: ok ({len(prepared.plans)} arm(s))")
             return 0
         study = load_study(args.file, args.profile, args.assignments, args.data_root)
         options = RunOptions(args.tracking_uri, args.storage, args.address, args.resume,
-                             args.file, args.verbose, args.arms)
+                             args.file, args.verbose, args.arms, tuple(argv))
         outcome = run_study(study, options)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,12 +1,19 @@
-"""Genotypes: a derived architecture as a versioned JSON document (SPEC 5.3).
+"""Genotypes: a derived architecture as a versioned JSON document.
 
 A genotype names its search space and primitive list and holds the
-space-specific architecture as plain JSON data; the search space validates
-that part on load (see `registry.SearchSpace.validate_arch`). Provenance
-(trial, epoch, validation score) travels with the file but is not part of
-the identity: the canonical string and hash cover format, version, space,
-primitives and architecture only, so the same network found by two trials
-has one hash.
+space-specific architecture as plain JSON data. Loading checks the document in
+two steps: its outer structure here (`GenotypeFile`, a strict pydantic model:
+format, version, space, primitives, arch, provenance), then its space-specific
+part by its search space (`registry.check_genotype`: a registered space, a
+version it reads, `SearchSpace.validate_arch`). This module knows no space: the
+registry installs that second step (`check_spaces_with`) when it is imported,
+which `searchspaces/__init__.py` does before any of its modules can be used.
+Every error is one line, `<source>: <field>...`.
+
+Provenance (trial, epoch, validation score) travels with the file but is not
+part of the identity: the canonical string and hash cover format, version,
+space, primitives and architecture only, so the same network found by two
+trials has one hash.
 
 `version` is the genotype format's version for its space (`SearchSpace.genotype_version`,
 1 unless a space changed its `arch` layout): a space reads its older versions too,
@@ -17,9 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 FORMAT = "nas-denoise-genotype"
 VERSION = 1  # the first version of every space's arch layout
@@ -27,6 +37,82 @@ VERSION = 1  # the first version of every space's arch layout
 
 class GenotypeError(ValueError):
     """A genotype file or document that does not hold a valid architecture."""
+
+
+class GenotypeFile(BaseModel):
+    """The outer structure of a genotype document, strict as the study schema (frozen,
+    unknown keys are errors, values of their JSON type); `arch` is its space's to check."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    format: str
+    version: int = Field(ge=VERSION)  # the newest a space reads is the space's to check
+    space: str
+    primitives: list[str]
+    arch: dict[str, Any]
+    provenance: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("format")
+    @classmethod
+    def _ours(cls, value: str) -> str:
+        if value != FORMAT:
+            raise ValueError(f"format is {value!r}, expected {FORMAT!r}")
+        return value
+
+    @classmethod
+    def read(cls, data: Any, source: str) -> GenotypeFile:
+        """`data` as a genotype document; GenotypeError("<source>: ...") naming the first
+        wrong field (missing keys first, then unknown ones, then the rest in field order)."""
+        if not isinstance(data, dict):
+            raise GenotypeError(f"{source}: expected a JSON object, got {type(data).__name__}")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as error:
+            raise GenotypeError(f"{source}: {_first_problem(error)}") from None
+
+
+_ORDER = {"missing": 0, "extra_forbidden": 1}  # then any other error, by field order
+_FIELDS = tuple(GenotypeFile.model_fields)
+_WRONG_TYPE = {
+    "space": "'space' must be a name",
+    "primitives": "'primitives' must be a list of names",
+    "arch": "'arch' must be an object",
+    "provenance": "'provenance' must be an object",
+}
+
+
+def _first_problem(error: ValidationError) -> str:
+    """One line for the first problem of a document (keys as the file spells them)."""
+
+    def rank(entry: Any) -> tuple[int, str, int]:
+        key, order = str(entry["loc"][0]), _ORDER.get(entry["type"])
+        return (order, key, 0) if order is not None else (2, "", _FIELDS.index(key))
+
+    first = min(error.errors(), key=rank)
+    key = str(first["loc"][0])
+    if first["type"] == "missing":
+        return f"missing key {key!r}"
+    if first["type"] == "extra_forbidden":
+        return f"unknown key {key!r}"
+    if first["type"] == "value_error":
+        return first["msg"].removeprefix("Value error, ")
+    if key == "format":
+        return f"format is {first['input']!r}, expected {FORMAT!r}"
+    if key == "version":
+        return f"unsupported version {first['input']!r} (an integer from {VERSION})"
+    return _WRONG_TYPE[key]
+
+
+# The second step of loading: the genotype's space checks it (registry.check_genotype).
+SpaceCheck = Callable[["Genotype", str], None]
+_space_check: SpaceCheck | None = None
+
+
+def check_spaces_with(check: SpaceCheck) -> None:
+    """Install `check(genotype, source)`, which raises GenotypeError("<source>: ...") when
+    the genotype's space does not read it (the registry installs its own on import)."""
+    global _space_check
+    _space_check = check
 
 
 @dataclass(frozen=True)
@@ -66,44 +152,14 @@ class Genotype:
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "genotype") -> Genotype:
-        if not isinstance(data, dict):
-            raise GenotypeError(f"{source}: expected a JSON object, got {type(data).__name__}")
-        expected = {"format", "version", "space", "primitives", "arch"}
-        missing = sorted(expected - data.keys())
-        if missing:
-            raise GenotypeError(f"{source}: missing key '{missing[0]}'")
-        unknown = sorted(data.keys() - expected - {"provenance"})
-        if unknown:
-            raise GenotypeError(f"{source}: unknown key '{unknown[0]}'")
-        if data["format"] != FORMAT:
-            raise GenotypeError(f"{source}: format is {data['format']!r}, expected {FORMAT!r}")
-        primitives = data["primitives"]
-        if not isinstance(primitives, list) or not all(isinstance(p, str) for p in primitives):
-            raise GenotypeError(f"{source}: 'primitives' must be a list of names")
-        if not isinstance(data["arch"], dict):
-            raise GenotypeError(f"{source}: 'arch' must be an object")
-        provenance = data.get("provenance", {})
-        if not isinstance(provenance, dict):
-            raise GenotypeError(f"{source}: 'provenance' must be an object")
-        version = data["version"]
-        genotype = cls(str(data["space"]), tuple(primitives), data["arch"], provenance,
-                       version if isinstance(version, int) else VERSION)
-        from searchspaces.registry import get_space  # late import: registry imports us
-
-        try:
-            space = get_space(genotype.space)
-            newest = space.genotype_version
-            if isinstance(version, bool) or not isinstance(version, int) or \
-                    not VERSION <= version <= newest:
-                raise GenotypeError(f"{source}: unsupported version {version!r} (space "
-                                    f"{genotype.space!r} reads {VERSION}-{newest})")
-            space.validate_arch(genotype)
-        except KeyError as error:
-            raise GenotypeError(f"{source}: {error.args[0]}") from None
-        except GenotypeError:
-            raise
-        except (ValueError, TypeError) as error:
-            raise GenotypeError(f"{source}: {error}") from None
+        """The genotype of a document: its structure (`GenotypeFile`), then checked by its
+        space; GenotypeError("<source>: <field>...") otherwise."""
+        document = GenotypeFile.read(data, source)
+        genotype = cls(document.space, tuple(document.primitives), document.arch,
+                       document.provenance, document.version)
+        if _space_check is None:
+            raise RuntimeError("no search space registry: import searchspaces")
+        _space_check(genotype, source)
         return genotype
 
     @classmethod

@@ -5,7 +5,11 @@ file may set under `search_space.options`), a supernet factory, a factory for
 the discrete network a genotype describes, and a validator for the
 space-specific part of a genotype. Families register themselves with
 `@register_space` in their own module; `searchspaces/__init__.py` imports them
-explicitly, so the registry is complete after `import searchspaces`.
+explicitly, and Python runs it before any module of the package, so the registry is
+complete wherever a `searchspaces` module is imported.
+
+`check_genotype` is the space-aware half of loading a genotype (genotype.py checks the
+document's structure and knows no space): it is installed into genotype.py here.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, model_validator
 from torch import nn
 
-from searchspaces.genotype import Genotype
+from searchspaces.genotype import VERSION, Genotype, GenotypeError, check_spaces_with
 
 
 class SpaceOptions(BaseModel):
@@ -93,7 +97,7 @@ class Supernet(nn.Module, ABC):
         """Extra per-epoch metrics of the search (e.g. search/temperature)."""
         return {}
 
-    # --- random search with weight sharing (search.strategy: rsws, trainables/rsws.py) ---
+    # --- random search with weight sharing (search.strategy: rsws, trainables/loops/rsws.py) ---
     def sample_architecture(self, generator: torch.Generator) -> Genotype:
         """An architecture of the space drawn uniformly with `generator`."""
         raise NotImplementedError(self._cannot_sample())
@@ -199,8 +203,6 @@ def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
 
 
 def get_space(name: str) -> SearchSpace:
-    import searchspaces  # noqa: F401  (registers the built-in families)
-
     if name not in _REGISTRY:
         known = ", ".join(sorted(_REGISTRY)) or "none"
         raise KeyError(f"unknown search space {name!r} (known: {known})")
@@ -208,8 +210,6 @@ def get_space(name: str) -> SearchSpace:
 
 
 def space_names() -> list[str]:
-    import searchspaces  # noqa: F401
-
     return sorted(_REGISTRY)
 
 
@@ -221,3 +221,21 @@ def build_derived_from_genotype(
     return space.build_derived(genotype, parsed.model_dump(), in_channels)
 
 
+def check_genotype(genotype: Genotype, source: str = "genotype") -> None:
+    """Raise GenotypeError("<source>: ...") unless `genotype`'s space is registered, reads
+    its version (1 to the space's `genotype_version`) and accepts its arch."""
+    try:
+        space = get_space(genotype.space)
+        newest = space.genotype_version
+        if not VERSION <= genotype.version <= newest:
+            raise GenotypeError(f"{source}: unsupported version {genotype.version!r} (space "
+                                f"{genotype.space!r} reads {VERSION}-{newest})")
+        space.validate_arch(genotype)
+    except KeyError as error:  # an unknown space
+        raise GenotypeError(f"{source}: {error.args[0]}") from None
+    except GenotypeError:
+        raise
+    except (ValueError, TypeError) as error:
+        raise GenotypeError(f"{source}: {error}") from None
+
+check_spaces_with(check_genotype)

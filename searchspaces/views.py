@@ -1,4 +1,4 @@
-"""What a search space shows of itself, as plain data for the plots of a trial (issue 15):
+"""What a search space shows of itself, as plain data for the plots of a trial:
 the architecture distributions of a supernet as labelled tables, and a genotype as a
 diagram of positioned boxes and arrows.
 
@@ -96,8 +96,6 @@ def register_views(name: str) -> Callable[[type[SpaceViews]], type[SpaceViews]]:
 
 
 def views_for(name: str) -> SpaceViews:
-    import searchspaces  # noqa: F401  (registers the built-in families and their views)
-
     return _VIEWS.get(name, _GENERIC)
 
 

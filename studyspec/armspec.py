@@ -1,4 +1,4 @@
-"""The arms of a study (SPEC 5.5): a grid of dotted keys (its Cartesian product) and named
+"""The arms of a study: a grid of dotted keys (its Cartesian product) and named
 arms, each a set of overrides of the study with optional seeds, group and genotype.
 
 Arm names are made here (a grid arm is named by its values), so that the schema can

@@ -31,7 +31,7 @@ MAX_EPOCHS = 100_000
 MAX_LIST = 1_000  # entries of a list a study enumerates (seeds, levels, choices, test sets)
 MAX_STAGES = 32  # unfolded stages of a network (retrain.stages; MoD-NAS options.stages)
 # a running training loss above this x its running minimum fails the trial (search and
-# retrain.divergence_factor; trainables.loop_parts.DivergenceGuard)
+# retrain.divergence_factor; trainables.loops.parts.DivergenceGuard)
 DIVERGENCE = 100.0
 
 Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]

@@ -1,5 +1,5 @@
 """How a study runs rather than what it trains: per-phase Ray resources, results-table
-groups and the MLflow tracking target (sections of the study file, SPEC 5.1)."""
+groups and the MLflow tracking target (sections of the study file, docs/study-keys.md)."""
 
 from __future__ import annotations
 

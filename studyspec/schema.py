@@ -1,6 +1,6 @@
-"""The study-file schema (SPEC 5.1): strict, frozen pydantic models.
+"""The study-file schema (docs/study-keys.md): strict, frozen pydantic models.
 
-A study file is parsed once at the edge (`orchestrator.studyfile`) into these
+A study file is parsed once at the edge (`orchestrator.study.reading`) into these
 models; unknown keys are errors that name their dotted path. Inside a trial
 the plain-dict form is validated again with the same models.
 """
@@ -27,6 +27,7 @@ from studyspec.fields import (
     located,
 )
 from studyspec.runspec import GroupSpec, Resources, ResourcesSpec, TrackingSpec
+from studyspec.spacespec import SearchSpaceSpec
 from studyspec.splitspec import SplitSpec
 from studyspec.starts import RETRAIN_EPOCHS, Start, inheriting_spaces, start_of
 from studyspec.steps import steps_or_images
@@ -109,41 +110,14 @@ class DataSpec(SplitSpec):  # val_fraction, split, group_pattern: studyspec.spli
         return self
 
 
-class SearchSpaceSpec(Strict):
-    name: str
-    options: dict[str, Any] = {}  # validated by the space's own options model
-
-    @model_validator(mode="after")
-    def _known_space_and_options(self) -> SearchSpaceSpec:
-        from pydantic import ValidationError
-
-        from searchspaces.registry import get_space
-
-        try:
-            space = get_space(self.name)
-        except KeyError as error:
-            raise ValueError(error.args[0]) from None
-        try:
-            space.parse_options(self.options)
-        except ValidationError as error:
-            key, message, _ = located(error)
-            raise error_at("SearchSpaceSpec", f"options.{key}".rstrip("."), message) from None
-        return self
-
-    def resolved_options(self) -> dict[str, Any]:
-        from searchspaces.registry import get_space
-
-        return get_space(self.name).parse_options(self.options).model_dump(mode="json")
-
-
 class RSWSSpec(Strict):
-    """Random search with weight sharing (HiNAS journal Table 1, N = 30; trainables/rsws.py)."""
+    """Random search with weight sharing (HiNAS journal Table 1, N = 30; trainables.loops.rsws)."""
 
     samples: int = Field(30, ge=1, le=10_000)  # N architectures scored on Validation-V
 
 
 class SearchSpec(Strict):
-    """The differentiable inner loop (SPEC 1.5)."""
+    """The differentiable inner loop (`trainables/loops/search.py`)."""
 
     # None: the space's default_strategy; rsws: one uniformly drawn architecture per step
     strategy: Literal["bilevel", "joint", "rsws"] | None = None

@@ -1,5 +1,5 @@
 """How a study splits its training images into Train-W / Train-A / Validation-V
-(`trainables.splits`): the share of V and, for a stratified split, the regex that reads
+(`trainables.data.splits`): the share of V and, for a stratified split, the regex that reads
 each image's group label from its file name (Superkernel NAS Sec. 5.1: 90/10, stratified
 by phone type)."""
 

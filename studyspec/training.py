@@ -1,5 +1,5 @@
 """Training settings of a study: optimizers (with their learning-rate schedules and bias
-groups) and the loss, shared by `search` and `retrain` (SPEC 1.3, 1.5; HiNAS code:
+groups) and the loss, shared by `search` and `retrain` (Zhang et al., IJCV 2022, Eq. 7; HiNAS code:
 `one_stage_nas/solver/`, `modeling/loss.py`)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class OptimizerSpec(Strict):
     lr: float = Field(1e-3, gt=0, le=1000)
     lr_min: float = Field(0.0, ge=0, le=1000)  # end of the cosine / poly schedule (<= lr)
     # poly_cosine: the HiNAS code's search schedule, a cosine of period_epochs times a
-    # poly(power) decay, per epoch (trainables.optim)
+    # poly(power) decay, per epoch (trainables.loops.optim)
     schedule: Literal["cosine", "poly", "constant", "poly_cosine"] = "cosine"
     power: float = Field(0.9, gt=0, le=10)  # poly and poly_cosine: (1 - progress) ** power
     # poly_cosine: epochs from lr down to lr_min (the code's T_MAX; None: 10); back up in as many
@@ -54,7 +54,7 @@ class LossSpec(Strict):
 
     ssim_lambda: float = Field(0.0, ge=0, le=100)
     # the HiNAS code divides the sum by 2 (its two listed terms; at lambda 0: MSE / 2, and
-    # MSE itself with the SSIM term left out: false), trainables.losses
+    # MSE itself with the SSIM term left out: false), trainables.loops.losses
     average_terms: bool = False
     # "same": the SSIM map over the whole image, the window zero-padded at the borders (the
     # HiNAS code's log_SSIM_loss); "valid": where the 11x11 window fits (Wang et al.)

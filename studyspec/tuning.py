@@ -1,4 +1,4 @@
-"""The `tune:` section of a study: Optuna's distributions, objectives and ASHA (SPEC 5.4).
+"""The `tune:` section of a study: Optuna's distributions, objectives and ASHA (docs/study-keys.md).
 
 Every distribution is one Optuna accepts as it stands (finite bounds, integral
 bounds and steps for `int`, a positive `low` on a log scale, no step with `log`);
@@ -97,7 +97,7 @@ class TuneSpec(Strict):
     `objective: retrained` (default) scores a sample by its retrained networks on
     Validation-V (the mean over its seeds and noise levels); `supernet` by the
     search trial's last report, a cheaper proxy (its val/ metrics those of the epoch
-    whose genotype is retrained, `orchestrator.ranking`). `objectives` (two or three)
+    whose genotype is retrained, `orchestrator.run.ranking`). `objectives` (two or three)
     makes the search multi-objective; `start_from` lists points Optuna evaluates
     first (e.g. the paper's own setting).
     """

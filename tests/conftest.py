@@ -2,7 +2,7 @@
 
 `faults.env(action, epoch)` returns environment variables that make every Python
 process started with them (the driver's Ray workers) import a `sitecustomize` from
-a temporary folder. It wraps the `tune.report` that `trainables.tune_session` calls: when a trial
+a temporary folder. It wraps the `tune.report` that `trainables.tune.session` calls: when a trial
 reports `epoch`, its metrics are already in MLflow but its checkpoint is not yet in Tune.
 There the worker either hangs (`hang`: the test kills the driver) or SIGKILLs itself
 (`kill`: Tune restarts the trial). Each trial does it once; `faults.attempts()` lists the
@@ -53,7 +53,7 @@ class _Tune:
 
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != "trainables.tune_session":
+        if name != "trainables.tune.session":
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)

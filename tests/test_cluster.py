@@ -32,8 +32,8 @@ from PIL import Image
 from ray._private import ray_constants
 from ray.cluster_utils import Cluster
 
-from trainables.embedded import embedded_images
-from trainables.images import IMAGE_SUFFIXES
+from trainables.data.embedded import embedded_images
+from trainables.data.images import IMAGE_SUFFIXES
 
 LOOPBACK = "127.0.0.1"
 STUDY = """

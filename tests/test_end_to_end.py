@@ -11,12 +11,12 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
-from orchestrator.runner import plan_arms
-from orchestrator.studyfile import load_study
+from orchestrator.run.runner import plan_arms
+from orchestrator.study.reading import load_study
 from searchspaces.genotype import Genotype
 from studyspec.dotted import with_overrides
-from trainables.evaluation import protocol_hash
-from trainables.run_display import FILTER_KEYS, selected
+from trainables.loops.evaluation import protocol_hash
+from trainables.tracking.display import FILTER_KEYS, selected
 
 STUDY = """
 name: e2e
@@ -126,10 +126,35 @@ def test_parent_holds_study_and_results_table(finished_study):
     assert json.loads(parent.data.params["data.test"].replace("'", '"')) == ["embedded"]
 
 
+def test_report_out_writes_the_tables_pictures_and_provenance(finished_study, tmp_path, capsys):
+    """`report --out DIR`: the parent run's tables and pictures as files, and provenance.json
+    saying what produced them (this checkout's commit, the command, the versions and data
+    hashes the trials logged, the wall time, the machine)."""
+    import subprocess
+
+    client, runs, _, study = finished_study
+    (parent,) = by_phase(runs, "study")
+    uri = client.tracking_uri
+    assert main(["report", "e2e", "--tracking-uri", uri, "--out", str(tmp_path)]) == 0
+    written = capsys.readouterr().out.split()
+    for name in ("results/results.md", "results/results.csv", "results/results.png",
+                 "plots/pareto.png", "provenance.json"):
+        assert str(tmp_path / name) in written and (tmp_path / name).stat().st_size > 0
+    record = json.loads((tmp_path / "provenance.json").read_text())
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                          cwd=Path(__file__).parent).stdout.strip()
+    assert record["commit"] == head and record["parent_run_id"] == parent.info.run_id
+    assert record["command"].startswith("python -m orchestrator study ")
+    assert record["trials"] == len(runs) - 1 and record["wall_time_s"] > 0
+    assert record["packages"]["torch"] == torch.__version__.split("+")[0]
+    assert len(record["data_manifests"]) >= 2  # search and retrain data of the one arm
+    assert record["machine"]["cpus"] >= 1
+
+
 def test_runs_have_scannable_names_and_few_params(finished_study):
     client, runs, _, study_file = finished_study
     (parent,) = by_phase(runs, "study")
-    (plan, _), = plan_arms(load_study(str(study_file)), str(study_file))
+    (plan,) = plan_arms(load_study(str(study_file)), str(study_file))
     for run in [r for r in runs if r is not parent]:
         tags, params = run.data.tags, run.data.params
         phase, lam = tags["phase"], float(params["search.loss.ssim_lambda"])
@@ -149,7 +174,7 @@ def test_runs_have_scannable_names_and_few_params(finished_study):
         config = json.loads(Path(client.download_artifacts(run.info.run_id, "config.json"))
                             .read_text())
         trial = config["trial"]
-        expected = with_overrides(plan.study, {**trial["tuned"], "seed": trial["seed"]})
+        expected = with_overrides(plan.plain_study(), {**trial["tuned"], "seed": trial["seed"]})
         if phase == "retrain":
             expected["retrain"]["noise_used"] = trial["noise"]
         assert config["study"] == expected  # the whole resolved study, kept as an artifact

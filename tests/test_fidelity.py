@@ -1,4 +1,4 @@
-"""Sanity anchor of the evaluator (SPEC 1.2): the published DnCNN sigma-25 weights.
+"""Sanity anchor of the evaluator: the published DnCNN sigma-25 weights.
 
 Zhang et al. (TIP 2017) report Set12 30.44 dB and BSD68 29.23 dB; the reference
 README measures 30.43 / 29.23. The project's own evaluator, test noise included
@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from searchspaces.baselines import DnCNN, load_reference_dncnn
-from trainables import evaluation
-from trainables.images import load_folder
+from trainables.data.images import load_folder
+from trainables.loops import evaluation
 
 SHARED = Path(
     os.environ.get("NAS_SHARED_DIR", Path(__file__).resolve().parents[1].parent / "shared")

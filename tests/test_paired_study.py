@@ -10,7 +10,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from orchestrator.cli import main
-from trainables.embedded import embedded_images
+from trainables.data.embedded import embedded_images
 
 STUDY = """
 name: paired

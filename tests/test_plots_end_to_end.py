@@ -1,4 +1,4 @@
-"""Issue 15 item 1 through the real trainables: one tiny study with an arm per search space
+"""The trial pictures through the real trainables: one tiny study with an arm per search space
 runs under Ray Tune, and every search run holds its curves, architecture weights and
 architecture diagram, every retrain run its diagram and samples, as PNGs under plots/."""
 

@@ -14,7 +14,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
-from orchestrator.ui import free_port
+from orchestrator.commands.ui import free_port
 from tests.browser import Browser, chromium_binary
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """Fixed (not searched) parts shared by the HiNAS supernet and derived network: the start
 part (stem), the 1x1 projections between widths, and the end parts (journal Sec. 3.2,
-Fig. 2; the official code's forms are cited per class, see `space.py` for the options).
+Fig. 2; the official code's forms are cited per class, see `options.py` for the options).
 """
 
 from __future__ import annotations

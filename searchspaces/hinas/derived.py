@@ -7,7 +7,7 @@ output two layers back (for layers 0 and 1 the stem, its first conv for layer 0
 under `two_back: code`). The end part maps the last cell (and, under `decoder:
 code`, an endpoint) to the image; residual learning per the genotype. BatchNorm
 is affine here, except the official endpoint reduction's. The options `stem`,
-`two_back`, `projection` and `decoder` are documented in `space.py`.
+`two_back`, `projection` and `decoder` are documented in `options.py`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from searchspaces.hinas.blocks import Decoder, Head, Projection, Stem, conv_bn
 from searchspaces.hinas.cells import DerivedCell
 
 if TYPE_CHECKING:
-    from searchspaces.hinas.space import HiNASOptions
+    from searchspaces.hinas.options import HiNASOptions
 
 
 class HiNASNetwork(nn.Module):

@@ -40,13 +40,13 @@ from searchspaces.names import HINAS as SPACE_NAME
 from searchspaces.registry import Supernet
 
 if TYPE_CHECKING:
-    from searchspaces.hinas.space import HiNASOptions
+    from searchspaces.hinas.options import HiNASOptions
 
 _MASKED_LOGIT = -1e4  # exp() underflows to exactly 0 in float32
 
 
 class HiNASSupernet(PathSampling, Supernet):  # PathSampling: the RSWS hooks (sampling.py)
-    prefers_nhwc = True  # channels_last trains it faster on CPU (trainables.devices)
+    prefers_nhwc = True  # channels_last trains it faster on CPU (trainables.loops.devices)
 
     def __init__(self, options: HiNASOptions, in_channels: int,
                  cell_form: CellForm = "stacked") -> None:

@@ -29,6 +29,7 @@ from pydantic import (
 
 from searchspaces.genotype import Genotype
 from searchspaces.modnas.operations import OPS, SKIP
+from searchspaces.modnas.options import multiple_within_width, one_stage_without_unfolding
 from searchspaces.modnas.unet import NUM_LAYERS
 
 VERSION_KEYS = {2: ("skip_join", "stem"), 3: ("share_architecture",)}  # added in that version
@@ -156,21 +157,6 @@ class Denoiser(Strict):
         for level, block in enumerate(self.decoder):
             block.check("up" if level > 0 else None, rules, f"decoder[{level}]")
         return self
-
-
-def multiple_within_width(value: int, info: ValidationInfo) -> int:
-    """channel_multiple <= width (a field validator here and of the options)."""
-    width = info.data.get("width")
-    if width is not None and value > width:
-        raise ValueError(f"{value} is larger than the width {width}")
-    return value
-
-
-def one_stage_without_unfolding(value: int, info: ValidationInfo) -> int:
-    """stages == 1 without unfolding (a field validator here and of the options)."""
-    if info.data.get("unfolding") is False and value != 1:
-        raise ValueError(f"without unfolding there is one denoiser, got {value}")
-    return value
 
 
 class Frame(BaseModel):

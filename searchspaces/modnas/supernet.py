@@ -30,7 +30,7 @@ from searchspaces.names import MODNAS as SPACE_NAME
 from searchspaces.registry import Supernet
 
 if TYPE_CHECKING:
-    from searchspaces.modnas.space import ModNASOptions
+    from searchspaces.modnas.options import ModNASOptions
 
 # 2 added arch.skip_join and arch.stem (version 1: add, searched); 3 added
 # arch.share_architecture (versions 1-2: one denoiser per stage)

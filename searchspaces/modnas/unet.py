@@ -45,7 +45,7 @@ from searchspaces.modnas.skeleton import (
 )
 
 if TYPE_CHECKING:
-    from searchspaces.modnas.space import ModNASOptions
+    from searchspaces.modnas.options import ModNASOptions
 
 NUM_LAYERS = 3  # normal layers per block (MoD-NAS Sec. 3.1)
 GATE_INIT = math.log(math.e - 1)  # softplus(GATE_INIT) == 1

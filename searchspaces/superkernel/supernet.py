@@ -33,7 +33,7 @@ from searchspaces.superkernel.network import Structure, SuperkernelNetwork
 from searchspaces.superkernel.operations import SuperConv2d
 
 if TYPE_CHECKING:
-    from searchspaces.superkernel.space import SuperkernelOptions
+    from searchspaces.superkernel.options import SuperkernelOptions
 
 
 class SuperkernelSupernet(Supernet):

@@ -19,7 +19,7 @@ from bench.schedule_efficiency import (
     study_dict,
 )
 from bench.schedule_model import Unit, ideal_makespan, simulate
-from orchestrator.studyfile import validate
+from orchestrator.study.reading import validate
 
 # chains 4 + 5 = 9, 2 + 1 = 3 and 6 + 2 = 8; work 12 + 3 + 8 = 23
 HAND = [Unit("a/s0", 4.0, (3.0, 5.0)), Unit("b/s0", 2.0, (1.0,)), Unit("c/s0", 6.0, (2.0,))]

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from orchestrator.yamlfile import load_text
+from orchestrator.study.yamlfile import load_text
 from searchspaces.registry import get_space
 from tests.orchestrator.study_schema_walk import normalize, slot_at
 

@@ -91,7 +91,7 @@ def test_dry_run_checks_data_and_prints_plan(tmp_path, capsys, extra):
 
 
 def test_default_data_root_falls_back_to_shared(tmp_path, monkeypatch):
-    from orchestrator.data import data_root
+    from trainables.data.loading import data_root
 
     monkeypatch.chdir(tmp_path)
     assert data_root("set12", None) == Path("./data")  # nothing anywhere: errors name ./data
@@ -105,8 +105,8 @@ def test_default_data_root_falls_back_to_shared(tmp_path, monkeypatch):
 
 
 def test_resources_the_cluster_lacks_are_named(tmp_path):
-    from orchestrator.runner import ResourceError, check_resources
-    from orchestrator.studyfile import validate
+    from orchestrator.run.runner import ResourceError, check_resources
+    from orchestrator.study.reading import validate
 
     study = validate({"name": "gpu", "search_space": {"name": "hinas"},
                       "resources": {"retrain": {"cpu": 1, "gpu": 0.5}}})

@@ -7,16 +7,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from orchestrator.arms import expand_arms
-from orchestrator.runner import plan_arms
-from orchestrator.studyfile import StudyError, load_study, validate
-from orchestrator.units import retrain_configs, search_config
+from orchestrator.run.runner import plan_arms
+from orchestrator.study.arms import expand_arms
+from orchestrator.study.reading import StudyError, load_study, validate
+from orchestrator.study.units import retrain_configs, search_config
 from searchspaces.baselines import DnCNN
 from searchspaces.genotype import Genotype
-from trainables import devices
-from trainables.embedded import embedded_images
-from trainables.evaluation import evaluate_sets
-from trainables.retrain_loop import RetrainData, run_retrain
+from trainables.data.bundles import RetrainData
+from trainables.data.embedded import embedded_images
+from trainables.loops import devices
+from trainables.loops.evaluation import evaluate_sets
+from trainables.loops.retrain import run_retrain
 
 STUDY = """
 name: tiny
@@ -54,15 +55,15 @@ def error_of(tmp_path: Path, text: str) -> str:
 
 def test_a_baseline_is_an_untuned_arm_with_a_dncnn_genotype_after_the_others(tmp_path):
     path = write(tmp_path, STUDY + "baselines: [dncnn]\n")
-    plans = {plan.name: plan for plan, _ in plan_arms(load_study(path), str(path))}
+    plans = {plan.name: plan for plan in plan_arms(load_study(path), str(path))}
     assert list(plans) == ["x", "y", "baseline-dncnn"]
     plan = plans["baseline-dncnn"]
     assert (plan.index, plan.group, plan.seeds, plan.baseline, plan.tuned) == (
-        2, "", (0, 1), True, False)  # its rows join tables a and b (orchestrator.aggregate)
-    assert plan.method == "dncnn" and plan.study["retrain"]["scale_options"] == {}
+        2, "", (0, 1), True, False)  # its rows join tables a and b (orchestrator.results.aggregate)
+    assert plan.method == "dncnn" and plan.study.retrain.scale_options == {}
     assert Genotype.from_json(plan.genotype).arch == {"depth": 17, "channels": 64,
                                                       "batch_norm": True}
-    assert plan.study["data"] == plans["x"].study["data"] and plan.noises == plans["x"].noises
+    assert plan.study.data == plans["x"].study.data and plan.noises == plans["x"].noises
     labels = search_config(plan, 0, 0, {})["labels"]
     assert labels["baseline"] == "true" and "baseline" not in search_config(
         plans["x"], 0, 0, {"search_space.options.width": 5})["labels"]
@@ -73,7 +74,7 @@ def test_published_weights_are_evaluated_once_at_the_first_seed(tmp_path, weight
     study = load_study(path)
     assert [arm.name for arm in expand_arms(study)][-2:] == ["baseline-dncnn",
                                                              "baseline-dncnn-published"]
-    plans = {plan.name: plan for plan, _ in plan_arms(study, str(path))}
+    plans = {plan.name: plan for plan in plan_arms(study, str(path))}
     published, trained = plans["baseline-dncnn-published"], plans["baseline-dncnn"]
     assert (published.seeds, published.weights) == ((0,), str(weights.resolve()))
     assert Genotype.from_json(published.genotype).arch["batch_norm"] is False

@@ -1,4 +1,4 @@
-"""Fuzz test of the bad-input contract (issue 14): the shipped studies, mutated into
+"""Fuzz test of the bad-input contract (docs/studies.md): the shipped studies, mutated into
 malformed files by category (`study_mutations.py`), each give one clean line naming
 the file or key, through the loader `validate` uses; never a traceback, never acceptance.
 

@@ -3,7 +3,7 @@ code's training settings; its Optuna exploration starts from the paper's point."
 
 from pathlib import Path
 
-from orchestrator.studyfile import load_study
+from orchestrator.study.reading import load_study
 from studyspec.dotted import get_dotted
 
 HINAS = Path(__file__).resolve().parents[2] / "studies" / "hinas.yaml"

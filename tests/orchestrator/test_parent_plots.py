@@ -10,9 +10,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from orchestrator.optuna_plots import arm_study, optuna_files, scored_runs, tuned_arms
-from orchestrator.parent_plots import pareto_panels
-from orchestrator.report import build_report, child_runs, record, write_report
+from orchestrator.results.optuna_plots import arm_study, optuna_files, scored_runs, tuned_arms
+from orchestrator.results.parent_plots import pareto_panels
+from orchestrator.results.report import build_report, child_runs, record, write_report
 from tests.orchestrator.test_tables import Study
 
 PNG = b"\x89PNG\r\n\x1a\n"

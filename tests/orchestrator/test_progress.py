@@ -4,10 +4,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from orchestrator.console import start_lines
-from orchestrator.progress import ProgressLines, clock_text
-from orchestrator.runner import plan_arms
-from orchestrator.studyfile import validate
+from orchestrator.run.console import start_lines
+from orchestrator.run.progress import ProgressLines, clock_text
+from orchestrator.run.runner import plan_arms
+from orchestrator.study.reading import validate
 
 STUDY = {
     "name": "progress", "data": {"train": "embedded", "test": ["embedded"], "patch_size": 24},
@@ -37,7 +37,7 @@ class Clock:
 
 @pytest.fixture()
 def console():
-    plans = [plan for plan, _ in plan_arms(validate(STUDY), "progress.yaml")]
+    plans = plan_arms(validate(STUDY), "progress.yaml")
     lines, clock = [], Clock()
     return ProgressLines(plans, interval=10.0, clock=clock, write=lines.append), lines, clock
 
@@ -89,7 +89,7 @@ def test_clock_text():
 
 
 def test_start_lines_say_where_the_study_logs_and_how_to_browse():
-    plans = [plan for plan, _ in plan_arms(validate(STUDY), "progress.yaml")]
+    plans = plan_arms(validate(STUDY), "progress.yaml")
     lines = start_lines("progress", "sqlite:////w/mlruns-local/mlflow.db", "/w/runs/progress",
                         "abc123", plans)
     assert lines[0] == "study progress: 2 arm(s), 2 unit(s); MLflow parent run abc123"

@@ -1,12 +1,12 @@
 """A search trial's sample is scored by the epoch whose genotype it carries (its best on V),
-not by its last epoch (`orchestrator.ranking`)."""
+not by its last epoch (`orchestrator.run.ranking`)."""
 
 import json
 
 import pytest
 
-from orchestrator.ranking import carried_metrics
-from orchestrator.study_searcher import StudySearcher
+from orchestrator.run.ranking import carried_metrics
+from orchestrator.run.searcher import StudySearcher
 from tests.orchestrator.test_study_searcher import Driver, genotype, plans, trials, tuned
 
 

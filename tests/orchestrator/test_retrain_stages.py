@@ -3,10 +3,10 @@ each with its own dedup key and `stages` label, and one table row per stage coun
 
 from __future__ import annotations
 
-from orchestrator.aggregate import RunRecord, study_tables
-from orchestrator.arms import Arm
-from orchestrator.plan import arm_plan
-from orchestrator.units import retrain_configs, search_config
+from orchestrator.results.aggregate import RunRecord, study_tables
+from orchestrator.study.arms import Arm
+from orchestrator.study.plan import arm_plan
+from orchestrator.study.units import retrain_configs, search_config
 from searchspaces.registry import get_space
 from studyspec.schema import Study
 
@@ -52,7 +52,7 @@ def test_a_row_per_stage_count_in_numeric_order():
 
 
 def test_the_retrain_memory_estimate_is_that_of_the_largest_stage_count():
-    from trainables.memory_study import retrain_memory
+    from trainables.loops.memory_study import retrain_memory
 
     def total(stages):
         return retrain_memory(Study.model_validate(

@@ -11,17 +11,17 @@ import pytest
 import torch
 
 from orchestrator.cli import main
-from orchestrator.compare import compare_command, entries
-from orchestrator.export import export_run
-from orchestrator.rerun import planned_study
-from orchestrator.runs import RunError, study_experiment
-from orchestrator.ui import runs_table_url, server_command
+from orchestrator.commands.compare import compare_command, entries
+from orchestrator.commands.export import export_run
+from orchestrator.commands.rerun import planned_study
+from orchestrator.commands.runs import RunError, study_experiment
+from orchestrator.commands.ui import runs_table_url, server_command
 from searchspaces.genotype import Genotype
 from searchspaces.registry import build_derived_from_genotype
 from studyspec.schema import Study
-from trainables.reproducibility import data_manifest, record_texts
-from trainables.retrain_loop import derived_options
-from trainables.tracking import Tracker
+from trainables.loops.retrain import derived_options
+from trainables.tracking.reproducibility import data_manifest, record_texts
+from trainables.tracking.runs import Tracker
 
 OFFICIAL = "studies/genotypes/hinas-official-3c4n.json"
 OPTIONS = {"num_layers": 3, "num_nodes": 4, "width": 4, "stem_channels": 8}
@@ -153,7 +153,7 @@ def test_ui_url_and_server_stay_on_loopback(store):
 
 
 def test_reproducibility_record(store):
-    from trainables.images import NamedImage
+    from trainables.data.images import NamedImage
 
     images = [NamedImage("a", torch.zeros(4, 4, 1).numpy(), "x/a.png")]
     texts = record_texts({"seed": 1}, {"seed": 1, "resources": {}}, "search",

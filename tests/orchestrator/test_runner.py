@@ -3,8 +3,8 @@ the parent run's tags the tables are built from."""
 
 import json
 
-from orchestrator.runner import table_tags, trial_capacity
-from orchestrator.studyfile import validate
+from orchestrator.run.runner import table_tags, trial_capacity
+from orchestrator.study.reading import validate
 
 BASE = {"name": "r", "search_space": {"name": "hinas"}}
 

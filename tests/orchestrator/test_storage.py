@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.experiment import run_config
-from orchestrator.storage import (
+from orchestrator.run.experiment import run_config
+from orchestrator.run.storage import (
     PROBE_PREFIX,
     StorageError,
     check_storage,

@@ -10,10 +10,10 @@ import pytest
 import torch
 from ray.tune.search import Searcher
 
-from orchestrator.arms import checked_arms
-from orchestrator.plan import ArmPlan, arm_plan
-from orchestrator.study_searcher import StudySearcher
-from orchestrator.studyfile import validate
+from orchestrator.run.searcher import StudySearcher
+from orchestrator.study.arms import checked_arms
+from orchestrator.study.plan import ArmPlan, arm_plan
+from orchestrator.study.reading import validate
 from searchspaces.genotype import Genotype
 from searchspaces.registry import get_space
 
@@ -337,7 +337,7 @@ def test_asha_applies_per_arm_to_search_trials_only():
 
     from ray.tune.schedulers import TrialScheduler
 
-    from orchestrator.arm_scheduler import PerArmASHA
+    from orchestrator.run.scheduler import PerArmASHA
 
     asha = {"type": "asha", "grace_period": 1, "reduction_factor": 2}
     scheduler = PerArmASHA.for_arms(plans(arms=named(

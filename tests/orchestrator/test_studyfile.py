@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.arms import arm_study, expand_arms
-from orchestrator.studyfile import StudyError, load_study
+from orchestrator.study.arms import arm_study, expand_arms
+from orchestrator.study.reading import StudyError, load_study
 from studyspec.dotted import flatten, get_dotted, with_overrides
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"

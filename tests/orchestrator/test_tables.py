@@ -10,8 +10,8 @@ import pytest
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
-from orchestrator import report
-from orchestrator.report import ReportError, build_report, resolve_parent, write_report
+from orchestrator.results import report
+from orchestrator.results.report import ReportError, build_report, resolve_parent, write_report
 
 P1, P2 = "aaaaaaaa1111", "bbbbbbbb2222"  # evaluation protocol hashes
 COST = {"cost/params": 424669.0, "cost/gflops_per_mp": 1.5}
@@ -250,7 +250,7 @@ def test_resolve_parent_by_id_experiment_or_study_name(store):
 
 
 def test_a_group_name_never_leads_an_artifact_out_of_results():
-    from orchestrator.report import file_stem
+    from orchestrator.results.report import file_stem
 
     assert file_stem("hinas-table1") == "hinas-table1"
     assert file_stem("../../escaped") == "_.._escaped"

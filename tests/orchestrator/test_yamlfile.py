@@ -3,7 +3,7 @@
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.yamlfile import MAX_NODES, YamlError, load_file, load_text
+from orchestrator.study.yamlfile import MAX_NODES, YamlError, load_file, load_text
 
 
 def bomb(levels: int, width: int) -> str:

@@ -1,5 +1,5 @@
 """HiNAS `variant: code` against the official code (hkzhang91/HiNAS), and each network
-difference against a hand computation (searchspaces/hinas/space.py lists them).
+difference against a hand computation (searchspaces/hinas/options.py lists them).
 
 Provenance of the official parameter counts: the official repository, run on CPU
 (torch 2, yacs; `.cuda()` of the loss windows made a no-op), counting
@@ -34,7 +34,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from orchestrator.studyfile import StudyError, load_study
+from orchestrator.study.reading import StudyError, load_study
 from searchspaces.genotype import Genotype
 from searchspaces.hinas.derived import endpoint_layer
 from searchspaces.hinas.operations import JOURNAL_PRIMITIVES

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from orchestrator.studyfile import StudyError, validate
+from orchestrator.study.reading import StudyError, validate
 from searchspaces.genotype import Genotype
 from searchspaces.registry import get_space
 

@@ -12,14 +12,14 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from orchestrator.studyfile import StudyError, validate
+from orchestrator.study.reading import StudyError, validate
 from searchspaces.genotype import Genotype, GenotypeError
 from searchspaces.modnas.derived import DerivedBlock
 from searchspaces.modnas.plan import block_plan, full_width_arch, parameter_count
 from searchspaces.modnas.unet import MixedLayer, SearchBlock, kept_channel_indices
 from searchspaces.modnas.unfolding import ModelGuidedUnfolding
 from searchspaces.registry import get_space
-from trainables.cost import count_parameters
+from trainables.loops.cost import count_parameters
 
 SPACE = get_space("modnas")
 TINY = SPACE.tiny_options()

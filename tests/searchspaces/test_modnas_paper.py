@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from orchestrator.studyfile import StudyError, validate
+from orchestrator.study.reading import StudyError, validate
 from searchspaces.genotype import Genotype
 from searchspaces.modnas.operations import CANDIDATE_SETS, OPS
 from searchspaces.modnas.plan import full_width_arch, parameter_count, unet_plan
 from searchspaces.modnas.skeleton import ConcatJoin
 from searchspaces.registry import get_space
-from trainables.cost import count_parameters
+from trainables.loops.cost import count_parameters
 
 SPACE = get_space("modnas")
 TABLE7 = Path(__file__).parent / "data" / "modnas_table7.json"

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from orchestrator.studyfile import StudyError, validate
+from orchestrator.study.reading import StudyError, validate
 from searchspaces.genotype import Genotype, GenotypeError
 from searchspaces.modnas.unet import MixedLayer
 from searchspaces.registry import get_space
-from trainables.cost import count_parameters
+from trainables.loops.cost import count_parameters
 
 SPACE = get_space("modnas")
 TABLE7 = Path(__file__).parent / "data" / "modnas_table7.json"

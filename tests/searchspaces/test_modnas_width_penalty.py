@@ -6,11 +6,12 @@ one is refused in one line naming the key."""
 import pytest
 import torch
 
-from orchestrator.studyfile import StudyError, validate
-from searchspaces.modnas.space import MAX_WIDTH_PENALTY
+from orchestrator.study.reading import StudyError, validate
+from searchspaces.modnas.options import MAX_WIDTH_PENALTY
 from searchspaces.registry import get_space
-from trainables import devices, search_loop
-from trainables.losses import DenoiseLoss
+from trainables.loops import devices
+from trainables.loops import search as search_loop
+from trainables.loops.losses import DenoiseLoss
 
 SPACE = get_space("modnas")
 TINY = {**SPACE.tiny_options(), "stem": "searched"}  # the stem's gates count too

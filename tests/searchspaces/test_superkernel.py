@@ -11,7 +11,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from orchestrator.studyfile import validate
+from orchestrator.study.reading import validate
 from searchspaces.genotype import Genotype, GenotypeError
 from searchspaces.registry import get_space
 from searchspaces.superkernel.blocks import DCRBlock
@@ -20,9 +20,10 @@ from searchspaces.superkernel.distributions import (
 )
 from searchspaces.superkernel.operations import SuperConv2d
 from searchspaces.superkernel.supernet import FixedSupernet
-from trainables import devices
-from trainables.embedded import embedded_images
-from trainables.search_loop import Best, SearchData, run_search, update_best
+from trainables.data.bundles import SearchData
+from trainables.data.embedded import embedded_images
+from trainables.loops import devices
+from trainables.loops.search import Best, run_search, update_best
 
 SPACE = get_space("superkernel")
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from orchestrator.arms import arm_study, expand_arms
-from orchestrator.studyfile import StudyError, load_study, validate
+from orchestrator.study.arms import arm_study, expand_arms
+from orchestrator.study.reading import StudyError, load_study, validate
 from searchspaces.genotype import Genotype, GenotypeError
 from searchspaces.registry import get_space
 from searchspaces.superkernel.attention_unet import AttentionUNet
@@ -22,9 +22,10 @@ from searchspaces.superkernel.operations import SuperConv2d
 from searchspaces.superkernel.resunet import SkipInitUNet
 from searchspaces.superkernel.supernet import SuperkernelSupernet
 from searchspaces.superkernel.temperature import TemperatureSchedule
-from trainables import devices
-from trainables.embedded import embedded_images
-from trainables.search_loop import SearchData, build_search, run_search
+from trainables.data.bundles import SearchData
+from trainables.data.embedded import embedded_images
+from trainables.loops import devices
+from trainables.loops.search import build_search, run_search
 
 SPACE = get_space("superkernel")
 STUDIES = Path(__file__).resolve().parents[2] / "studies"

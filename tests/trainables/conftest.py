@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from trainables import devices
-from trainables.embedded import embedded_images
+from trainables.data.embedded import embedded_images
+from trainables.loops import devices
 
 
 @pytest.fixture(scope="module")

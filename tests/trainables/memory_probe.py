@@ -9,11 +9,11 @@ import torch
 from searchspaces.genotype import Genotype
 from searchspaces.registry import build_derived_from_genotype, get_space
 from studyspec.schema import Study
-from trainables.devices import tune_allocator
-from trainables.losses import DenoiseLoss
-from trainables.memory_study import channels, retrain_shape, search_shape
-from trainables.optim import build_optimizer
-from trainables.retrain_loop import derived_options
+from trainables.loops.devices import tune_allocator
+from trainables.loops.losses import DenoiseLoss
+from trainables.loops.memory_study import channels, retrain_shape, search_shape
+from trainables.loops.optim import build_optimizer
+from trainables.loops.retrain import derived_options
 
 
 def status_bytes(field: str) -> int:

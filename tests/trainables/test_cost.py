@@ -1,11 +1,11 @@
-"""Cost metrics of a derived network (SPEC 1.4) on single convolutions."""
+"""Cost metrics of a derived network (`trainables/loops/cost.py`) on single convolutions."""
 
 from __future__ import annotations
 
 import pytest
 from torch import nn
 
-from trainables.cost import (
+from trainables.loops.cost import (
     cost_metrics,
     count_parameters,
     flops_per_megapixel,

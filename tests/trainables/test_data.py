@@ -10,13 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
-from trainables import embedded
-from trainables.augment import augment, random_crop, random_rescale, random_scaled_crop
-from trainables.datasets import KNOWN_DATASETS, check_patch_size, resolve_dataset
-from trainables.degradations import Degradation, degrade_for_test, parse_test_key
-from trainables.images import DataError, NamedImage, load_folder, read_image
-from trainables.patches import PatchDataset, make_loader
-from trainables.splits import split_for_search
+from trainables.data import embedded
+from trainables.data.augment import augment, random_crop, random_rescale, random_scaled_crop
+from trainables.data.datasets import KNOWN_DATASETS, check_patch_size, resolve_dataset
+from trainables.data.degradations import Degradation, degrade_for_test, parse_test_key
+from trainables.data.images import DataError, NamedImage, load_folder, read_image
+from trainables.data.patches import PatchDataset, make_loader
+from trainables.data.splits import split_for_search
 
 SHARED_SET12 = Path("/work/shared/datasets/set12")
 
@@ -371,8 +371,8 @@ def test_shared_set12_has_twelve_grey_images():
 
 
 def test_a_test_folder_is_named_by_its_last_component_in_metric_keys(tmp_path):
-    from orchestrator.data import test_set_label, test_sets
-    from orchestrator.studyfile import validate
+    from orchestrator.study.reading import validate
+    from trainables.data.loading import test_set_label, test_sets
 
     for folder in (tmp_path / "my set", tmp_path / "other" / "my set"):
         folder.mkdir(parents=True)

@@ -1,4 +1,4 @@
-"""Device, precision, layout and thread selection (trainables/devices.py) on a CPU-only
+"""Device, precision, layout and thread selection (trainables/loops/devices.py) on a CPU-only
 machine: every GPU path is checked through its selection logic, and a tiny search runs in
 bf16 on CPU."""
 
@@ -9,11 +9,13 @@ import math
 import pytest
 import torch
 
-from orchestrator.studyfile import validate
+from orchestrator.study.reading import validate
 from searchspaces.registry import get_space
-from trainables import devices, search_loop
-from trainables.embedded import embedded_images
-from trainables.search_loop import SearchData, run_search
+from trainables.data.bundles import SearchData
+from trainables.data.embedded import embedded_images
+from trainables.loops import devices
+from trainables.loops import search as search_loop
+from trainables.loops.search import run_search
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 TINY = {
@@ -135,7 +137,7 @@ def test_peak_memory_restarts_for_each_trial_in_a_reused_worker():
         import pytest
 
         pytest.skip("peak resident set is reset through /proc")
-    from trainables.devices import configure, peak_memory_mib, reset_peak_memory
+    from trainables.loops.devices import configure, peak_memory_mib, reset_peak_memory
 
     runtime = configure(1, 0)
     block = torch.ones(64 * 2**20)  # 256 MiB touched

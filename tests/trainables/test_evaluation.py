@@ -1,4 +1,4 @@
-"""The SPEC 1.2 evaluation protocol on tiny images and fake models."""
+"""The evaluation protocol of `trainables/loops/evaluation.py` on tiny images and fake models."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import nn
 
-from trainables import evaluation
-from trainables.degradations import degrade_for_test
-from trainables.evaluation import (
+from trainables.data.degradations import degrade_for_test
+from trainables.data.images import NamedImage
+from trainables.loops import evaluation
+from trainables.loops.evaluation import (
     denoise_image,
     evaluate_images,
     evaluate_sets,
     protocol_hash,
     to_uint8,
 )
-from trainables.images import NamedImage
 
 
 def _image(name: str, channels: int = 1, height: int = 24, width: int = 24) -> NamedImage:

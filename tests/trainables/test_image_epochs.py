@@ -8,10 +8,11 @@ from pydantic import ValidationError
 
 from studyspec.schema import SearchSpec, Study
 from studyspec.steps import image_epoch_steps
-from trainables.degradations import Degradation
-from trainables.images import NamedImage
-from trainables.patches import PatchDataset
-from trainables.search_loop import SearchData, with_image_epochs
+from trainables.data.bundles import SearchData
+from trainables.data.degradations import Degradation
+from trainables.data.images import NamedImage
+from trainables.data.patches import PatchDataset
+from trainables.loops.search import with_image_epochs
 
 
 def images(count: int, size: int = 12) -> list[NamedImage]:
@@ -84,8 +85,9 @@ def test_bad_input_names_the_key(search, key):
 
 
 def test_search_loop_runs_image_epochs(monkeypatch):
-    from trainables import devices, search_loop
-    from trainables.embedded import embedded_images
+    from trainables.data.embedded import embedded_images
+    from trainables.loops import devices
+    from trainables.loops import search as search_loop
 
     calls = []
 

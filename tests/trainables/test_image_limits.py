@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from orchestrator.cli import main
-from trainables.images import MAX_PIXELS, DataError, read_image
+from trainables.data.images import MAX_PIXELS, DataError, read_image
 
 
 def header_bomb(path, width=60000, height=60000):

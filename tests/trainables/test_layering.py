@@ -3,8 +3,8 @@
 import subprocess
 import sys
 
-LOOPS = ["trainables.search_loop", "trainables.retrain_loop", "trainables.loop_parts",
-         "trainables.evaluation", "trainables.cost", "searchspaces"]
+LOOPS = ["trainables.loops.search", "trainables.loops.retrain", "trainables.loops.parts",
+         "trainables.loops.evaluation", "trainables.loops.cost", "searchspaces"]
 
 
 def test_loops_import_neither_ray_nor_mlflow():
@@ -16,7 +16,7 @@ def test_loops_import_neither_ray_nor_mlflow():
 
 
 def test_adapters_do_import_ray():
-    code = "import sys, trainables.tune_search; print('ray' in sys.modules)"
+    code = "import sys, trainables.tune.search; print('ray' in sys.modules)"
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True).stdout.strip()
     assert output == "True"

@@ -6,11 +6,12 @@ import math
 import pytest
 import torch
 
-from orchestrator.studyfile import validate
+from orchestrator.study.reading import validate
 from searchspaces.genotype import Genotype
-from trainables import devices
-from trainables.retrain_loop import RetrainData, run_retrain
-from trainables.search_loop import SearchData, build_search, entropy_metric, run_search
+from trainables.data.bundles import RetrainData, SearchData
+from trainables.loops import devices
+from trainables.loops.retrain import run_retrain
+from trainables.loops.search import build_search, entropy_metric, run_search
 
 TINY = {
     "name": "tiny",
@@ -77,7 +78,7 @@ def test_retrain_tests_and_costs_at_the_end(images, runtime):
 
 
 def test_retrain_options_scale_the_searched_width_then_override():
-    from trainables.retrain_loop import derived_options
+    from trainables.loops.retrain import derived_options
 
     base = {**TINY, "retrain": {"scale_options": {"width": 2}}}
     assert derived_options(validate(base))["width"] == 6  # searched 3, retrained at twice
@@ -118,7 +119,7 @@ def test_retrain_resumes_after_the_saved_epoch_with_the_same_weights(images, run
 
 
 def test_a_diverging_search_stops_at_the_first_non_finite_step(images, runtime, monkeypatch):
-    import trainables.search_loop as search_loop
+    import trainables.loops.search as search_loop
 
     steps = []
     real_step = search_loop.loss_step
@@ -138,7 +139,7 @@ def test_a_diverging_search_stops_at_the_first_non_finite_step(images, runtime, 
 
 
 def test_divergence_checks_wait_for_a_gpu_only_every_few_steps():
-    from trainables.loop_parts import GPU_CHECK_EVERY, DivergenceGuard
+    from trainables.loops.parts import GPU_CHECK_EVERY, DivergenceGuard
 
     nan = torch.tensor(float("nan"))
     cpu, gpu = devices.Runtime(torch.device("cpu"), None, False), \
@@ -157,7 +158,7 @@ def test_a_finite_loss_that_explodes_fails_at_the_hand_computed_step():
     """Running mean m <- 0.9 m + 0.1 loss from m = 1: after n steps at 200, m = 200 - 199 *
     0.9^n, which first exceeds 100 x the minimum (1) at n = 7 (0.9^6 = 0.531, 0.9^7 = 0.478).
     A slowly falling loss with a 10x spike never trips it; nor does anything with None."""
-    from trainables.loop_parts import DivergenceGuard
+    from trainables.loops.parts import DivergenceGuard
 
     cpu = devices.Runtime(torch.device("cpu"), None, False)
     guard = DivergenceGuard(100.0, cpu, "retrain.divergence_factor")
@@ -181,7 +182,7 @@ def test_a_finite_loss_that_explodes_fails_at_the_hand_computed_step():
 def test_the_guard_resumes_from_its_state():
     """The running mean and minimum travel in the checkpoint: a guard restored after 4 steps
     fails at the same step as one that never stopped."""
-    from trainables.loop_parts import DivergenceGuard
+    from trainables.loops.parts import DivergenceGuard
 
     cpu = devices.Runtime(torch.device("cpu"), None, False)
     first = DivergenceGuard(100.0, cpu, "retrain.divergence_factor")

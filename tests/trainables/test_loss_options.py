@@ -9,7 +9,7 @@ import torch
 from pydantic import ValidationError
 
 from studyspec.schema import LossSpec
-from trainables.losses import C1, C2, DenoiseLoss, ssim
+from trainables.loops.losses import C1, C2, DenoiseLoss, ssim
 
 # centre weight of the normalised 11-tap Gaussian (sigma 1.5), squared for the 2-D window
 CENTRE = (1 / (1 + 2 * sum(math.exp(-k * k / 4.5) for k in range(1, 6)))) ** 2

@@ -1,4 +1,5 @@
-"""Differentiable SSIM and the HiNAS MSE + SSIM loss (SPEC 1.3)."""
+"""Differentiable SSIM and the HiNAS MSE + SSIM loss (Zhang et al., "Memory-efficient
+hierarchical neural architecture search for image restoration", IJCV 2022, Eq. 7)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from skimage.metrics import structural_similarity
 
-from trainables import losses
-from trainables.losses import SSIM_EPSILON, DenoiseLoss, gaussian_window, ssim
+from trainables.loops import losses
+from trainables.loops.losses import SSIM_EPSILON, DenoiseLoss, gaussian_window, ssim
 
 
 def _pair(channels: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,5 +1,5 @@
 """The meta-device memory estimate against real CPU steps, and the refusal of an arm too
-large for the largest node (issue 14)."""
+large for the largest node."""
 
 import json
 import subprocess
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.memory import Limit, MemoryLimitError, checked_memory
-from orchestrator.plan import ArmPlan
+from orchestrator.run.memory import Limit, MemoryLimitError, checked_memory
+from orchestrator.study.plan import ArmPlan
 from searchspaces.baselines import dncnn_genotype
 from studyspec.schema import Study
-from trainables.memory_study import study_memory
+from trainables.loops.memory_study import study_memory
 
 PROBE = Path(__file__).with_name("memory_probe.py")
 # estimate / measured peak RSS; measured 0.87-1.04 (OVERHEAD included) on the cases below
@@ -49,7 +49,7 @@ def test_estimate_is_close_to_a_real_step(case):
 
 
 def plan_of(name: str, study: Study, genotype: str | None = None) -> ArmPlan:
-    return ArmPlan(name, 0, "", study.model_dump(mode="json"), (0,), genotype, True, ())
+    return ArmPlan(name, 0, "", study, (0,), genotype, True, ())
 
 
 def vm_hwm() -> int:
@@ -62,7 +62,7 @@ def test_a_huge_width_is_refused_in_one_line_without_allocating():
                      "data": {"patch_size": 64}})
     before, began = vm_hwm(), time.perf_counter()
     with pytest.raises(MemoryLimitError) as error:
-        checked_memory([plan_of("wide", huge)], {"wide": huge}, Limit(8 * 2**30, "the node"))
+        checked_memory([plan_of("wide", huge)], Limit(8 * 2**30, "the node"))
     message = str(error.value)
     assert "\n" not in message
     assert message.startswith("arm 'wide': search needs about ")
@@ -74,7 +74,7 @@ def test_a_huge_width_is_refused_in_one_line_without_allocating():
 def test_dry_run_lines_name_every_arm_and_phase():
     small = study_of({"search_space": {"name": "dncnn"}, "retrain": {"batch_size": 2},
                       "data": {"patch_size": 32}})
-    lines = checked_memory([plan_of("dn", small, dncnn_genotype().to_json())], {"dn": small},
+    lines = checked_memory([plan_of("dn", small, dncnn_genotype().to_json())],
                            Limit(2**40, "the node"))
     assert lines[0].startswith("memory per trial (estimated; the node: 1024.00 GiB)")
     assert lines[1].startswith("  dn: retrain ") and "search" not in lines[1]
@@ -85,7 +85,7 @@ def test_meta_probe_keeps_contiguous_a_copy_of_a_channels_last_tensor():
     under the probe as on a real device, so a reshape after it works."""
     import torch
 
-    from trainables.memory import MetaStepTracker
+    from trainables.loops.memory import MetaStepTracker
 
     x = torch.empty(2, 4, 5, 5, device="meta").contiguous(memory_format=torch.channels_last)
     with MetaStepTracker():

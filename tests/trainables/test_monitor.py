@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 
 from orchestrator.cli import main
-from orchestrator.data import stage_data
-from orchestrator.studyfile import validate
-from trainables.datasets import resolve_dataset
-from trainables.embedded import embedded_images
-from trainables.evaluation import evaluate_sets
-from trainables.images import LUMINANCE_WEIGHTS
-from trainables.loop_parts import centre_crop
-from trainables.monitor import Monitor
+from orchestrator.study.reading import validate
+from trainables.data.bundles import SearchData
+from trainables.data.datasets import resolve_dataset
+from trainables.data.embedded import embedded_images
+from trainables.data.images import LUMINANCE_WEIGHTS
+from trainables.data.loading import stage_data
+from trainables.loops.evaluation import evaluate_sets
+from trainables.loops.history import SearchHistory
+from trainables.loops.monitor import Monitor
+from trainables.loops.parts import centre_crop
+from trainables.loops.search import run_search
 from trainables.plots.curves import MONITOR_TITLE, panels
-from trainables.search_history import SearchHistory
-from trainables.search_loop import SearchData, run_search
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 needs_shared = pytest.mark.skipif(not (SHARED / "classic5").is_dir(),

@@ -11,16 +11,16 @@ import pytest
 from PIL import Image
 from torch import nn
 
-from orchestrator.data import check_paired_training
 from studyspec.schema import Study
-from trainables.datasets import resolve_dataset
-from trainables.degradations import Degradation
-from trainables.evaluation import evaluate_sets, image_scores
-from trainables.images import DataError, NamedImage
-from trainables.loop_parts import centre_crop, validate
-from trainables.paired import REAL_KEY, keys_for, load_dataset_folder, load_pairs
-from trainables.patches import PatchDataset
-from trainables.samples import sample_strips
+from trainables.data.datasets import resolve_dataset
+from trainables.data.degradations import Degradation
+from trainables.data.images import DataError, NamedImage
+from trainables.data.loading import check_paired_training
+from trainables.data.paired import REAL_KEY, keys_for, load_dataset_folder, load_pairs
+from trainables.data.patches import PatchDataset
+from trainables.loops.evaluation import evaluate_sets, image_scores
+from trainables.loops.parts import centre_crop, validate
+from trainables.plots.strips import sample_strips
 
 
 def write_pairs(folder: Path, names: list[str], size: tuple[int, int] = (20, 24),

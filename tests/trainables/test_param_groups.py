@@ -7,9 +7,9 @@ import torch
 from torch import nn
 
 from studyspec.schema import OptimizerSpec, Study
-from trainables import devices
-from trainables.optim import build_optimizer, build_scheduler, parameter_names
-from trainables.search_loop import build_search, loss_step
+from trainables.loops import devices
+from trainables.loops.optim import build_optimizer, build_scheduler, parameter_names
+from trainables.loops.search import build_search, loss_step
 
 RETRAIN = {"name": "sgd", "lr": 0.05, "schedule": "poly", "weight_decay": 4e-5,
            "bias": {"weight_decay": 0.0, "lr_factor": 2.0}}
@@ -104,7 +104,7 @@ def test_retraining_takes_bias_groups_from_the_study():
     from pathlib import Path
 
     from searchspaces.genotype import Genotype
-    from trainables.retrain_loop import build_retrain
+    from trainables.loops.retrain import build_retrain
 
     path = Path(__file__).resolve().parents[2] / "studies/genotypes/hinas-official-3c4n.json"
     parsed = Study.model_validate({

@@ -8,8 +8,8 @@ import types
 import torch
 from ray import tune
 
-from trainables import tune_session
-from trainables.tracking import Tracker
+from trainables.tracking.runs import Tracker
+from trainables.tune import session as tune_session
 
 
 def test_a_restarted_trial_retags_its_run_with_the_new_node(tmp_path, monkeypatch):

@@ -1,4 +1,4 @@
-"""The trial pictures (issue 15) for each search space: a tiny search and retrain through
+"""The trial pictures for each search space: a tiny search and retrain through
 the Ray-free loops, then every plot a search and a retrain run log, decoded and checked;
 the history survives a resume; a failing plot is a tag, not a failed trial."""
 
@@ -11,13 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from orchestrator.studyfile import validate
+from orchestrator.study.reading import validate
 from searchspaces.registry import get_space
 from searchspaces.views import views_for
+from trainables.data.bundles import RetrainData, SearchData
+from trainables.loops.history import SearchHistory
+from trainables.loops.retrain import run_retrain
+from trainables.loops.search import run_search
 from trainables.plots import log_plots, retrain_plots, search_plots
-from trainables.retrain_loop import RetrainData, run_retrain
-from trainables.search_history import SearchHistory
-from trainables.search_loop import SearchData, run_search
 
 SPACES = ("hinas", "modnas", "superkernel")
 SEARCH_PLOTS = {"plots/curves.png", "plots/arch_weights.png", "plots/architecture.png"}

@@ -8,10 +8,10 @@ from pydantic import ValidationError
 
 from studyspec.fields import located
 from studyspec.schema import DataSpec
-from trainables.degradations import Degradation
-from trainables.images import NamedImage
-from trainables.loop_parts import patch_batches
-from trainables.patches import PatchDataset
+from trainables.data.degradations import Degradation
+from trainables.data.images import NamedImage
+from trainables.data.patches import PatchDataset
+from trainables.loops.parts import patch_batches
 
 RAMP = NamedImage("ramp", np.tile(np.arange(64, dtype=np.float32) / 100, (64, 1))[..., None],
                   "test")  # (64, 64, 1): +0.01 a column

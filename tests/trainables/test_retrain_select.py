@@ -10,10 +10,12 @@ import torch
 
 from searchspaces.genotype import Genotype
 from studyspec.schema import Study
-from trainables import devices, retrain_loop
-from trainables.embedded import embedded_images
-from trainables.loop_parts import centre_crop
-from trainables.retrain_loop import RetrainData, in_last_quarter, run_retrain
+from trainables.data.bundles import RetrainData
+from trainables.data.embedded import embedded_images
+from trainables.loops import devices
+from trainables.loops import retrain as retrain_loop
+from trainables.loops.parts import centre_crop
+from trainables.loops.retrain import in_last_quarter, run_retrain
 
 GENOTYPE = Path(__file__).resolve().parents[2] / "studies/genotypes/hinas-official-3c4n.json"
 # val/score of epochs 0-7: the best overall (epoch 0) lies before the last quarter (6, 7)

@@ -1,4 +1,4 @@
-"""search.strategy: rsws through the Ray-free search loop (trainables/rsws.py): sampled weight
+"""search.strategy: rsws through the Ray-free search loop (trainables/loops/rsws.py): sampled weight
 steps, the N candidates scored on V, the best one as the genotype, bad input."""
 
 from __future__ import annotations
@@ -8,11 +8,12 @@ import copy
 import pytest
 import torch
 
-from orchestrator.studyfile import StudyError, validate
+from orchestrator.study.reading import StudyError, validate
 from searchspaces.hinas.sampling import PathSampling
 from searchspaces.registry import get_space
-from trainables import rsws
-from trainables.search_loop import Best, SearchData, build_search, run_search
+from trainables.data.bundles import SearchData
+from trainables.loops import rsws
+from trainables.loops.search import Best, build_search, run_search
 
 RSWS = {
     "name": "tiny-rsws",

@@ -2,11 +2,11 @@
 
 import pytest
 
-from orchestrator.runner import plan_arms
-from orchestrator.studyfile import validate
+from orchestrator.run.runner import plan_arms
+from orchestrator.study.reading import validate
 from searchspaces.genotype import Genotype
 from studyspec.dotted import with_overrides
-from trainables.run_display import (
+from trainables.tracking.display import (
     FILTER_KEYS,
     logged_params,
     run_name,
@@ -68,7 +68,7 @@ def test_grid_arm_names_get_short_keys_and_colliding_initials_keep_names():
 @pytest.fixture(scope="module")
 def arm_studies():
     study = validate(TWO_ARMS)
-    return [plan.study for plan, _ in plan_arms(study, "two.yaml")]
+    return [plan.plain_study() for plan in plan_arms(study, "two.yaml")]
 
 
 def test_params_are_the_filter_keys_what_differs_between_arms_and_the_tuned_keys(arm_studies):

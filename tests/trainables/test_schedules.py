@@ -7,7 +7,7 @@ import torch
 from pydantic import ValidationError
 
 from studyspec.schema import OptimizerSpec
-from trainables.optim import build_scheduler, lr_factor
+from trainables.loops.optim import build_scheduler, lr_factor
 
 SPEC = {"name": "sgd", "lr": 0.025, "lr_min": 0.001, "schedule": "poly_cosine",
         "period_epochs": 10}
@@ -80,8 +80,8 @@ def test_bad_schedules_name_their_key(spec, key):
 
 def test_the_search_loop_schedules_by_its_epochs():
     from studyspec.schema import Study
-    from trainables import devices
-    from trainables.search_loop import build_search
+    from trainables.loops import devices
+    from trainables.loops.search import build_search
 
     study = Study.model_validate({
         "name": "s", "search_space": {"name": "hinas", "options": {

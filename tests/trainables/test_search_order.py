@@ -5,9 +5,9 @@ learning-rate schedule spans the epochs in which it steps (after the warm-up).""
 import pytest
 import torch
 
-from orchestrator.studyfile import validate
+from orchestrator.study.reading import validate
 from searchspaces.registry import get_space
-from trainables import search_loop
+from trainables.loops import search as search_loop
 
 SPACES = {
     "hinas": {"num_layers": 2, "num_nodes": 2, "width": 3, "stem_channels": 4},

@@ -1,4 +1,5 @@
-"""The single-shot procedure of Superkernel NAS (issue 13 item 1): evaluation every k steps
+"""The single-shot procedure of Superkernel NAS (Mozejko et al., "Superkernel Neural
+Architecture Search for Image Denoising", CVPRW 2020, Sec. 5.1): evaluation every k steps
 with early stopping and the best supernet kept, then the distilled network tested with the
 supernet's weights (`retrain.from: inherit`, no retraining); the keys' bad input."""
 
@@ -10,14 +11,16 @@ import itertools
 import pytest
 import torch
 
-from orchestrator.arms import Arm
-from orchestrator.plan import ArmPlan, check_start
-from orchestrator.studyfile import StudyError, validate
-from orchestrator.units import dedup_key
-from trainables import devices, search_loop
-from trainables.inheritance import inherited_weights
-from trainables.retrain_loop import RetrainData, run_retrain
-from trainables.search_loop import SearchData, run_search
+from orchestrator.study.arms import Arm
+from orchestrator.study.plan import ArmPlan, check_start
+from orchestrator.study.reading import StudyError, validate
+from orchestrator.study.units import dedup_key
+from trainables.data.bundles import RetrainData, SearchData
+from trainables.loops import devices
+from trainables.loops import search as search_loop
+from trainables.loops.inheritance import inherited_weights
+from trainables.loops.retrain import run_retrain
+from trainables.loops.search import run_search
 
 TINY = {
     "name": "tiny",
@@ -123,7 +126,7 @@ def test_a_given_genotype_cannot_inherit_and_scratch_needs_epochs():
 
 def test_inherited_retrainings_are_never_shared_between_search_runs():
     def keys(raw):
-        arm = ArmPlan("a", 0, "", validate(raw).model_dump(mode="json"), (0,), None, True, ())
+        arm = ArmPlan("a", 0, "", validate(raw), (0,), None, True, ())
         config = {"tuned": {}, "seed": 0, "noise": {}}
         return {dedup_key(arm, {**config, "candidate": {"source": run}}, "h") for run in "xy"}
 

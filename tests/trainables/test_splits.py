@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from orchestrator.cli import main
-from orchestrator.data import stage_data
-from orchestrator.studyfile import load_study
-from trainables.splits import group_labels, split_for_search
+from orchestrator.study.reading import load_study
+from trainables.data.loading import stage_data
+from trainables.data.splits import group_labels, split_for_search
 
 # 5 groups of 40, 20, 10, 3 and 2 images (75), interleaved as a folder listing would be
 GROUPS = [label for label, size in zip("abcde", (40, 20, 10, 3, 2))

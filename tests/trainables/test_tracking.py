@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.runner import RunOptions, open_parent
-from orchestrator.studyfile import StudyError, validate
-from trainables.tracking import (
+from orchestrator.run.runner import RunOptions, open_parent
+from orchestrator.study.reading import StudyError, validate
+from trainables.tracking.runs import (
     Tracker,
     artifact_root_for,
     default_tracking_uri,
@@ -71,7 +71,7 @@ def test_the_default_store_keeps_database_and_artifacts_in_one_ignored_folder(tm
 
 
 def test_a_resumed_trial_does_not_log_an_epoch_twice(tracker, monkeypatch):
-    from trainables import tune_session
+    from trainables.tune import session as tune_session
 
     reported = []
     monkeypatch.setattr(tune_session.tune, "report", lambda result, checkpoint: reported.append(

@@ -1,4 +1,4 @@
-"""A tracking server that is down for 30 s loses nothing (issue 14), against a real
+"""A tracking server that is down for 30 s loses nothing, against a real
 `mlflow server` on loopback; one that never comes back is reported, not raised."""
 
 import time
@@ -6,9 +6,9 @@ import time
 import pytest
 from mlflow.exceptions import MlflowException
 
-from trainables.tracking import HTTP_RETRIES, Tracker
-from trainables.tracking_outbox import Patience, merged
-from trainables.tracking_spool import SPOOL_ENV, Spool
+from trainables.tracking.outbox import Patience, merged
+from trainables.tracking.runs import HTTP_RETRIES, Tracker
+from trainables.tracking.spool import SPOOL_ENV, Spool
 
 OUTAGE_S = 30.0
 QUICK = Patience(read=60.0, finish=60.0, retry_every=2.0)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from trainables.loops import SearchHistory, TableHistory
 from trainables.plots.canvas import message, render
-from trainables.search_history import SearchHistory, TableHistory
 
 SNAPSHOTS = 4  # epochs shown per table, first and last included
 MAX_TICKS = 16  # column labels per heatmap; more are thinned

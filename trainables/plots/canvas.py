@@ -1,7 +1,7 @@
 """One way to turn a drawing into PNG bytes: matplotlib's Agg canvas on a bare `Figure`
 (no pyplot state, safe in Ray workers), matplotlib's default style whatever the
 user's matplotlibrc, saved without the PNG `Software` text, so the same data gives the
-same bytes (as `orchestrator/charts.py`)."""
+same bytes (as `orchestrator/results/charts.py`)."""
 
 from __future__ import annotations
 

@@ -7,9 +7,8 @@ import math
 
 from matplotlib.figure import Figure
 
-from trainables.monitor import PREFIX, is_monitor_psnr
+from trainables.loops import PREFIX, SearchHistory, is_monitor_psnr
 from trainables.plots.canvas import message, render
-from trainables.search_history import SearchHistory
 
 LABELS = {"train/loss": "train loss", "val/psnr": "validation PSNR (dB)"}
 MONITOR_TITLE = "supernet test PSNR (dB)"

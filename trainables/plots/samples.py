@@ -1,6 +1,6 @@
 """plots/samples.png of a retrain run: centre crops of a few test images, noisy | denoised
 | clean, each titled with its PSNR against the clean crop (the protocol's test input of
-SPEC 1.2, quantised to 8 bits as the test metrics are)."""
+`trainables/loops/evaluation.py`, quantised to 8 bits as the test metrics are)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from trainables.evaluation import denoise_image, image_scores, to_uint8
-from trainables.images import NamedImage
-from trainables.paired import keys_for
+from trainables.data import NamedImage, keys_for
+from trainables.loops import denoise_image, image_scores, to_uint8
 from trainables.plots.canvas import message, render
-from trainables.samples import centre_pair
+from trainables.plots.strips import centre_pair
 
 CROP = 96  # pixels per side
 PANEL_INCHES = 2.4

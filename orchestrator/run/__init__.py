@@ -1,0 +1,37 @@
+"""Running a study: the parent MLflow run, one Ray Tune experiment fed by the
+study searcher, per-arm ASHA, de-duplicated retraining, storage, memory checks against the
+cluster, and what the console shows while it runs.
+
+`__all__` is what other packages may import; the modules are private to it."""
+
+from orchestrator.run.memory import checked_memory
+from orchestrator.run.runner import (
+    LOOPBACK,
+    PreparedArms,
+    ResourceError,
+    RunOptions,
+    TrialsFailed,
+    keep_on_loopback,
+    prepare_arms,
+    resolve_uri,
+    run_study,
+    start_ray,
+)
+from orchestrator.run.storage import StorageError
+from orchestrator.run.summary import plan_text
+
+__all__ = [
+    "LOOPBACK",
+    "PreparedArms",
+    "ResourceError",
+    "RunOptions",
+    "StorageError",
+    "TrialsFailed",
+    "checked_memory",
+    "keep_on_loopback",
+    "plan_text",
+    "prepare_arms",
+    "resolve_uri",
+    "run_study",
+    "start_ray",
+]

@@ -1,0 +1,48 @@
+"""MLflow runs of de-duplicated retraining: a unit whose retrain work another unit already did.
+
+The study searcher runs such work once; the unit that would have repeated it
+still gets its own child run (its arm, seed and labels as tags) with a
+`dedup_of` tag naming the run that did the work, so both units appear in the
+tables (`orchestrator.results.aggregate` reads the metrics through the link).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from studyspec.dotted import with_overrides
+from trainables.tracking import Tracker, logged_params, run_name
+from trainables.tune import TrialContext
+
+COPIED = ("method", "eval_protocol", "arch_hash", "noise", "trial_id")  # from the source run
+
+
+@dataclass(frozen=True)
+class DedupLinker:
+    context: TrialContext
+    studies: dict[str, dict[str, Any]]  # arm name -> the arm's study (its params are logged)
+
+    def __call__(self, config: dict[str, Any], source_run_id: str) -> None:
+        tracker = Tracker(self.context.tracking_uri, spool_under=self.context.parent_run_id)
+        if self.existing(tracker, config, source_run_id):
+            return  # created before an interruption: resume does not repeat it
+        source = tracker.client.get_run(source_run_id).data.tags
+        tags = {"study": self.context.study, "arm": config["arm"], "phase": "retrain",
+                **{key: source.get(key, "") for key in COPIED},
+                **config["labels"], "search_run_id": config["candidate"]["source"],
+                "dedup_of": source_run_id, "dedup_key": config["dedup_key"]}
+        study = with_overrides(self.studies[config["arm"]],
+                               {**config["tuned"], "seed": config["seed"]})
+        study["retrain"] = {**study["retrain"], "noise_used": config["noise"],
+                            **({"stages_used": config["stages"]} if "stages" in config else {})}
+        run_id = tracker.start_run(self.context.experiment_id, run_name(config, "retrain", study),
+                                   tags, self.context.parent_run_id)
+        tracker.log_params(run_id, logged_params(study, "retrain", self.context.param_keys))
+        tracker.finish(run_id)
+
+    def existing(self, tracker: Tracker, config: dict[str, Any], source_run_id: str) -> bool:
+        query = (f"tags.mlflow.parentRunId = '{self.context.parent_run_id}' and "
+                 f"tags.unit = '{config['unit']}' and tags.dedup_of = '{source_run_id}'")
+        runs = tracker.client.search_runs([self.context.experiment_id], filter_string=query)
+        return bool(runs)

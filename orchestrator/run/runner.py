@@ -1,0 +1,286 @@
+"""A study from start to end: arms -> one Tune experiment (search, derive, retrain) -> tables.
+
+The parent MLflow run of the invocation is created first and stays open while
+trials attach their child runs; its id is kept in the storage folder so that
+`--resume` reopens the same parent and Tune restores the study's experiment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, replace
+from typing import Any
+
+import ray
+import yaml
+
+from orchestrator.results import write_report
+from orchestrator.run.console import results_location, results_text, start_lines
+from orchestrator.run.dedup import DedupLinker
+from orchestrator.run.experiment import fit, make_trainable, make_tuner
+from orchestrator.run.memory import checked_memory, cluster_limit
+from orchestrator.run.note import NOTE_TAG, study_note
+from orchestrator.run.storage import check_storage, join, read_text, study_location, write_text
+from orchestrator.study import ArmPlan, StudyError, arm_indices, arm_plan, checked_arms
+from studyspec.schema import Study
+from trainables.data import StageData, resolved_roots, stage_data, with_weights
+from trainables.loops import protocol_hash
+from trainables.tracking import (
+    Tracker,
+    default_tracking_uri,
+    invocation_tags,
+    logged_params,
+    prepare_local_store,
+    varying_keys,
+)
+from trainables.tune import Loops, TrialContext
+
+INVOCATION_FILE = "invocation.json"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    tracking_uri: str | None = None  # default: the study's, else ./mlruns-local/mlflow.db
+    storage: str = "./runs"  # Tune experiment folders (checkpoints), one per stage
+    address: str | None = None  # a running Ray cluster; None starts a local one
+    resume: bool = False
+    source: str = "study"  # the study file, for messages
+    verbose: int = 1
+    arms: tuple[str, ...] = ()  # run only these arms (empty: all)
+    command: tuple[str, ...] = ()  # the CLI's arguments (tagged on the parent run)
+
+
+def resolve_uri(study: Study, options: RunOptions) -> str:
+    return options.tracking_uri or study.tracking.uri or default_tracking_uri()
+
+
+def open_parent(tracker: Tracker, study: Study, folder: str, options: RunOptions
+                ) -> tuple[str, str]:
+    """(experiment id, parent run id), reopening the saved parent run on resume."""
+    experiment_id = tracker.experiment_id(study.tracking.experiment or study.name)
+    saved = join(folder, INVOCATION_FILE)  # folder: a path or a URI (orchestrator.run.storage)
+    identity = study.model_dump_json() + json.dumps(sorted(options.arms))
+    fingerprint = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    text = read_text(saved) if options.resume else None
+    if text is not None:
+        invocation = json.loads(text)
+        if invocation.get("study_hash") != fingerprint:
+            raise StudyError(f"{saved}: the study differs from the interrupted one; resume "
+                             "with the same file, --profile and --set values")
+        tracker.reopen(invocation["parent_run_id"])
+        return experiment_id, invocation["parent_run_id"]
+    tags = {"study": study.name, "phase": "study", "method": study.search_space.name,
+            "eval_protocol": protocol_hash(), **table_tags(study),
+            **invocation_tags(options.command)}
+    parent_id = tracker.start_run(experiment_id, study.name, tags)
+    write_text(saved, json.dumps({"parent_run_id": parent_id, "experiment_id": experiment_id,
+                                  "study_hash": fingerprint}))
+    resolved = study.model_dump(mode="json")
+    tracker.log_params(parent_id, logged_params(resolved, "study"))
+    tracker.log_text(parent_id, yaml.safe_dump(resolved, sort_keys=False), "study.yaml")
+    return experiment_id, parent_id
+
+
+def say(options: RunOptions, lines: list[str]) -> None:
+    """Lines on the console unless --verbose 0."""
+    if options.verbose:
+        print("\n".join(lines), flush=True)
+
+
+def quiet_tune(verbose: int) -> None:
+    """Below --verbose 2, Tune's newer output engine is off: it prints its experiment box
+    and result folder at any verbosity."""
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "1" if verbose >= 2 else "0"
+
+
+def start_ray(address: str | None) -> None:
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    # a checkpoint per epoch is the point: do not warn about the snapshots it triggers
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if address:
+        if address.split(":")[0] in ("127.0.0.1", "localhost"):
+            keep_on_loopback()  # a test cluster started with --node-ip-address 127.0.0.1
+        ray.init(address=address, log_to_driver=False)
+        return
+    keep_on_loopback()
+    # address="local": a bare ray.init() reuses a stale ray_current_cluster file and fails
+    ray.init(address="local", include_dashboard=False, log_to_driver=False,
+             _node_ip_address=LOOPBACK)
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def keep_on_loopback() -> None:
+    """A local cluster binds and advertises 127.0.0.1 only.
+
+    Ray 2.60 replaces a loopback node IP by the machine's external address unless
+    it believes it is not a cluster; this flag (read by the driver at call time and
+    by the processes ray.init spawns, through the environment) makes it keep 127.0.0.1.
+    """
+    from ray._private import ray_constants
+
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def table_tags(study: Study) -> dict[str, str]:
+    """What the tables need from the parent run: the groups in order, the objectives."""
+    groups = [{"name": name, "title": spec.title or name} for name, spec in study.groups.items()]
+    tags = {"groups": json.dumps(groups)}
+    if study.tune.objectives:
+        tags["objectives"] = json.dumps([o.model_dump() for o in study.tune.objectives])
+    return tags
+
+
+@dataclass(frozen=True)
+class PreparedArms:
+    """Every arm's plan and data, validated before anything runs or is logged (fail fast)."""
+
+    plans: list[ArmPlan]
+    data: dict[str, StageData]  # arm name -> data (arms with the same data share one object)
+
+    @property
+    def studies(self) -> dict[str, Study]:
+        """Arm name -> its validated study."""
+        return {plan.name: plan.study for plan in self.plans}
+
+
+def plan_arms(study: Study, source: str, arms: tuple[str, ...] = (),
+              tracking_uri: str | None = None) -> list[ArmPlan]:
+    """Every arm validated and planned (its genotype file read), data not yet loaded."""
+    indices = arm_indices(study)
+    return [arm_plan(arm, indices[arm.name], resolved, source, tracking_uri)
+            for arm, resolved in checked_arms(study, source, list(arms))]
+
+
+def prepare_arms(study: Study, source: str, arms: tuple[str, ...] = (),
+                 tracking_uri: str | None = None) -> PreparedArms:
+    plans, data, shared = plan_arms(study, source, arms, tracking_uri), {}, {}
+    for plan in plans:
+        key = json.dumps([plan.study.data.model_dump(mode="json"), plan.study.seed,
+                          plan.study.search.monitor])
+        if key not in shared:
+            shared[key] = stage_data(plan.study)
+        data[plan.name] = with_weights(shared[key], plan.weights)
+    return PreparedArms(plans, data)
+
+
+class TrialsFailed(RuntimeError):
+    """Every trial of a stage failed; their child runs in MLflow say why."""
+
+
+class ResourceError(ValueError):
+    """A study asks for resources the Ray cluster does not have."""
+
+
+def check_resources(studies: dict[str, Study], available: dict[str, float]) -> None:
+    """Fail before logging anything when a trial could never be scheduled."""
+    for name, study in studies.items():
+        for phase in ("search", "retrain"):
+            wanted = getattr(study.resources, phase)
+            for kind, amount in (("cpu", wanted.cpu), ("gpu", wanted.gpu)):
+                have = available.get(kind.upper(), 0)
+                if amount > have:
+                    raise ResourceError(
+                        f"arm '{name}': resources.{phase}.{kind}: {amount:g} per trial "
+                        f"but the Ray cluster has {have:g} (try --set resources.{phase}.{kind}="
+                        f"{have:g})")
+
+
+@dataclass(frozen=True)
+class StudyOutcome:
+    finished: int  # retrain trials that finished
+    parent_run_id: str
+    results: Any  # Tune's ResultGrid of every trial
+    results_at: str = ""  # the parent run's results folder (a path, or an artifact URI)
+
+
+def trial_capacity(studies: dict[str, Study], available: dict[str, float]) -> int:
+    """How many trials the cluster runs at once (the smallest per-phase request decides):
+    Tune holds no more trials than that in flight, so the study searcher, not a queue of
+    early picks, decides what starts when a slot frees."""
+    fits = []
+    for study in studies.values():
+        for wanted in (study.resources.search, study.resources.retrain):
+            counts = [available.get("CPU", 0) / wanted.cpu]
+            if wanted.gpu > 0:
+                counts.append(available.get("GPU", 0) / wanted.gpu)
+            fits.append(int(min(counts) + 1e-9))
+    return max(1, max(fits, default=1))
+
+
+def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> StudyOutcome:
+    """Run every arm as one Tune experiment and log the tables to the parent run.
+    `loops` replaces the training loops (the scheduling benchmark's stand-ins)."""
+    uri = resolve_uri(study, options)
+    prepared = prepare_arms(study, options.source, options.arms, uri)
+    started = not ray.is_initialized()
+    start_ray(options.address)
+    try:
+        available = ray.cluster_resources()
+        check_resources(prepared.studies, available)
+        checked_memory(prepared.plans, cluster_limit())  # before any trial
+        prepare_local_store(uri)
+        tracker = Tracker(uri)
+        check_storage(options.storage)  # a multi-node cluster needs storage every node sees
+        folder = study_location(options.storage, study.name)
+        experiment_id, parent_id = open_parent(tracker, study, folder, options)
+        context = TrialContext(uri, experiment_id, parent_id, study.name,
+                               param_keys=varying_keys(p.plain_study() for p in prepared.plans))
+        roots = {name: root for resolved in prepared.studies.values()
+                 for name, root in resolved_roots(resolved).items()}
+        tracker.set_tags(parent_id, {f"data_root.{name}": root for name, root in roots.items()})
+        tracker.set_tags(parent_id, {NOTE_TAG: study_note(study, options.source, prepared.plans)})
+        in_flight = min(study.tune.max_concurrent, trial_capacity(prepared.studies, available))
+        say(options, start_lines(study.name, uri, folder, parent_id, prepared.plans))
+        quiet_tune(options.verbose)
+        outcome = run_experiment(prepared, options, tracker, context, folder, loops, in_flight,
+                                 study.tune.max_failures)
+        with tracker.unless_unreachable("the results tables' location"):
+            say(options, [results_text(tracker.client, parent_id)])
+            outcome = replace(outcome, results_at=results_location(tracker.client, parent_id))
+        return outcome
+    finally:
+        if started and ray.is_initialized():
+            ray.shutdown()
+
+
+def run_experiment(prepared: PreparedArms, options: RunOptions, tracker: Tracker,
+                   context: TrialContext, folder: str, loops: Loops | None,
+                   in_flight: int, max_failures: int = 0) -> StudyOutcome:
+    trainable = make_trainable(prepared.plans, prepared.data, context, loops)
+    status = "FAILED"
+    try:
+        results = fit(trainable, folder, options.resume, lambda: make_tuner(
+            trainable, prepared.plans, in_flight, folder, options.verbose,
+            DedupLinker(context, {p.name: p.plain_study() for p in prepared.plans}),
+            max_failures))
+        finished = check_outcome(results, prepared.plans)
+        status = "FINISHED"
+        return StudyOutcome(finished, context.parent_run_id, results)
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:  # what finished is kept, whatever happened later
+        with tracker.unless_unreachable("results tables (rebuild them with `report`)"):
+            write_report(tracker.client, context.parent_run_id)
+        tracker.finish(context.parent_run_id, status)  # sends, or reports, what is queued
+
+
+def check_outcome(results, plans: list[ArmPlan]) -> int:
+    """Finished retrain trials; raises when every search, or every retrain, failed."""
+    by_phase: dict[str, list] = {"search": [], "retrain": []}
+    for result in results:
+        by_phase[(result.config or {}).get("phase", "search")].append(result)
+    for phase, expected in (("search", any(p.genotype is None for p in plans)),
+                            ("retrain", any(p.retrain for p in plans))):
+        trials = by_phase[phase]
+        if expected and trials and all(r.error is not None for r in trials):
+            first = str(trials[0].error).strip().splitlines()[-1]
+            raise TrialsFailed(f"every {phase} trial failed (first error: {first})")
+    return sum(1 for r in by_phase["retrain"] if r.error is None)

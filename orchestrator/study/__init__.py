@@ -1,0 +1,27 @@
+"""A study file read once into a validated `Study`, and what it will run:
+its arms, their units (seeds, tuned samples), the Optuna space of a tuned arm, the plan.
+
+`__all__` is what other packages may import; the modules are private to it."""
+
+from orchestrator.study.arms import arm_indices, checked_arms, tuned_values
+from orchestrator.study.optuna_space import make_searcher, optuna_space
+from orchestrator.study.plan import ArmPlan, arm_plan
+from orchestrator.study.reading import StudyError, load_study, validate
+from orchestrator.study.units import SEARCH, retrain_configs, sample_key, search_config
+
+__all__ = [
+    "ArmPlan",
+    "SEARCH",
+    "StudyError",
+    "arm_indices",
+    "arm_plan",
+    "checked_arms",
+    "load_study",
+    "make_searcher",
+    "optuna_space",
+    "retrain_configs",
+    "sample_key",
+    "search_config",
+    "tuned_values",
+    "validate",
+]

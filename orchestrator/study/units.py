@@ -1,0 +1,78 @@
+"""Trial configs of a study's units: what a search or retrain trial is told, as plain dicts.
+
+A unit is one (arm, seed) or, for a tuned arm, one (arm, Optuna sample, seed).
+Its search trial config names the arm, seed and tuned values; each retrain trial
+config adds the genotype, the search run it came from and a degradation. The
+`labels` of a config become tags of the trial's MLflow run (the tables group by
+them) and `dedup_key` identifies retrain work that two units would repeat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from orchestrator.study.plan import ArmPlan
+from searchspaces.genotype import Genotype
+from studyspec.dotted import with_overrides
+
+SEARCH, RETRAIN = "search", "retrain"
+
+
+def tuned_label(tuned: dict[str, Any]) -> str:
+    """`ssim_lambda=0.312,width=6`: the last part of each dotted key, short values."""
+    def short(value: Any) -> str:
+        return f"{value:.3g}" if isinstance(value, float) else str(value).replace(" ", "")
+
+    return ",".join(f"{key.split('.')[-1]}={short(value)}" for key, value in sorted(tuned.items()))
+
+
+def unit_key(arm: ArmPlan, sample: int, seed: int) -> str:
+    return f"{arm.name}/t{sample}/s{seed}" if arm.tuned else f"{arm.name}/s{seed}"
+
+
+def sample_key(arm: ArmPlan, sample: int) -> str:
+    return f"{arm.name}/t{sample}" if arm.tuned else arm.name
+
+
+def search_config(arm: ArmPlan, sample: int, seed: int, tuned: dict[str, Any]) -> dict[str, Any]:
+    unit = unit_key(arm, sample, seed)
+    labels = {"group": arm.group, "arm_index": arm.index, "seed": seed, "unit": unit,
+              "tuned": tuned_label(tuned), **({"baseline": "true"} if arm.baseline else {})}
+    return {"phase": SEARCH, "arm": arm.name, "seed": seed, "unit": unit,
+            "sample": sample_key(arm, sample), "tuned": dict(tuned), "labels": labels}
+
+
+def retrain_configs(arm: ArmPlan, search: dict[str, Any], genotype: str,
+                    source_run: str) -> list[dict[str, Any]]:
+    """One retrain config per degradation of the arm, from a finished search config, and
+    per stage count of `retrain.stages` (`stages` in the config and its labels: the
+    genotype's network unrolled to that many stages, MoD-NAS Table 2)."""
+    arch_hash = Genotype.from_json(genotype, "searched genotype").arch_hash()
+    configs = []
+    for noise in arm.noises:
+        for stages in arm.study.retrain.stages or [None]:
+            config = {**search, "phase": RETRAIN, "noise": noise.model_dump(mode="json"),
+                      "candidate": {"genotype": genotype, "source": source_run}}
+            if stages is not None:
+                config |= {"stages": stages, "labels": {**search["labels"], "stages": stages}}
+            config["dedup_key"] = dedup_key(arm, config, arch_hash)
+            configs.append(config)
+    return configs
+
+
+def dedup_key(arm: ArmPlan, config: dict[str, Any], arch_hash: str) -> str:
+    """Same architecture, same resolved retraining (data, options, retrain section,
+    precision, degradation) and seed: the same work, whichever arm asks for it. A network
+    that inherits its supernet's weights is also its search run's own work."""
+    study = with_overrides(arm.plain_study(), config["tuned"])
+    start = config["tuned"].get("retrain.from") or arm.study.retrain_start()  # tuned or the arm's
+    inherits = start == "inherit" and not arm.weights
+    work = {"arch": arch_hash, "seed": config["seed"], "noise": config["noise"],
+            **({"stages": config["stages"]} if "stages" in config else {}),
+            "retrain": study["retrain"], "data": study["data"],
+            "options": study["search_space"], "precision": study["precision"],
+            **({"weights": arm.weights} if arm.weights else {}),  # evaluated, not trained
+            **({"inherits_from": config["candidate"]["source"]} if inherits else {})}
+    return hashlib.sha256(json.dumps(work, sort_keys=True).encode()).hexdigest()[:16]

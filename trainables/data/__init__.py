@@ -1,0 +1,29 @@
+"""Images in, training batches out: reading image files and named datasets (the
+embedded default, the benchmark folders, paired real-noise folders), the splits of a
+search, degradations (AWGN, JPEG), augmentation, random patches, and the bundles of images
+a study's trials receive (loaded once in the driver).
+
+`__all__` is what other packages may import; the modules are private to it."""
+
+from trainables.data.bundles import RetrainData, SearchData, StageData
+from trainables.data.degradations import Degradation
+from trainables.data.images import DataError, NamedImage
+from trainables.data.loading import resolved_roots, stage_data, with_weights
+from trainables.data.paired import keys_for, test_input
+from trainables.data.patches import PatchDataset, make_loader
+
+__all__ = [
+    "DataError",
+    "Degradation",
+    "NamedImage",
+    "PatchDataset",
+    "RetrainData",
+    "SearchData",
+    "StageData",
+    "keys_for",
+    "make_loader",
+    "resolved_roots",
+    "stage_data",
+    "test_input",
+    "with_weights",
+]

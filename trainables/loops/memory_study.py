@@ -1,0 +1,123 @@
+"""Memory of a study's search and retrain steps, before any trial starts.
+
+Search: the supernet at `search.batch_size` and `data.patch_size`, with the weight
+and architecture optimisers the search loop builds. Retrain: the network of the
+arm's genotype when it names one. Otherwise the genotype is not known before the
+search, so the estimate is the largest over the genotypes the supernet derives
+when every architecture parameter picks its j-th candidate (j = 0.. the widest
+choice list, capped at `MAX_CHOICES`, the last index standing for all larger
+ones): every op on every edge in turn, together with the top width level
+(HiNAS), the largest kernel and filter count (Superkernel) and nearly full
+channel widths (MoD-NAS). That brackets what a search can return without
+enumerating genotypes; the network is built with the retrain options
+(`retrain.scale_options`, `retrain.space_options`) at `retrain.batch_size`.
+
+Deriving needs real architecture parameters (and buffers such as HiNAS's move
+mask), so that supernet is built on the CPU, but only when its weights are small
+(`REAL_BUILD_LIMIT`); above it the supernet itself at the retrain options bounds
+the derived network (a sub-network of it) without allocating anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from searchspaces.genotype import Genotype
+from searchspaces.registry import build_derived_from_genotype, get_space
+from trainables.loops.memory import StepMemory, StepShape, meta_step_memory, tensor_bytes
+from trainables.loops.retrain import derived_options
+
+MAX_CHOICES = 8  # architecture-choice patterns tried per supernet
+REAL_BUILD_LIMIT = 256 * 2**20  # bytes of supernet weights built on the CPU to derive from
+PICK_LOGIT = 10.0
+
+
+def channels(study) -> int:
+    return 3 if study.data.color else 1
+
+
+def search_shape(study) -> StepShape:
+    search = study.search
+    optimizers = tuple((spec.name, spec.momentum)
+                       for spec in (search.weight_optimizer, search.arch_optimizer))
+    return StepShape(search.batch_size, channels(study), study.data.patch_size,
+                     search.loss.model_dump(), optimizers,
+                     (lambda m: m.weight_parameters(), lambda m: m.arch_parameters()))
+
+
+def retrain_shape(study) -> StepShape:
+    retrain = study.retrain
+    return StepShape(retrain.batch_size, channels(study), study.data.patch_size,
+                     retrain.loss.model_dump(),
+                     ((retrain.optimizer.name, retrain.optimizer.momentum),),
+                     (lambda m: list(m.parameters()),))
+
+
+def search_memory(study) -> StepMemory:
+    """One bilevel (or joint) search step of the study's supernet."""
+    space, options = get_space(study.search_space.name), study.search_space.resolved_options()
+    return meta_step_memory(lambda: space.build_supernet(options, channels(study)),
+                            search_shape(study))
+
+
+def retrain_memory(study, genotype_json: str | None = None,
+                   supernet_bytes: int | None = None) -> StepMemory:
+    """One retrain step of the given genotype's network, else of the costliest candidate
+    (`supernet_bytes`: the search supernet's weights, when already counted)."""
+    shape, options = retrain_shape(study), derived_options(study)
+    if genotype_json is not None:
+        genotypes = [Genotype.from_json(genotype_json)]
+    else:
+        genotypes = candidate_genotypes(study, supernet_bytes)
+    space = get_space(study.search_space.name)
+    if not genotypes:  # a supernet too large to build: bound the derived net by it
+        return meta_step_memory(lambda: space.build_supernet(options, channels(study)), shape)
+    if study.retrain.stages:  # the largest network retrain.stages unrolls
+        genotypes = [space.at_stages(g, max(study.retrain.stages)) for g in genotypes]
+    estimates = [meta_step_memory(
+        lambda g=genotype: build_derived_from_genotype(g, options, channels(study)), shape)
+        for genotype in genotypes]
+    return max(estimates, key=lambda estimate: estimate.total)
+
+
+def candidate_genotypes(study, supernet_bytes: int | None = None) -> list[Genotype]:
+    """The distinct genotypes derived with every architecture choice at its j-th candidate;
+    [] when the supernet is too large to build for real."""
+    space, options = get_space(study.search_space.name), study.search_space.resolved_options()
+    if supernet_bytes is None:
+        with torch.device("meta"):
+            probe = space.build_supernet(options, channels(study))
+        supernet_bytes = tensor_bytes(probe.parameters()) + tensor_bytes(probe.buffers())
+    if supernet_bytes > REAL_BUILD_LIMIT:
+        return []
+    supernet = space.build_supernet(options, channels(study))
+    params = [p for p in supernet.arch_parameters() if p.dim() > 0]
+    widest = max((p.shape[-1] for p in params), default=1)
+    found: dict[str, Genotype] = {}
+    for choice in range(min(widest, MAX_CHOICES)):
+        last = choice == min(widest, MAX_CHOICES) - 1
+        pick(params, choice, to_end=last)
+        genotype = supernet.derive()
+        found.setdefault(genotype.arch_hash(), genotype)
+    return list(found.values())
+
+
+@torch.no_grad()
+def pick(params: list[torch.nn.Parameter], choice: int, to_end: bool) -> None:
+    """Make candidate `choice` of every architecture parameter's last axis the favourite
+    (clipped to its length); `to_end` favours the last candidate of every longer axis."""
+    for param in params:
+        size = param.shape[-1]
+        index = size - 1 if to_end else min(choice, size - 1)
+        param.zero_()
+        param.select(-1, index).fill_(PICK_LOGIT)
+
+
+def study_memory(study, genotype_json: str | None, retrain: bool) -> dict[str, Any]:
+    """{'search': StepMemory | None, 'retrain': StepMemory | None} of one arm's study."""
+    search = None if genotype_json is not None else search_memory(study)
+    supernet_bytes = search.weights if search is not None else None
+    return {"search": search,
+            "retrain": retrain_memory(study, genotype_json, supernet_bytes) if retrain else None}

@@ -1,0 +1,51 @@
+"""MLflow for the trials: the tracker (runs, outbox and on-disk spool for a
+server that is down), run names and params, node placement tags, and what a run logs to be
+rerun (config, versions, data manifest).
+
+`__all__` is what other packages may import; the modules are private to it."""
+
+from trainables.tracking.display import (
+    FILTER_KEYS,
+    RENAME_TAG,
+    logged_params,
+    run_name,
+    varying_keys,
+    with_arch,
+)
+from trainables.tracking.placement import node_tags
+from trainables.tracking.reproducibility import (
+    CONFIG_FILE,
+    RECORD_FILE,
+    data_manifest,
+    invocation_tags,
+    machine_record,
+    package_versions,
+    record_texts,
+)
+from trainables.tracking.runs import (
+    Tracker,
+    artifact_root_for,
+    default_tracking_uri,
+    prepare_local_store,
+)
+
+__all__ = [
+    "CONFIG_FILE",
+    "FILTER_KEYS",
+    "RECORD_FILE",
+    "RENAME_TAG",
+    "Tracker",
+    "artifact_root_for",
+    "data_manifest",
+    "invocation_tags",
+    "machine_record",
+    "package_versions",
+    "default_tracking_uri",
+    "logged_params",
+    "node_tags",
+    "prepare_local_store",
+    "record_texts",
+    "run_name",
+    "varying_keys",
+    "with_arch",
+]

@@ -1,0 +1,13 @@
+"""The Ray Tune side of a trial: the one trainable of a study, its search and
+retrain adapters, and the session they share (MLflow child run, checkpoints, reports).
+
+`__all__` is what other packages may import; the modules are private to it."""
+
+from trainables.tune.session import TrialContext
+from trainables.tune.trainable import Loops, study_trainable
+
+__all__ = [
+    "Loops",
+    "TrialContext",
+    "study_trainable",
+]
