@@ -65,4 +65,5 @@ def test_the_page_family_runs_through_a_study(folder):
     assert widths == {"4", "8"}  # Optuna's two samples reached the family's options
     (parent,) = [run for run in runs if run.data.tags["phase"] == "study"]
     table = Path(client.download_artifacts(parent.info.run_id, "results/results.md"))
-    assert "| default |" in table.read_text()  # the family's row of the results table
+    text = table.read_text()  # the family's rows of the results table, one per Optuna sample
+    assert "| default [width=4] |" in text and "| default [width=8] |" in text, text

@@ -19,8 +19,9 @@ from trainables.tracking import RECORD_FILE, package_versions
 PAGE = 1000
 
 
-def trial_records(client: MlflowClient, parent) -> list[tuple[Any, dict[str, Any]]]:
-    """(run, its reproducibility record) of every trial run under the parent."""
+def trial_records(client: MlflowClient, parent) -> tuple[int, list[tuple[Any, dict[str, Any]]]]:
+    """How many trial runs the parent has, and (run, its reproducibility record) of those
+    that logged one."""
     query = f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     runs = client.search_runs([parent.info.experiment_id], query, max_results=PAGE)
     found = []
@@ -31,13 +32,13 @@ def trial_records(client: MlflowClient, parent) -> list[tuple[Any, dict[str, Any
             except (MlflowException, OSError):
                 continue  # a de-duplicated or failed run logs no record
             found.append((run, json.loads(Path(path).read_text())))
-    return found
+    return len(runs), found
 
 
 def provenance(client: MlflowClient, parent_run_id: str) -> dict[str, Any]:
     parent = client.get_run(parent_run_id)
     tags, info = parent.data.tags, parent.info
-    records = trial_records(client, parent)
+    trials, records = trial_records(client, parent)
     first = records[0][1] if records else {}
     manifests = sorted({f"{run.data.tags.get('arm', '')}/{run.data.tags.get('phase', '')}: "
                         f"{record.get('data_manifest')}" for run, record in records})
@@ -54,7 +55,8 @@ def provenance(client: MlflowClient, parent_run_id: str) -> dict[str, Any]:
                                                         for _, record in records}),
         "machine": json.loads(tags["machine"]) if "machine" in tags else None,
         "eval_protocol": tags.get("eval_protocol"),
-        "data_manifests": manifests, "trials": len(records),
+        "data_manifests": manifests, "trials": trials,
+        "trials_with_record": len(records),
         "wall_time_s": round((ended - info.start_time) / 1000, 1),
     }
 

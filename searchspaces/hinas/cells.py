@@ -1,5 +1,5 @@
 """HiNAS inner space: mixed op, search cell, derived cell and the DARTS derivation rule
-(journal Sec. 3.1, Eqs. 1-3; SPEC 2.2).
+(journal Sec. 3.1, Eqs. 1-3).
 
 Edges are numbered as in `topology.py`. A genotype cell is a list of nodes, each a list
 of two `[op_name, input_index]` pairs with the same input numbering.

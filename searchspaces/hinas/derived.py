@@ -1,5 +1,5 @@
 """The discrete HiNAS network a genotype describes (journal Fig. 2 after search;
-SPEC 2.3 "Derived network"; official one_stage_nas/modeling/dn_compnet.py Dn_compnet).
+official one_stage_nas/modeling/dn_compnet.py Dn_compnet).
 
 One derived cell per layer at its searched width level; each cell's inputs are
 projections (the level transitions) of the previous cell's output and of the

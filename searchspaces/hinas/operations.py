@@ -1,4 +1,5 @@
-"""HiNAS candidate operations: the op table keyed by primitive name (SPEC 2.1).
+"""HiNAS candidate operations: the op table keyed by primitive name (journal
+Sec. 3.1, Table 1's operation set; official one_stage_nas/darts/operations.py).
 
 The primitive name is the one key shared by the op table (`OPS`), the
 primitive lists and the genotype. Every op maps C channels to C channels at

@@ -1,5 +1,5 @@
 """HiNAS supernet: outer (width) space with beta routing, cell sharing on/off and
-layer-wise alphas (journal Secs. 3.1-3.2, Fig. 2, Eqs. 4-6; SPEC 2.3).
+layer-wise alphas (journal Secs. 3.1-3.2, Fig. 2, Eqs. 4-6).
 
 Layout. The stem is the level-0 source of layer 0. Layer l holds cells at levels
 0..min(l + 1, S - 1): layer 0 only 0 and 1. Cell (l, t) has node width

@@ -1,4 +1,4 @@
-"""HiNAS as pictures (issue 15): alpha per layer (edges x operations) and beta (moves of
+"""HiNAS as pictures: alpha per layer (edges x operations) and beta (moves of
 each source cell) as tables; a genotype as its width path over the layers plus one DAG
 per derived cell, every edge labelled with its operation (journal Fig. 2)."""
 

@@ -1,5 +1,5 @@
 """Width derivation by Viterbi decoding over the routing probabilities (journal
-Sec. 3.2, "Deriving the final architecture"; SPEC 2.3).
+Sec. 3.2, "Deriving the final architecture").
 
 Taking the top beta per layer independently can make adjacent widths jump;
 HiNAS instead treats softmax(beta) as transition probabilities and keeps the

@@ -1,4 +1,4 @@
-"""The discrete MoD-NAS network a genotype describes (MoD-NAS Fig. 2(b-c); SPEC 3.3).
+"""The discrete MoD-NAS network a genotype describes (MoD-NAS Fig. 2(b-c)).
 
 Each stage's U-net keeps, per layer, its chosen op at its kept channel count
 (physically narrower: a layer reading c_in and writing c_out channels is a

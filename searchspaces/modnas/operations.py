@@ -1,4 +1,5 @@
-"""MoD-NAS candidate operations: the candidate sets keyed by primitive name (SPEC 3.2).
+"""MoD-NAS candidate operations: the candidate sets keyed by primitive name (MoD-NAS
+Sec. 3.2).
 
 MoD-NAS Sec. 3.2: every convolution starts with a ReLU and has no BatchNorm
 (so the convolutions carry a bias); every interpolation is followed by a

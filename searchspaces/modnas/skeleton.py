@@ -1,4 +1,5 @@
-"""The U-net skeleton shared by the searchable and the derived MoD-NAS denoiser (SPEC 3.2).
+"""The U-net skeleton shared by the searchable and the derived MoD-NAS denoiser (MoD-NAS
+Sec. 3.2, Fig. 1).
 
 Levels 0..L-1 (0 = full resolution). Encoding block l < L-1 runs its normal
 layers, keeps its output as the skip of level l and down-samples it to level

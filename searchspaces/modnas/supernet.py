@@ -1,5 +1,5 @@
 """The T-stage MoD-NAS supernet: searchable U-nets (`unet.py`) inside the model-guided
-unfolding (`unfolding.py`; MoD-NAS Sec. 2-3, Algorithm 1; SPEC 3).
+unfolding (`unfolding.py`; MoD-NAS Sec. 2-3, Algorithm 1).
 
 One architecture, T stages (`share_architecture: true`, the default). The paper
 searches once and repeats one denoiser architecture in every stage: its T = 1, 3

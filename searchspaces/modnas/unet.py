@@ -1,4 +1,4 @@
-"""The searchable U-net denoiser D_t of MoD-NAS (Sec. 3.1-3.2, Fig. 1, Eqs. 7-11; SPEC 3.3).
+"""The searchable U-net denoiser D_t of MoD-NAS (Sec. 3.1-3.2, Fig. 1, Eqs. 7-11).
 
 Three searched dimensions, relaxed and learned together by gradient descent:
 

@@ -1,4 +1,4 @@
-"""Model-guided unfolding (MoD-NAS Sec. 2.1, Eqs. 6a-6b, Algorithm 1; SPEC 3.1), around
+"""Model-guided unfolding (MoD-NAS Sec. 2.1, Eqs. 6a-6b, Algorithm 1), around
 the searchable denoisers (`supernet.py`) and the derived ones (`derived.py`).
 
 Denoising as MAP estimation with a learned prior, solved by iterative

@@ -1,4 +1,4 @@
-"""MoD-NAS as pictures (issue 15): operation weights (softmax alpha) of every normal, down
+"""MoD-NAS as pictures: operation weights (softmax alpha) of every normal, down
 and up layer, dense depth paths (softmax gamma) and width gates as tables over all
 stages; a genotype as one U-net per stage with each layer's op, kept channels and input
 path, and T in the title (Fig. 1)."""

@@ -1,5 +1,5 @@
 """Superkernel-based Attentional Residual U-net subnetwork, SK-A-RES-UNET
-(Mozejko et al. 2020, Sec. 3.1, Figs. 2-3; SPEC 4.2), and with SkipInit DCR
+(Mozejko et al. 2020, Sec. 3.1, Figs. 2-3), and with SkipInit DCR
 blocks the SkipInit Residual U-net of Sec. 3.2 ("similar to the one delineated
 in Figure 2. The part that differs is the actual convolutional blocks").
 

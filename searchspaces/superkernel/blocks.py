@@ -1,5 +1,5 @@
 """Building blocks shared by the two superkernel backbones, searched or derived
-(Mozejko et al. 2020, Sec. 3, Figs. 2-4; SPEC 4.2).
+(Mozejko et al. 2020, Sec. 3, Figs. 2-4).
 
 The searchable convolutions are created by a *slot factory*: given the slot's
 name (its key in the genotype), its input channels and the width of its U-net

@@ -1,7 +1,7 @@
-"""The distilled superkernel network (Mozejko et al. 2020, Sec. 4.5.5; SPEC 4.1
+"""The distilled superkernel network (Mozejko et al. 2020, Sec. 4.5.5,
 "Distillation"): every searchable slot becomes a plain act(conv) of the chosen
 kernel size and filter count, so the network is physically smaller than the
-supernet. Built from the genotype alone (SPEC 5.3); `inherit.py` loads the
+supernet. Built from the genotype alone; `inherit.py` loads the
 supernet's trained weights into it (the paper's single-shot procedure).
 
 Genotype versions: 1 stored `[kernel size, filters]` per slot; 2 (GENOTYPE_VERSION)

@@ -1,6 +1,6 @@
 """Structural distributions over the slices of one superkernel and their relaxed
 samples (Mozejko et al., "Superkernel Neural Architecture Search for Image
-Denoising", CVPRW 2020, Secs. 4.1-4.4 and 4.5.1; SPEC 4.1).
+Denoising", CVPRW 2020, Secs. 4.1-4.4 and 4.5.1).
 
 A superkernel has a maximal kernel of size K x K with F filters. Every
 distribution describes its (relaxed) slice the same way, so that the

@@ -1,5 +1,5 @@
 """The whole superkernel denoiser around its backbone bodies (Mozejko et al. 2020,
-Sec. 3.1, Fig. 1; SPEC 4.2), shared by the supernet and the derived network.
+Sec. 3.1, Fig. 1), shared by the supernet and the derived network.
 
 n parallel bodies (`num_subnets`; 1, 3 or 6 in the paper) map the image to
 level-0 features; their outputs are concatenated, passed through a channel
@@ -30,7 +30,8 @@ from searchspaces.superkernel.resunet import SkipInitUNet
 
 BACKBONES = ("resunet", "attention_unet")
 LAYOUTS = ("paper", "compact")  # of the SkipInit U-net (the attention U-net has one)
-# what a genotype without the key was built with (before issue 13)
+# what a genotype without the key was built with (before the `layout` and
+# `activation` options existed)
 LEGACY_STRUCTURE = {"layout": "compact", "activation": "relu"}
 
 

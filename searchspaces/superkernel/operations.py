@@ -1,4 +1,4 @@
-"""The superkernel convolution (Mozejko et al. 2020, Secs. 4.1 and 4.5; SPEC 4.1).
+"""The superkernel convolution (Mozejko et al. 2020, Secs. 4.1 and 4.5).
 
 One maximal kernel (F filters of K x K, K the largest candidate kernel size)
 and its bias are shared by every candidate slice S_{k,f}: the centred k x k

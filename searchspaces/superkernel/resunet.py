@@ -1,5 +1,5 @@
 """SkipInit Residual U-net body, "compact" layout (Mozejko et al. 2020, Sec. 3.2,
-Fig. 4, Sec. 5.2; SPEC 4.2). The paper's layout (a 3x3 conv + activation per
+Fig. 4, Sec. 5.2). The paper's layout (a 3x3 conv + activation per
 level, channel attention after each decoder concatenation) is the attention
 U-net body of `attention_unet.py` with SkipInit DCR blocks; this one is the
 project's earlier, lighter reading, kept as `layout: compact`.

@@ -1,4 +1,4 @@
-"""The superkernel supernets (Mozejko et al. 2020, Secs. 3-4; SPEC 4.1-4.2).
+"""The superkernel supernets (Mozejko et al. 2020, Secs. 3-4).
 
 `SuperkernelSupernet`: the backbone of `network.py` with every searchable slot a
 `SuperConv2d`; its architecture parameters are the structural distributions of

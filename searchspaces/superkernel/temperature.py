@@ -1,13 +1,12 @@
 """The Gumbel-softmax / relaxed-Bernoulli temperature schedule of the superkernel
-search (Mozejko et al. 2020, Sec. 4.5.1; SPEC 4.1: "temperature tau, annealed").
+search (Mozejko et al. 2020, Sec. 4.5.1: the temperature tau is annealed).
 
 The paper does not give the schedule (ours): the temperature decays
 exponentially from `start` to `end` over the first `steps` training steps of
 the search and stays at `end` afterwards. It is counted in steps, not epochs,
 so that every study anneals alike whatever its epoch cap (`search.epochs` is an
 upper bound that patience cuts short in `superkernel.yaml`). A study sets it as
-`search_space.options.temperature: {start, end, steps}` (the space's own option,
-the "search.temperature" of issue 13); the search logs it as `search/temperature`.
+`search_space.options.temperature: {start, end, steps}` (the space's own option); the search logs it as `search/temperature`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Superkernel NAS as pictures (issue 15): per slot the kernel-size and filter
+"""Superkernel NAS as pictures: per slot the kernel-size and filter
 probabilities of its structural distribution (joint: one table over (k, f) pairs;
 factorized: kernel sizes and filter counts; filterwise: kernel sizes and the keep
 probability of every filter); a genotype as one U-net per subnetwork with the chosen

@@ -24,7 +24,7 @@ project), the outputs agreed: Dn_compnet bit for bit on every path above and [0,
 eval and with batch statistics; Dn_supernet (random alphas and betas) within 3e-6 on its
 sigmoid output.
 
-Before issue 11 the project's counts were 402,797; 323,477; 290,517; 169,257 and
+Before `variant: code` existed the project's counts were 402,797; 323,477; 290,517; 169,257 and
 1,438,292: what `variant: paper` still builds.
 """
 
@@ -61,7 +61,7 @@ def genotype(levels, cell=CELL) -> Genotype:
     return Genotype("hinas", JOURNAL_PRIMITIVES, arch)
 
 
-# --- parameter counts (issue 11) ----------------------------------------------------------
+# --- parameter counts (official code) ----------------------------------------------------------
 @pytest.mark.parametrize("variant, expected", [("code", OFFICIAL_DERIVED),
                                                ("paper", PAPER_DERIVED)])
 def test_derived_parameter_counts(variant, expected):

@@ -1,4 +1,4 @@
-"""One MoD-NAS architecture for all T stages (issue 12, item 1): the supernet ties the
+"""One MoD-NAS architecture for all T stages (MoD-NAS Sec. 3, Table 2): the supernet ties the
 stages' architecture parameters, derives one denoiser, and `at_stages` unrolls it to any
 T with parameters linear in T (MoD-NAS Table 2: 418k, 1,253k, 2,506k). The per-stage
 variant (`share_architecture: false`) stays available and refuses other T."""
