@@ -6,7 +6,8 @@ exponentially from `start` to `end` over the first `steps` training steps of
 the search and stays at `end` afterwards. It is counted in steps, not epochs,
 so that every study anneals alike whatever its epoch cap (`search.epochs` is an
 upper bound that patience cuts short in `superkernel.yaml`). A study sets it as
-`search_space.options.temperature: {start, end, steps}` (the space's own option); the search logs it as `search/temperature`.
+`search_space.options.temperature: {start, end, steps}` (the space's own option);
+the search logs it as `search/temperature`.
 """
 
 from __future__ import annotations

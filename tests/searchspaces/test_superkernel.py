@@ -195,7 +195,7 @@ def test_malformed_genotypes_name_the_field(corrupt, field):
         Genotype.from_dict(document)
 
 
-# --- joint single-level search (Mozejko et al. 2020, Sec. 4.3) ----------------------------------------------
+# --- joint single-level search (Mozejko et al. 2020, Sec. 4.3) ---------------------------
 TINY_STUDY = {
     "name": "tiny",
     "data": {"patch_size": 16, "noise": {"type": "awgn", "sigma": 25}},

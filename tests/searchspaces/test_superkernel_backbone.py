@@ -1,5 +1,5 @@
-"""The superkernel backbones on tiny tensors: the SkipInit U-net of Sec. 3.2 (paper layout) beside the
-compact one, the activation (ReLU / PReLU) through every block, the `mode` option
+"""The superkernel backbones on tiny tensors: the SkipInit U-net of Sec. 3.2 (paper
+layout) beside the compact one, the activation (ReLU / PReLU) through every block, the `mode` option
 reaching every superkernel of a study's supernet, and the Gumbel temperature by step."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Single-shot distillation (Mozejko et al. 2020, Sec. 4.5.5): the distilled network starts from the supernet's
-trained weights and computes the supernet's function under the argmax (one-hot) choice;
-genotype version 2 records which filters a filterwise slot keeps, version 1 still loads."""
+"""Single-shot distillation (Mozejko et al. 2020, Sec. 4.5.5): the distilled network starts
+from the supernet's trained weights and computes the supernet's function under the argmax
+(one-hot) choice; genotype version 2 records which filters a filterwise slot keeps,
+version 1 still loads."""
 
 from __future__ import annotations
 
