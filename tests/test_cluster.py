@@ -35,6 +35,8 @@ from ray.cluster_utils import Cluster
 from trainables.data.embedded import embedded_images
 from trainables.data.images import IMAGE_SUFFIXES
 
+pytestmark = pytest.mark.slow  # starts a two-node Ray cluster and an MLflow server
+
 LOOPBACK = "127.0.0.1"
 STUDY = """
 name: clustered

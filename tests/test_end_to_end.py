@@ -1,6 +1,7 @@
 """One real study through Ray Tune + Optuna + MLflow (SQLite in a temp dir), then its run tree."""
 
 import contextlib
+import importlib.metadata
 import io
 import json
 import re
@@ -17,6 +18,8 @@ from searchspaces.genotype import Genotype
 from studyspec.dotted import with_overrides
 from trainables.loops.evaluation import protocol_hash
 from trainables.tracking.display import FILTER_KEYS, selected
+
+pytestmark = pytest.mark.slow  # starts a study through Ray Tune, Optuna and MLflow
 
 STUDY = """
 name: e2e
@@ -146,7 +149,7 @@ def test_report_out_writes_the_tables_pictures_and_provenance(finished_study, tm
     assert record["commit"] == head and record["parent_run_id"] == parent.info.run_id
     assert record["command"].startswith("python -m orchestrator study ")
     assert record["trials"] == len(runs) - 1 and record["wall_time_s"] > 0
-    assert record["packages"]["torch"] == torch.__version__.split("+")[0]
+    assert record["packages"]["torch"] == importlib.metadata.version("torch")
     assert len(record["data_manifests"]) >= 2  # search and retrain data of the one arm
     assert record["machine"]["cpus"] >= 1
 

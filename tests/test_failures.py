@@ -4,9 +4,12 @@ trial restarts from its checkpoint in the same MLflow run."""
 
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
+
+pytestmark = pytest.mark.slow  # starts studies through Ray Tune with injected faults
 
 
 def run_study(tmp_path: Path, text: str) -> tuple[int, MlflowClient, list]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from orchestrator.cli import main
 from trainables.data.embedded import embedded_images
+
+pytestmark = pytest.mark.slow  # starts a study through Ray Tune
 
 STUDY = """
 name: paired

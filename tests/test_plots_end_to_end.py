@@ -11,6 +11,8 @@ from PIL import Image
 
 from orchestrator.cli import main
 
+pytestmark = pytest.mark.slow  # starts a study through Ray Tune
+
 STUDY = """
 name: plots
 data: {train: embedded, test: [embedded], patch_size: 16, max_train_images: 6,

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
+
+pytestmark = pytest.mark.slow  # starts studies through Ray Tune, killed and resumed
 
 STUDY = """
 name: resumed

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
 from searchspaces.genotype import Genotype
 from searchspaces.modnas.plan import full_width_arch, parameter_count
 from searchspaces.registry import get_space
+
+pytestmark = pytest.mark.slow  # starts a study through Ray Tune
 
 STUDY = """
 name: stages

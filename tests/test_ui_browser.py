@@ -17,6 +17,8 @@ from orchestrator.cli import main
 from orchestrator.commands.ui import free_port
 from tests.browser import Browser, chromium_binary
 
+pytestmark = pytest.mark.slow  # starts an MLflow server and a browser
+
 ROOT = Path(__file__).resolve().parents[1]
 EXPANDERS = "document.querySelectorAll('button[data-component-id*=\"runnamecellrenderer\"]')"
 SCREENSHOT_COPY = Path("/tmp/ui-screenshot.png")

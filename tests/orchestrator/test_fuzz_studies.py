@@ -118,6 +118,7 @@ def one_error_line(code: int, out: str, err: str) -> None:
 SEEN: list[Case] = []
 
 
+@pytest.mark.slow  # fresh `python -m orchestrator` processes
 @settings(max_examples=CLI_SAMPLE, deadline=None, derandomize=True,
           suppress_health_check=QUIET + [HealthCheck.function_scoped_fixture], database=None)
 @given(case=malformed(BASES))

@@ -39,6 +39,7 @@ def measured_peak(raw: dict, phase: str, genotype: str | None) -> int:
     return json.loads(done.stdout)["peak"]
 
 
+@pytest.mark.slow  # one subprocess per case measures a real step's peak memory
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_estimate_is_close_to_a_real_step(case):

@@ -10,6 +10,8 @@ from trainables.tracking.outbox import Patience, merged
 from trainables.tracking.runs import HTTP_RETRIES, Tracker
 from trainables.tracking.spool import SPOOL_ENV, Spool
 
+pytestmark = pytest.mark.slow  # starts an MLflow server that goes away
+
 OUTAGE_S = 30.0
 QUICK = Patience(read=60.0, finish=60.0, retry_every=2.0)
 
