@@ -110,6 +110,9 @@ class BaselineSpec(Strict):
     # published weights (a state dict, relative to the study file) evaluated without training:
     # grey AWGN sigma 25 only (DnCNN-S, ../shared/reference/dncnn_sigma25.pth)
     weights: Name | None = None
+    # dotted study keys for this network alone, e.g. its own retraining where the study's
+    # is not a training from scratch (a single-shot study's `retrain.epochs: 0`)
+    set: dict[str, Any] = {}
 
     @property
     def arm_name(self) -> str:

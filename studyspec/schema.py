@@ -216,7 +216,7 @@ class Study(Strict):
     tune: TuneSpec = TuneSpec()
     resources: ResourcesSpec = ResourcesSpec()
     arms: ArmsSpec = ArmsSpec()
-    # reference networks as extra arms (a row in every table): dncnn | {name, weights}
+    # reference networks as extra arms (a row in every table): dncnn | {name, weights, set}
     baselines: Annotated[list[Baseline], Field(max_length=MAX_LIST)] = []
     groups: dict[str, GroupSpec] = {}  # results tables, in this order
     tracking: TrackingSpec = TrackingSpec()

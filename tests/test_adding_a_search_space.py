@@ -37,6 +37,7 @@ def cli(folder: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow  # fresh `python -m orchestrator` processes
 def test_the_page_builds_a_valid_family(folder):
     done = cli(folder, "validate", "plainmix.yaml", "--set", "search_space.options.depth=0")
     assert done.returncode == 2

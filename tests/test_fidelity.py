@@ -60,12 +60,14 @@ def test_dncnn_layout_matches_reference_weights():
     assert with_bn.model[2].bias is None and with_bn.model[-1].bias is not None
 
 
+@pytest.mark.slow  # a full test set through a 17-layer network
 def test_set12_matches_published(dncnn):
     psnr = _mean_psnr(dncnn, "set12")
     assert abs(psnr - 30.44) <= 0.02
     assert abs(psnr - 30.43) <= 0.01  # the reference README's measurement
 
 
+@pytest.mark.slow  # a full test set through a 17-layer network
 @SLOW
 def test_bsd68_matches_published(dncnn):
     assert abs(_mean_psnr(dncnn, "bsd68") - 29.23) <= 0.02

@@ -46,7 +46,8 @@ BASELINE_OVERRIDES = {"retrain.scale_options": {}, "retrain.space_options": {},
 def baseline_arm(spec: BaselineSpec, study: Study) -> Arm:
     """A `baselines:` entry as an ungrouped arm with the study's data, noise and retraining
     (the tables add its rows to every group); published weights are evaluated once."""
-    overrides = {"search_space": {"name": spec.name, "options": {}}, **BASELINE_OVERRIDES}
+    overrides = {"search_space": {"name": spec.name, "options": {}}, **BASELINE_OVERRIDES,
+                 **spec.set}
     seeds = (study.seed_list()[0],) if spec.weights is not None else None
     return Arm(spec.arm_name, overrides, None, seeds, baseline=spec.name, weights=spec.weights)
 

@@ -33,6 +33,7 @@ class _Null:
         pass
 
 
+@pytest.mark.slow  # runs every benchmark at tiny size, Ray's too
 def test_every_benchmark_reports_a_value_or_an_error(tiny_results):
     assert set(tiny_results) == set(runner.BENCHMARKS) - SKIPPED
     for name, result in tiny_results.items():
@@ -42,6 +43,7 @@ def test_every_benchmark_reports_a_value_or_an_error(tiny_results):
             assert "target" in result and "unit" in result, name
 
 
+@pytest.mark.slow  # runs every benchmark at tiny size, Ray's too
 def test_hinas_benchmarks_measure_both_supernets(tiny_results):
     memory = tiny_results["cell_sharing_memory_ratio"]
     assert memory["detail"]["cell_runs_with"] == 8 and memory["detail"]["cell_runs_without"] == 14
@@ -50,6 +52,7 @@ def test_hinas_benchmarks_measure_both_supernets(tiny_results):
     assert tiny_results["supernet_flop_utilization"]["detail"]["step_gflop"] > 0
 
 
+@pytest.mark.slow  # runs every benchmark at tiny size, Ray's too
 def test_ray_benchmark_runs_a_trial(tiny_results):
     result = tiny_results[CHEAP_RAY]
     assert "error" not in result, result.get("error")
@@ -82,6 +85,7 @@ def test_concurrency_speedup_from_trial_clocks():
     assert found["speedup"] == pytest.approx(20 / 11)
 
 
+@pytest.mark.slow  # runs every benchmark at tiny size, Ray's too
 def test_superkernel_variants_compute_the_same_separate(tiny_results):
     import torch
 

@@ -92,6 +92,7 @@ def test_stand_ins_pickle():
         assert pickle.loads(pickle.dumps(loop)) == loop
 
 
+@pytest.mark.slow  # starts Ray
 def test_tiny_run_finishes_every_trial():
     result = runner.run_one("study_schedule_efficiency", "tiny")
     assert "error" not in result, result.get("error")

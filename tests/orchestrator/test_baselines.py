@@ -85,6 +85,23 @@ def test_published_weights_are_evaluated_once_at_the_first_seed(tmp_path, weight
     assert trained.weights is None
 
 
+def test_a_baseline_trains_with_its_own_settings_where_the_study_trains_none(tmp_path):
+    """A single-shot study (`retrain.epochs: 0`: the searched arms are tested as distilled)
+    refuses a plain DnCNN baseline, which would be tested untrained; with `set` the baseline
+    trains by its own schedule while the other arms keep the study's."""
+    single_shot = ("name: single-shot\nsearch_space: {name: superkernel}\n"
+                   "retrain: {epochs: 0, noise: [{type: awgn, sigma: 25}]}\n")
+    assert "retrain.epochs: 0 would test an untrained network" in error_of(
+        tmp_path, single_shot + "baselines: [dncnn]\n")
+    path = write(tmp_path, single_shot + "baselines: [{name: dncnn, set: {retrain.epochs: 3, "
+                 "retrain.optimizer: {name: adam, lr: 0.002}}}]\n")
+    plans = {plan.name: plan for plan in plan_arms(load_study(path), str(path))}
+    dncnn = plans["baseline-dncnn"].study.retrain
+    assert (dncnn.epochs, dncnn.optimizer.name, dncnn.optimizer.lr) == (3, "adam", 0.002)
+    searched = plans["default"].study.retrain
+    assert searched.epochs == 0 and searched.optimizer.lr != 0.002
+
+
 @pytest.mark.parametrize("entry, message", [
     ("[resnet]", "baselines.0.name: Input should be 'dncnn'"),
     ("[{name: dncnn, weight: w.pth}]", "baselines.0.weight: unknown key"),

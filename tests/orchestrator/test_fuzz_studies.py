@@ -83,6 +83,7 @@ def test_shipped_studies_validate_with_every_profile(base):
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=QUIET,
           database=None)
+@pytest.mark.slow  # hundreds of generated studies
 @given(case=malformed(BASES))
 def test_every_malformed_study_is_one_line_through_the_loader(case, folder, tally):
     status, message = outcome(case, folder)
@@ -92,6 +93,7 @@ def test_every_malformed_study_is_one_line_through_the_loader(case, folder, tall
                               f"{status}: {message}"
 
 
+@pytest.mark.slow  # hundreds of generated studies
 def test_counts_by_category(tally):
     total = sum(tally.values(), Counter())
     if not total:
