@@ -100,3 +100,17 @@ class Faults:
 @pytest.fixture
 def faults(tmp_path) -> Faults:
     return Faults(tmp_path / "faults")
+
+
+@pytest.fixture
+def small_costs(monkeypatch):
+    """The retrain loop's cost metrics measured on a 64 x 64 input with one timed pass: the
+    same code path (tests/trainables/test_cost.py checks the metrics themselves), about 20
+    times cheaper than the default 256 x 256 and 2 + 5 passes."""
+    import functools
+
+    import trainables.loops.retrain as retrain_loop
+    from trainables.loops.cost import cost_metrics
+
+    monkeypatch.setattr(retrain_loop, "cost_metrics",
+                        functools.partial(cost_metrics, size=64, repeats=1))

@@ -19,6 +19,8 @@ from trainables.loops import devices
 from trainables.loops.evaluation import evaluate_sets
 from trainables.loops.retrain import run_retrain
 
+pytestmark = pytest.mark.usefixtures("small_costs")  # cost code is checked in test_cost.py
+
 STUDY = """
 name: tiny
 seeds: [0, 1]

@@ -13,6 +13,8 @@ from trainables.loops import devices
 from trainables.loops.retrain import run_retrain
 from trainables.loops.search import build_search, entropy_metric, run_search
 
+pytestmark = pytest.mark.usefixtures("small_costs")  # cost code is checked in test_cost.py
+
 TINY = {
     "name": "tiny",
     "data": {"patch_size": 16, "noise": {"type": "awgn", "sigma": 25}},

@@ -20,6 +20,8 @@ from trainables.loops.retrain import run_retrain
 from trainables.loops.search import run_search
 from trainables.plots import log_plots, retrain_plots, search_plots
 
+pytestmark = pytest.mark.usefixtures("small_costs")  # cost code is checked in test_cost.py
+
 SPACES = ("hinas", "modnas", "superkernel")
 SEARCH_PLOTS = {"plots/curves.png", "plots/arch_weights.png", "plots/architecture.png"}
 RETRAIN_PLOTS = {"plots/architecture.png", "plots/samples.png"}

@@ -22,6 +22,8 @@ from trainables.loops.inheritance import inherited_weights
 from trainables.loops.retrain import run_retrain
 from trainables.loops.search import run_search
 
+pytestmark = pytest.mark.usefixtures("small_costs")  # cost code is checked in test_cost.py
+
 TINY = {
     "name": "tiny",
     "data": {"patch_size": 16, "noise": {"type": "awgn", "sigma": 25}},

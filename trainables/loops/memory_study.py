@@ -16,11 +16,16 @@ Deriving needs real architecture parameters (and buffers such as HiNAS's move
 mask), so that supernet is built on the CPU, but only when its weights are small
 (`REAL_BUILD_LIMIT`); above it the supernet itself at the retrain options bounds
 the derived network (a sub-network of it) without allocating anything.
+
+Estimates are kept per process by what they depend on (the network's space, options or
+genotype, and the step's shape): the arms of an ablation mostly share their supernet and
+their candidate networks, so a study is estimated once per distinct network.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Callable
 
 import torch
 
@@ -32,6 +37,29 @@ from trainables.loops.retrain import derived_options
 MAX_CHOICES = 8  # architecture-choice patterns tried per supernet
 REAL_BUILD_LIMIT = 256 * 2**20  # bytes of supernet weights built on the CPU to derive from
 PICK_LOGIT = 10.0
+CACHE_SIZE = 256  # estimates kept per process
+_estimates: dict[tuple, StepMemory] = {}
+_candidates: dict[tuple, list[Genotype]] = {}
+
+
+def remembered(cache: dict, key: tuple, compute: Callable[[], Any]) -> Any:
+    """cache[key], computed once (the oldest entry leaves when the cache is full)."""
+    if key not in cache:
+        if len(cache) >= CACHE_SIZE:
+            cache.pop(next(iter(cache)))
+        cache[key] = compute()
+    return cache[key]
+
+
+def network_key(space: str, options: dict[str, Any], channels: int) -> tuple:
+    return space, json.dumps(options, sort_keys=True, default=str), channels
+
+
+def step_key(kind: str, network: tuple, shape: StepShape) -> tuple:
+    """Everything the step's memory depends on besides the network (`kind` stands for the
+    parameter groups: the search's two optimisers or the retraining's one)."""
+    return (kind, network, shape.batch_size, shape.channels, shape.patch_size,
+            json.dumps(shape.loss, sort_keys=True, default=str), shape.optimizers)
 
 
 def channels(study) -> int:
@@ -58,8 +86,10 @@ def retrain_shape(study) -> StepShape:
 def search_memory(study) -> StepMemory:
     """One bilevel (or joint) search step of the study's supernet."""
     space, options = get_space(study.search_space.name), study.search_space.resolved_options()
-    return meta_step_memory(lambda: space.build_supernet(options, channels(study)),
-                            search_shape(study))
+    shape = search_shape(study)
+    key = step_key("search", network_key(space.name, options, channels(study)), shape)
+    return remembered(_estimates, key, lambda: meta_step_memory(
+        lambda: space.build_supernet(options, channels(study)), shape))
 
 
 def retrain_memory(study, genotype_json: str | None = None,
@@ -73,11 +103,16 @@ def retrain_memory(study, genotype_json: str | None = None,
         genotypes = candidate_genotypes(study, supernet_bytes)
     space = get_space(study.search_space.name)
     if not genotypes:  # a supernet too large to build: bound the derived net by it
-        return meta_step_memory(lambda: space.build_supernet(options, channels(study)), shape)
+        key = step_key("retrain", network_key(space.name, options, channels(study)), shape)
+        return remembered(_estimates, key, lambda: meta_step_memory(
+            lambda: space.build_supernet(options, channels(study)), shape))
     if study.retrain.stages:  # the largest network retrain.stages unrolls
         genotypes = [space.at_stages(g, max(study.retrain.stages)) for g in genotypes]
-    estimates = [meta_step_memory(
-        lambda g=genotype: build_derived_from_genotype(g, options, channels(study)), shape)
+    estimates = [remembered(
+        _estimates, step_key("retrain", network_key(genotype.to_json(), options,
+                                                    channels(study)), shape),
+        lambda g=genotype: meta_step_memory(
+            lambda: build_derived_from_genotype(g, options, channels(study)), shape))
         for genotype in genotypes]
     return max(estimates, key=lambda estimate: estimate.total)
 
@@ -86,13 +121,19 @@ def candidate_genotypes(study, supernet_bytes: int | None = None) -> list[Genoty
     """The distinct genotypes derived with every architecture choice at its j-th candidate;
     [] when the supernet is too large to build for real."""
     space, options = get_space(study.search_space.name), study.search_space.resolved_options()
+    return remembered(_candidates, network_key(space.name, options, channels(study)),
+                      lambda: derived_candidates(space, options, channels(study), supernet_bytes))
+
+
+def derived_candidates(space, options: dict[str, Any], channels: int,
+                       supernet_bytes: int | None) -> list[Genotype]:
     if supernet_bytes is None:
         with torch.device("meta"):
-            probe = space.build_supernet(options, channels(study))
+            probe = space.build_supernet(options, channels)
         supernet_bytes = tensor_bytes(probe.parameters()) + tensor_bytes(probe.buffers())
     if supernet_bytes > REAL_BUILD_LIMIT:
         return []
-    supernet = space.build_supernet(options, channels(study))
+    supernet = space.build_supernet(options, channels)
     params = [p for p in supernet.arch_parameters() if p.dim() > 0]
     widest = max((p.shape[-1] for p in params), default=1)
     found: dict[str, Genotype] = {}
