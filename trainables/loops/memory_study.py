@@ -25,7 +25,8 @@ their candidate networks, so a study is estimated once per distinct network.
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
