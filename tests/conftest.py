@@ -11,7 +11,9 @@ There the worker either hangs (`hang`: the test kills the driver) or SIGKILLs it
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -114,3 +116,84 @@ def small_costs(monkeypatch):
 
     monkeypatch.setattr(retrain_loop, "cost_metrics",
                         functools.partial(cost_metrics, size=64, repeats=1))
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray cluster for the in-process studies of this session (started by the
+    first `shared_ray` module or `quickstart_store`): the runner reuses a running cluster and
+    leaves it running (it stops only what it started). A test whose workers need their own
+    environment (`faults`) or their own resources asks for `own_ray` instead."""
+    yield
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def shared_ray(ray_session):
+    """The session's cluster for this module's studies (started again if a test with
+    `own_ray` stopped it)."""
+    from orchestrator.run.runner import start_ray
+
+    start_ray(None)  # a no-op while it runs
+
+
+@pytest.fixture
+def own_ray():
+    """No cluster running: the study under test starts (and stops) its own, whose workers
+    inherit the environment the test set."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@dataclasses.dataclass(frozen=True)
+class Store:
+    """A finished study in a temporary MLflow store: read it, do not add to it."""
+
+    folder: Path
+    uri: str
+    study_file: Path
+    runs: list  # the experiment's runs when the study ended
+    console: str  # what the study printed (--verbose 1)
+
+    @property
+    def client(self):
+        from mlflow.tracking import MlflowClient
+
+        return MlflowClient(self.uri)
+
+    def copy(self, folder: Path) -> str:
+        """A copy of the tracking database in `folder` (its artifacts stay where they are),
+        for a test that adds runs: its tracking URI."""
+        shutil.copy(self.folder / "mlflow.db", folder / "mlflow.db")
+        return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="session")
+def quickstart_store(tmp_path_factory, ray_session) -> Store:
+    """`python -m orchestrator study studies/quickstart.yaml --profile smoke` (the README's
+    main job, shortened), run once for every test that reads its runs."""
+    import contextlib
+    import io
+
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.cli import main
+    from orchestrator.run.runner import start_ray
+
+    start_ray(None)
+    folder = tmp_path_factory.mktemp("quickstart")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    study = Path(__file__).resolve().parents[1] / "studies" / "quickstart.yaml"
+    console = io.StringIO()
+    with contextlib.redirect_stdout(console):  # Tune's loop and callbacks run in this thread
+        code = main(["study", str(study), "--profile", "smoke", "--tracking-uri", uri,
+                     "--storage", str(folder / "runs"), "--verbose", "1"])
+    assert code == 0, console.getvalue()
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
+    return Store(folder, uri, study, runs, console.getvalue())

@@ -241,7 +241,7 @@ def images_under(*folders: Path) -> list[Path]:
             if path.suffix.lower() in IMAGE_SUFFIXES]
 
 
-def test_two_nodes_log_to_a_tracking_server(tmp_path, monkeypatch):
+def test_two_nodes_log_to_a_tracking_server(tmp_path, monkeypatch, own_ray):
     homes = {name: tmp_path / name for name in ("driver", "head", "worker", "server")}
     for home in homes.values():
         home.mkdir()

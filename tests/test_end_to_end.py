@@ -1,15 +1,13 @@
-"""One real study through Ray Tune + Optuna + MLflow (SQLite in a temp dir), then its run tree."""
+"""One real study, the quickstart, through Ray Tune + Optuna + MLflow (SQLite in a temp dir),
+then its run tree."""
 
-import contextlib
 import importlib.metadata
-import io
 import json
 import re
 from pathlib import Path
 
 import pytest
 import torch
-from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
 from orchestrator.run.runner import plan_arms
@@ -21,33 +19,15 @@ from trainables.tracking.display import FILTER_KEYS, selected
 
 pytestmark = pytest.mark.slow  # starts a study through Ray Tune, Optuna and MLflow
 
-STUDY = """
-name: e2e
-data: {train: embedded, test: [embedded], patch_size: 24, noise: {type: awgn, sigma: 25}}
-search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
-search: {epochs: 2, steps_per_epoch: 2, batch_size: 2, warmup_epochs: 1, val_crop: 32}
-retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2, space_options: {width: 6}}
-tune:
-  num_samples: 2
-  space:
-    search.loss.ssim_lambda: {type: float, low: 0.0, high: 1.0}
-"""
+# The README's main job (studies/quickstart.yaml, smoke profile): HiNAS searched at the Optuna
+# trial's width (4 or 6) and SSIM weight, each derived network retrained at width 8.
+TUNED = ("search.loss.ssim_lambda", "search_space.options.width")
 
 
 @pytest.fixture(scope="module")
-def finished_study(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("e2e")
-    study = folder / "e2e.yaml"
-    study.write_text(STUDY)
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    console = io.StringIO()
-    with contextlib.redirect_stdout(console):  # Tune's loop and callbacks run in this thread
-        code = main(["study", str(study), "--tracking-uri", uri, "--storage",
-                     str(folder / "runs"), "--verbose", "1"])
-    assert code == 0
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("e2e")
-    return client, client.search_runs([experiment.experiment_id]), console.getvalue(), study
+def finished_study(quickstart_store):
+    store = quickstart_store
+    return store.client, store.runs, store.console, store.study_file
 
 
 def by_phase(runs, phase):
@@ -64,7 +44,7 @@ def test_run_tree_is_parent_with_nested_trials(finished_study):
     assert all(r.info.status == "FINISHED" for r in runs)
     for run in children:
         tags = run.data.tags
-        assert (tags["study"], tags["arm"], tags["method"]) == ("e2e", "default", "hinas")
+        assert (tags["study"], tags["arm"], tags["method"]) == ("quickstart", "default", "hinas")
         assert tags["eval_protocol"] == protocol_hash() and tags["trial_id"]
         assert run.data.params["search_space.options.num_nodes"] == "2"
 
@@ -123,7 +103,7 @@ def test_parent_holds_study_and_results_table(finished_study):
     for name in ("results.md", "results.png"):
         assert client.download_artifacts(parent.info.run_id, f"results/{name}")
     study = Path(client.download_artifacts(parent.info.run_id, "study.yaml")).read_text()
-    assert "name: e2e" in study
+    assert "name: quickstart" in study
     samples = client.list_artifacts(worked(runs)[0].info.run_id, "samples/embedded")
     assert len(samples) == 2 and samples[0].path.endswith("_sigma25.png")
     assert json.loads(parent.data.params["data.test"].replace("'", '"')) == ["embedded"]
@@ -138,7 +118,7 @@ def test_report_out_writes_the_tables_pictures_and_provenance(finished_study, tm
     client, runs, _, study = finished_study
     (parent,) = by_phase(runs, "study")
     uri = client.tracking_uri
-    assert main(["report", "e2e", "--tracking-uri", uri, "--out", str(tmp_path)]) == 0
+    assert main(["report", "quickstart", "--tracking-uri", uri, "--out", str(tmp_path)]) == 0
     written = capsys.readouterr().out.split()
     for name in ("results/results.md", "results/results.csv", "results/results.png",
                  "plots/pareto.png", "provenance.json"):
@@ -157,21 +137,22 @@ def test_report_out_writes_the_tables_pictures_and_provenance(finished_study, tm
 def test_runs_have_scannable_names_and_few_params(finished_study):
     client, runs, _, study_file = finished_study
     (parent,) = by_phase(runs, "study")
-    (plan,) = plan_arms(load_study(str(study_file)), str(study_file))
+    (plan,) = plan_arms(load_study(str(study_file), "smoke"), str(study_file))
     for run in [r for r in runs if r is not parent]:
         tags, params = run.data.tags, run.data.params
         phase, lam = tags["phase"], float(params["search.loss.ssim_lambda"])
-        assert re.fullmatch(rf"default/s0/{phase}/sl=[.0-9e-]+/{tags['arch_hash'][:6]}",
-                            run.info.run_name), run.info.run_name
-        assert abs(float(run.info.run_name.split("sl=")[1].split("/")[0]) - lam) < 0.01
-        unselected = [key for key in params
-                      if not selected(key, (*FILTER_KEYS, "search.loss.ssim_lambda"))]
+        found = re.fullmatch(rf"default/s0/{phase}/sl=([.0-9e-]+),w=([46])/"
+                             rf"{tags['arch_hash'][:6]}", run.info.run_name)
+        assert found, run.info.run_name
+        assert abs(float(found[1]) - lam) < 0.01
+        unselected = [key for key in params if not selected(key, (*FILTER_KEYS, *TUNED))]
         assert unselected == []
         assert 10 <= len(params) <= 20, sorted(params)
-        # the retrained network's width, not the searched one's
-        width = "6" if phase == "retrain" else "4"
+        # the retrained network's width (retrain.space_options), not the searched one's
+        searched = found[2]
+        width = "8" if phase == "retrain" else searched
         assert params["search_space.options.width"] == width
-        assert params.get("searched.width") == ("4" if phase == "retrain" else None)
+        assert params.get("searched.width") == (searched if phase == "retrain" else None)
         if "dedup_of" in tags:
             continue
         config = json.loads(Path(client.download_artifacts(run.info.run_id, "config.json"))
@@ -187,7 +168,7 @@ def test_parent_run_describes_the_study(finished_study):
     _, runs, *_ = finished_study
     (parent,) = by_phase(runs, "study")
     note = parent.data.tags["mlflow.note.content"]
-    assert note.startswith("## e2e") and "`default`" in note and "results/results.md" in note
+    assert note.startswith("## quickstart") and "`default`" in note and "results/results.md" in note
     assert all(selected(key, FILTER_KEYS) for key in parent.data.params)
 
 
@@ -195,15 +176,16 @@ def test_the_terminal_says_where_everything_is(finished_study):
     client, runs, console, _ = finished_study
     (parent,) = by_phase(runs, "study")
     lines = console.splitlines()
-    assert lines[0] == f"study e2e: 1 arm(s), 2 unit(s); MLflow parent run {parent.info.run_id}"
+    assert lines[0] == (f"study quickstart: 1 arm(s), 2 unit(s); MLflow parent run "
+                        f"{parent.info.run_id}")
     assert lines[3].strip().startswith("browse:   python -m orchestrator ui --tracking-uri ")
     status = [line for line in lines if re.match(r"\[\d+:\d\d\] default: ", line)]
     # 2 searches and 2 retrains, or 1 when both units derived one architecture (de-duplicated)
     assert status and re.search(r"0 running, [34] done, 0 failed; best val/psnr [.0-9]+ dB "
                                 r"\(retrain\)$", status[-1])
-    assert "\n## e2e\n" in console and "| default [ssim_lambda=" in console  # results.md
+    assert "\n## quickstart\n" in console and "| default [ssim_lambda=" in console  # results.md
     folder = Path(parent.info.artifact_uri.removeprefix("file://")) / "results"
     assert lines[-2] == f"tables (.md, .csv, .png) in {folder}"
-    assert re.fullmatch(rf"study e2e: [12] retrained network\(s\) logged to MLflow; results in "
+    assert re.fullmatch(rf"study quickstart: [12] retrained network\(s\) logged to MLflow; results in "
                         rf"{re.escape(str(folder))}", lines[-1])
     assert (folder / "results.md").is_file()

@@ -9,7 +9,8 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
 
-pytestmark = pytest.mark.slow  # starts studies through Ray Tune with injected faults
+pytestmark = [pytest.mark.slow,  # starts studies through Ray Tune with injected faults
+              pytest.mark.usefixtures("shared_ray")]
 
 
 def run_study(tmp_path: Path, text: str) -> tuple[int, MlflowClient, list]:
@@ -48,35 +49,6 @@ def test_every_search_diverging_fails_the_study(tmp_path, capsys):
     assert search.data.tags["failure"].startswith("FloatingPointError: train/loss diverged at step")
 
 
-KILLED = """
-name: killed
-data: {train: embedded, test: [embedded], patch_size: 24, max_train_images: 6}
-search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
-search: {epochs: 4, steps_per_epoch: 3, batch_size: 2, warmup_epochs: 1, val_crop: 32}
-retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2}
-"""
-
-
-def test_a_killed_worker_resumes_its_trial_from_the_checkpoint(tmp_path, faults, monkeypatch):
-    """The search's worker SIGKILLs itself when epoch 2 is in MLflow but not checkpointed:
-    Tune restarts the trial (tune.max_failures) in a new process from epoch 1's checkpoint,
-    in the same MLflow run, which ends FINISHED with every epoch once."""
-    for key, value in faults.env("kill", 2).items():
-        monkeypatch.setenv(key, value)  # inherited by the Ray workers this study starts
-    code, client, runs = run_study(tmp_path, KILLED)
-    assert code == 0
-    assert {run.info.status for run in runs} == {"FINISHED"}
-    (search,) = [run for run in runs if run.data.tags["phase"] == "search"]
-    steps = [m.step for m in client.get_metric_history(search.info.run_id, "val/psnr")]
-    assert sorted(steps) == [0, 1, 2, 3]
-    reports = [(pid, epoch) for pid, run, epoch in faults.attempts()
-               if run == search.info.run_id]
-    first, second = reports[0][0], reports[-1][0]
-    assert first != second  # a new worker process
-    assert [epoch for pid, epoch in reports if pid == first] == [0, 1, 2]
-    assert [epoch for pid, epoch in reports if pid == second] == [2, 3]
-
-
 ONE_DIVERGES = """
 name: one-diverges
 data: {train: embedded, test: [embedded], patch_size: 24, max_train_images: 6}
@@ -109,3 +81,35 @@ def test_a_diverging_trial_fails_alone_and_the_table_marks_it(tmp_path):
     (parent,) = [run for run in runs if run.data.tags["phase"] == "study"]
     table = Path(client.download_artifacts(parent.info.run_id, "results/g.md")).read_text()
     assert "| diverging |" in table and "| 1: FloatingPointError: train/loss diverged" in table
+
+
+KILLED = """
+name: killed
+data: {train: embedded, test: [embedded], patch_size: 24, max_train_images: 6}
+search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
+search: {epochs: 4, steps_per_epoch: 3, batch_size: 2, warmup_epochs: 1, val_crop: 32}
+retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2}
+"""
+
+
+def test_a_killed_worker_resumes_its_trial_from_the_checkpoint(tmp_path, faults, monkeypatch,
+                                                              own_ray):
+    """(Last in this file: its study starts a Ray cluster of its own, whose workers inherit the
+    fault hook.)
+    The search's worker SIGKILLs itself when epoch 2 is in MLflow but not checkpointed:
+    Tune restarts the trial (tune.max_failures) in a new process from epoch 1's checkpoint,
+    in the same MLflow run, which ends FINISHED with every epoch once."""
+    for key, value in faults.env("kill", 2).items():
+        monkeypatch.setenv(key, value)  # inherited by the Ray workers this study starts
+    code, client, runs = run_study(tmp_path, KILLED)
+    assert code == 0
+    assert {run.info.status for run in runs} == {"FINISHED"}
+    (search,) = [run for run in runs if run.data.tags["phase"] == "search"]
+    steps = [m.step for m in client.get_metric_history(search.info.run_id, "val/psnr")]
+    assert sorted(steps) == [0, 1, 2, 3]
+    reports = [(pid, epoch) for pid, run, epoch in faults.attempts()
+               if run == search.info.run_id]
+    first, second = reports[0][0], reports[-1][0]
+    assert first != second  # a new worker process
+    assert [epoch for pid, epoch in reports if pid == first] == [0, 1, 2]
+    assert [epoch for pid, epoch in reports if pid == second] == [2, 3]

@@ -11,7 +11,8 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.cli import main
 
-pytestmark = pytest.mark.slow  # starts a study through Ray Tune
+pytestmark = [pytest.mark.slow,  # starts a study through Ray Tune
+              pytest.mark.usefixtures("shared_ray")]
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 STUDY = """

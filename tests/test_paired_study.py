@@ -13,7 +13,8 @@ from PIL import Image
 from orchestrator.cli import main
 from trainables.data.embedded import embedded_images
 
-pytestmark = pytest.mark.slow  # starts a study through Ray Tune
+pytestmark = [pytest.mark.slow,  # starts a study through Ray Tune
+              pytest.mark.usefixtures("shared_ray")]
 
 STUDY = """
 name: paired

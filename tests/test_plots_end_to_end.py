@@ -11,7 +11,8 @@ from PIL import Image
 
 from orchestrator.cli import main
 
-pytestmark = pytest.mark.slow  # starts a study through Ray Tune
+pytestmark = [pytest.mark.slow,  # starts a study through Ray Tune
+              pytest.mark.usefixtures("shared_ray")]
 
 STUDY = """
 name: plots
@@ -35,7 +36,7 @@ RETRAIN = {"plots/architecture.png", "plots/samples.png"}
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, shared_ray):
     folder = tmp_path_factory.mktemp("plots")
     study = folder / "plots.yaml"
     study.write_text(STUDY)

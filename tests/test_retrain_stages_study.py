@@ -16,7 +16,8 @@ from searchspaces.genotype import Genotype
 from searchspaces.modnas.plan import full_width_arch, parameter_count
 from searchspaces.registry import get_space
 
-pytestmark = pytest.mark.slow  # starts a study through Ray Tune
+pytestmark = [pytest.mark.slow,  # starts a study through Ray Tune
+              pytest.mark.usefixtures("shared_ray")]
 
 STUDY = """
 name: stages

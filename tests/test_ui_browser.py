@@ -25,15 +25,8 @@ SCREENSHOT_COPY = Path("/tmp/ui-screenshot.png")
 
 
 @pytest.fixture(scope="module")
-def quickstart(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("quickstart")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    code = main(["study", str(ROOT / "studies/quickstart.yaml"), "--profile", "smoke",
-                 "--tracking-uri", uri, "--storage", str(folder / "runs"), "--verbose", "0"])
-    assert code == 0
-    client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
-    return folder, uri, runs
+def quickstart(quickstart_store):
+    return quickstart_store.folder, quickstart_store.uri, quickstart_store.runs
 
 
 def start_ui(uri: str, port: int, folder: Path) -> tuple[subprocess.Popen, str]:
@@ -120,13 +113,14 @@ def test_ui_run_pages_show_the_tables_and_plots(quickstart, tmp_path):
     assert "genotype.json" in pages["search"] and search.info.run_name in pages["search"]
 
 
-def test_export_and_rerun_of_the_retrain_run(quickstart, tmp_path):
-    folder, uri, runs = quickstart
+def test_export_and_rerun_of_the_retrain_run(quickstart_store, tmp_path):
+    uri, runs = quickstart_store.uri, quickstart_store.runs
     retrain = next(run for run in runs if run.data.tags["phase"] == "retrain"
                    and "dedup_of" not in run.data.tags)
     assert main(["export", retrain.info.run_id, "--out", str(tmp_path / "export"),
                  "--tracking-uri", uri]) == 0
     assert (tmp_path / "export" / "reproducibility.json").is_file()
+    uri = quickstart_store.copy(tmp_path)  # the rerun's runs go to a copy: the store stays
     assert main(["rerun", retrain.info.run_id, "--tracking-uri", uri, "--storage",
                  str(tmp_path / "runs"), "--verbose", "0"]) == 0
     client = MlflowClient(uri)

@@ -93,7 +93,7 @@ def test_stand_ins_pickle():
 
 
 @pytest.mark.slow  # starts Ray
-def test_tiny_run_finishes_every_trial():
+def test_tiny_run_finishes_every_trial(own_ray):  # its logical GPUs: a cluster of its own
     result = runner.run_one("study_schedule_efficiency", "tiny")
     assert "error" not in result, result.get("error")
     detail, spec = result["detail"], SIZES["tiny"]
