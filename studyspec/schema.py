@@ -31,7 +31,7 @@ from studyspec.spacespec import SearchSpaceSpec
 from studyspec.splitspec import SplitSpec
 from studyspec.starts import RETRAIN_EPOCHS, Start, inheriting_spaces, start_of
 from studyspec.steps import steps_or_images
-from studyspec.training import BiasSpec, LossSpec, OptimizerSpec
+from studyspec.training import BiasSpec, CostSpec, LossSpec, OptimizerSpec
 from studyspec.tuning import (
     DEFAULT_METRIC,
     PHASE_METRICS,
@@ -196,6 +196,7 @@ class RetrainSpec(Strict):
     test_keys: Annotated[list[Annotated[str, Field(pattern=TEST_KEY)]],
                          Field(min_length=1, max_length=MAX_LIST)] | None = None
     self_ensemble: bool = False  # also log test/.../psnr_x8
+    cost: CostSpec = CostSpec()  # the input and repeats of the cost/ metrics
     # retrain the searched genotype at each of these unfolded stage counts T (MoD-NAS
     # Table 2: one search, T = 1, 3, 6); None: at the searched T
     stages: Annotated[list[Annotated[int, Field(ge=1, le=MAX_STAGES)]],

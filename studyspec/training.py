@@ -59,3 +59,14 @@ class LossSpec(Strict):
     # "same": the SSIM map over the whole image, the window zero-padded at the borders (the
     # HiNAS code's log_SSIM_loss); "valid": where the 11x11 window fits (Wang et al.)
     ssim_padding: Literal["valid", "same"] = "valid"
+
+
+class CostSpec(Strict):
+    """How the retrained network's cost/ metrics are measured after its last epoch: one
+    forward pass on a (1, C, input_size, input_size) input for the FLOPs and the peak memory,
+    and the median of `repeats` timed passes (after two untimed) for the latency. FLOPs and
+    latency are reported per megapixel; the peak memory is that of this input."""
+
+    # side in pixels of the square input (FLOPs and latency per megapixel; memory at this size)
+    input_size: int = Field(256, ge=8, le=8192)
+    repeats: int = Field(5, ge=1, le=1000)  # timed passes (after two untimed): latency median

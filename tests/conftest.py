@@ -106,16 +106,17 @@ def faults(tmp_path) -> Faults:
 
 @pytest.fixture
 def small_costs(monkeypatch):
-    """The retrain loop's cost metrics measured on a 64 x 64 input with one timed pass: the
-    same code path (tests/trainables/test_cost.py checks the metrics themselves), about 20
-    times cheaper than the default 256 x 256 and 2 + 5 passes."""
-    import functools
-
+    """The retrain loop's cost metrics measured on a 64 x 64 input with one timed pass,
+    whatever `retrain.cost` says: the same code path (tests/trainables/test_cost.py checks the
+    metrics themselves), about 20 times cheaper than the default 256 x 256 and 2 + 5 passes.
+    A study in a test can say the same with `retrain.cost: {input_size: 64, repeats: 1}`."""
     import trainables.loops.retrain as retrain_loop
     from trainables.loops.cost import cost_metrics
 
-    monkeypatch.setattr(retrain_loop, "cost_metrics",
-                        functools.partial(cost_metrics, size=64, repeats=1))
+    def small(model, channels, device, **_):
+        return cost_metrics(model, channels, device, size=64, repeats=1)
+
+    monkeypatch.setattr(retrain_loop, "cost_metrics", small)
 
 
 @pytest.fixture(scope="session")

@@ -44,7 +44,8 @@ data: {train: train400, test: [set12], patch_size: 24, noise: {type: awgn, sigma
 seeds: [0, 1]
 search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
 search: {epochs: 2, steps_per_epoch: 2, batch_size: 2, warmup_epochs: 1, val_crop: 32}
-retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2, space_options: {width: 4}}
+retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2, space_options: {width: 4},
+          cost: {input_size: 64, repeats: 1}}
 tune: {max_concurrent: 2}
 """
 

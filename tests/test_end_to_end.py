@@ -186,6 +186,6 @@ def test_the_terminal_says_where_everything_is(finished_study):
     assert "\n## quickstart\n" in console and "| default [ssim_lambda=" in console  # results.md
     folder = Path(parent.info.artifact_uri.removeprefix("file://")) / "results"
     assert lines[-2] == f"tables (.md, .csv, .png) in {folder}"
-    assert re.fullmatch(rf"study quickstart: [12] retrained network\(s\) logged to MLflow; results in "
-                        rf"{re.escape(str(folder))}", lines[-1])
+    assert re.fullmatch(rf"study quickstart: [12] retrained network\(s\) logged to MLflow; "
+                        rf"results in {re.escape(str(folder))}", lines[-1])
     assert (folder / "results.md").is_file()

@@ -34,7 +34,7 @@ search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, ste
                                       variant: paper}}
 search: {epochs: 2, steps_per_epoch: 3, batch_size: 2, warmup_epochs: 0, val_crop: 32,
          weight_optimizer: {name: sgd, lr: 1000}, grad_clip_norm: null}
-retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2}
+retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2, cost: {input_size: 64, repeats: 1}}
 """
 
 
@@ -54,7 +54,7 @@ name: one-diverges
 data: {train: embedded, test: [embedded], patch_size: 24, max_train_images: 6}
 search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
 search: {epochs: 3, steps_per_epoch: 3, batch_size: 2, warmup_epochs: 1, val_crop: 32}
-retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2}
+retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2, cost: {input_size: 64, repeats: 1}}
 groups: {g: {title: One arm diverges}}
 arms:
   named:
@@ -88,7 +88,7 @@ name: killed
 data: {train: embedded, test: [embedded], patch_size: 24, max_train_images: 6}
 search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
 search: {epochs: 4, steps_per_epoch: 3, batch_size: 2, warmup_epochs: 1, val_crop: 32}
-retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2}
+retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2, cost: {input_size: 64, repeats: 1}}
 """
 
 

@@ -23,7 +23,7 @@ search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, ste
                                       variant: paper}}   # code: BN end part, 2 steps: ~8 dB
 search: {epochs: 2, steps_per_epoch: 2, batch_size: 2, warmup_epochs: 1, val_crop: 32,
          monitor: [classic5], monitor_crop: 64}
-retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2}
+retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2, cost: {input_size: 64, repeats: 1}}
 """
 
 

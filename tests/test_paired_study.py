@@ -22,7 +22,7 @@ data: {{train: {train}, test: [pairs], root: {root}, patch_size: 24}}
 search_space: {{name: hinas, options: {{num_layers: 2, num_nodes: 2, width: 4,
                                        stem_channels: 8}}}}
 search: {{epochs: 1, steps_per_epoch: 2, batch_size: 2, warmup_epochs: 0, val_crop: 32}}
-retrain: {{epochs: 1, steps_per_epoch: 2, batch_size: 2}}
+retrain: {{epochs: 1, steps_per_epoch: 2, batch_size: 2, cost: {{input_size: 64, repeats: 1}}}}
 """
 
 

@@ -21,7 +21,8 @@ data: {train: embedded, test: [embedded], patch_size: 16, max_train_images: 6,
 search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
 search: {epochs: 2, steps_per_epoch: 1, batch_size: 2, warmup_epochs: 0,
          validate_from_epoch: 0, val_crop: 16}
-retrain: {epochs: 1, steps_per_epoch: 1, batch_size: 2, scale_options: {}}
+retrain: {epochs: 1, steps_per_epoch: 1, batch_size: 2, scale_options: {},
+          cost: {input_size: 64, repeats: 1}}
 arms:
   named:
     - {name: hinas}

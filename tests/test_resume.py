@@ -22,7 +22,8 @@ data: {train: embedded, test: [embedded], patch_size: 24, max_train_images: 8,
        noise: {type: awgn, sigma: 25}}
 search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
 search: {epochs: 4, steps_per_epoch: 3, batch_size: 2, warmup_epochs: 1, val_crop: 32}
-retrain: {epochs: 2, steps_per_epoch: 2, batch_size: 2, space_options: {width: 4}}
+retrain: {epochs: 2, steps_per_epoch: 2, batch_size: 2, space_options: {width: 4},
+          cost: {input_size: 64, repeats: 1}}
 groups: {g: {title: Two arms}}
 tune: {max_concurrent: 2}
 arms:

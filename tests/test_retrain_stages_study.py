@@ -27,7 +27,7 @@ search_space: {name: modnas, options: {stages: 2, levels: 2, width: 8, channel_m
 search: {epochs: 2, steps_per_epoch: 2, batch_size: 2, warmup_epochs: 1, val_crop: 32,
          validate_from_epoch: 1}
 retrain: {epochs: 1, steps_per_epoch: 1, batch_size: 2, stages: [1, 2],
-          space_options: {full_width: true}}
+          space_options: {full_width: true}, cost: {input_size: 64, repeats: 1}}
 resources: {search: {cpu: 1, gpu: 0}, retrain: {cpu: 1, gpu: 0}}
 """
 

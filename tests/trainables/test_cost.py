@@ -56,3 +56,22 @@ def test_cost_metrics_keys_and_training_flag_restored():
     assert metrics["params"] == count_parameters(net)
     assert all(value > 0 for value in metrics.values())
     assert net.training
+
+
+def test_the_retrain_loop_measures_at_the_studys_cost_input_and_repeats():
+    """retrain.cost reaches the measurement: a 1 -> 8 convolution's peak memory is its float32
+    output at input_size (32 x 32 x 8 x 4 bytes), and the network runs 1 (FLOPs) + 2 untimed
+    + `repeats` timed + 1 (memory) forward passes."""
+    from orchestrator.study.reading import validate
+    from trainables.data.bundles import RetrainData
+    from trainables.loops import devices
+    from trainables.loops.retrain import test_metrics
+
+    study = validate({"name": "costs", "search_space": {"name": "dncnn"},
+                      "retrain": {"cost": {"input_size": 32, "repeats": 3}}})
+    net, passes = _conv(1, 8), []
+    net.register_forward_hook(lambda *_: passes.append(1))
+    data = RetrainData(train=[], val=[], test_sets={})
+    metrics = test_metrics(net, study, data, [], devices.configure(1, 0))
+    assert metrics["cost/peak_mem_mib"] == pytest.approx(32 * 32 * 8 * 4 / 2**20)
+    assert len(passes) == 1 + 2 + 3 + 1

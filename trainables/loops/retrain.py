@@ -138,7 +138,8 @@ def test_metrics(model, study, data: RetrainData, keys: list[str], runtime: Runt
     scores = evaluate_sets(model, data.test_sets, keys, runtime.device,
                            self_ensemble=study.retrain.self_ensemble)
     channels = 3 if study.data.color else 1
-    costs = cost_metrics(model, channels, runtime.device)
+    costs = cost_metrics(model, channels, runtime.device, size=study.retrain.cost.input_size,
+                         repeats=study.retrain.cost.repeats)
     return {**{f"test/{key}": value for key, value in scores.items()},
             **{f"cost/{key}": value for key, value in costs.items()}}
 
