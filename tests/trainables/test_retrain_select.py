@@ -43,7 +43,7 @@ def scripted(monkeypatch, scores):
         return {"val/psnr": 100 * score, "val/ssim": 0.0, "val/score": score}
 
     monkeypatch.setattr(retrain_loop, "validate", validate)
-    monkeypatch.setattr(retrain_loop, "cost_metrics", lambda *args: {})  # latency: slow
+    monkeypatch.setattr(retrain_loop, "cost_metrics", lambda *args, **kwargs: {})  # latency: slow
 
 
 def retrain(images, select, state=None):
