@@ -189,3 +189,30 @@ def test_the_terminal_says_where_everything_is(finished_study):
     assert re.fullmatch(rf"study quickstart: [12] retrained network\(s\) logged to MLflow; "
                         rf"results in {re.escape(str(folder))}", lines[-1])
     assert (folder / "results.md").is_file()
+
+
+def test_every_run_records_what_produced_it(finished_study):
+    """Commit, uncommitted changes, package set, dataset manifest and evaluation protocol on
+    every run; the parent also keeps the study file's hash and the manifest itself."""
+    import hashlib
+    import subprocess
+
+    client, runs, _, study_file = finished_study
+    repo = Path(__file__).parent
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                          cwd=repo).stdout.strip()
+    changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                             capture_output=True, text=True, cwd=repo).stdout.strip()
+    (parent,) = by_phase(runs, "study")
+    for run in runs:
+        tags = run.data.tags
+        assert tags["git.commit"] == head and tags["git.dirty"] == str(bool(changes)).lower()
+        assert tags["eval_protocol"] == protocol_hash()
+        assert tags["package_set"] == parent.data.tags["package_set"]
+        assert tags["data.embedded"] == parent.data.tags["data.embedded"]
+    assert parent.data.tags["study_file.sha256"] == hashlib.sha256(
+        study_file.read_bytes()).hexdigest()[:16]
+    manifest = json.loads(Path(client.download_artifacts(
+        parent.info.run_id, "provenance/datasets/embedded.json")).read_text())
+    assert "train/moon" in manifest and "test/astronaut" in manifest, sorted(manifest)
+    assert all(len(digest) == 64 for digest in manifest.values())

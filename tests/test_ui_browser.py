@@ -113,7 +113,7 @@ def test_ui_run_pages_show_the_tables_and_plots(quickstart, tmp_path):
     assert "genotype.json" in pages["search"] and search.info.run_name in pages["search"]
 
 
-def test_export_and_rerun_of_the_retrain_run(quickstart_store, tmp_path):
+def test_export_and_rerun_of_the_retrain_run(quickstart_store, tmp_path, capsys):
     uri, runs = quickstart_store.uri, quickstart_store.runs
     retrain = next(run for run in runs if run.data.tags["phase"] == "retrain"
                    and "dedup_of" not in run.data.tags)
@@ -123,6 +123,7 @@ def test_export_and_rerun_of_the_retrain_run(quickstart_store, tmp_path):
     uri = quickstart_store.copy(tmp_path)  # the rerun's runs go to a copy: the store stays
     assert main(["rerun", retrain.info.run_id, "--tracking-uri", uri, "--storage",
                  str(tmp_path / "runs"), "--verbose", "0"]) == 0
+    assert "differs" not in capsys.readouterr().out  # same code, packages, data and protocol
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("quickstart").experiment_id
     (parent,) = client.search_runs([experiment], f"tags.rerun_of = '{retrain.info.run_id}'")
@@ -132,3 +133,25 @@ def test_export_and_rerun_of_the_retrain_run(quickstart_store, tmp_path):
     assert again.data.tags["seed"] == retrain.data.tags["seed"]
     key = "test/embedded/sigma25/psnr"
     assert again.data.metrics[key] == pytest.approx(retrain.data.metrics[key], abs=0.05)
+
+
+def test_a_rerun_names_what_differs_and_strict_does_not_start(quickstart_store, tmp_path, capsys):
+    """A run recorded under another commit and package set: `rerun` prints a line naming both
+    commits (and one for the packages); `--strict` exits 2 on one error line, logs nothing."""
+    uri = quickstart_store.copy(tmp_path)
+    client = MlflowClient(uri)
+    retrain = next(run for run in quickstart_store.runs if run.data.tags["phase"] == "retrain"
+                   and "dedup_of" not in run.data.tags)
+    now = retrain.data.tags["git.commit"]
+    client.set_tag(retrain.info.run_id, "git.commit", "0123456789ab" + "0" * 28)
+    client.set_tag(retrain.info.run_id, "package_set", "feedfacefeedface")
+    before = len(client.search_runs([retrain.info.experiment_id]))
+    assert main(["rerun", retrain.info.run_id, "--tracking-uri", uri, "--strict",
+                 "--storage", str(tmp_path / "runs"), "--verbose", "0"]) == 2
+    out, err = capsys.readouterr()
+    differs = [line for line in out.splitlines() if "differs:" in line]
+    assert len(differs) == 2, out
+    assert "0123456789ab" in differs[0] and now[:12] in differs[0]
+    assert "feedfacefeedface" in differs[1]
+    assert err.count("\n") == 1 and err.startswith("error: ") and "--strict" in err
+    assert len(client.search_runs([retrain.info.experiment_id])) == before

@@ -8,8 +8,9 @@ same experiment (a new parent run tagged `rerun_of`):
   degradation and seed, then tested; a network that inherited its supernet's weights
   (`retrain.from: inherit`) comes with its search: the unit is run again, search and all;
 - a search run: that arm's search at that seed, search only.
-Package versions, device and commit are not restored; `reproducibility.json` of both
-runs says what each ran with.
+Package versions, device and commit are not restored: before it starts, `rerun` prints a
+line for each way they (or the datasets, or the evaluation protocol) differ from what the
+run recorded (`differences.py`), and `--strict` refuses to start when any does.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import copy
 from typing import Any
 
 import yaml
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from orchestrator.commands.differences import differences
 from orchestrator.commands.runs import (
     RunError,
     find_run,
@@ -62,19 +65,21 @@ def rerun_study(run_id: str, config: dict[str, Any], data_seed: int | None) -> d
     return study
 
 
-def planned_study(client: MlflowClient, run_id: str) -> dict[str, Any]:
+def planned_study(client: MlflowClient, run_id: str) -> tuple[dict[str, Any], Run, dict | None]:
+    """The rerun's study, the run and its reproducibility record."""
     run = find_run(client, run_id)
     phase = run.data.tags.get("phase")
     if phase not in ("search", "retrain"):
         raise RunError(f"{run_label(run)} is not a search or retrain run (phase '{phase}'); "
                        "rerun one of its trial runs")
-    record = run_record(client, run) or {}
-    return rerun_study(run_id, run_config(client, run), record.get("seeds", {}).get("data_split"))
+    record = run_record(client, run)
+    seed = (record or {}).get("seeds", {}).get("data_split")
+    return rerun_study(run_id, run_config(client, run), seed), run, record
 
 
 def rerun_command(uri: str, run_id: str, args: argparse.Namespace) -> str:
     """Run (or, with --dry-run, print) the rerun study; a line naming the new parent run."""
-    raw = planned_study(MlflowClient(uri), run_id)
+    raw, run, record = planned_study(MlflowClient(uri), run_id)
     if args.data_root:
         raw["data"] = {**raw["data"], "root": args.data_root}
     try:
@@ -83,6 +88,12 @@ def rerun_command(uri: str, run_id: str, args: argparse.Namespace) -> str:
         raise StudyError(f"rerun of run {run_id}: {str(error).splitlines()[0]}") from None
     if args.dry_run:
         return yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False).rstrip()
+    changed = differences(run, record, study)
+    for line in changed:
+        print(f"rerun of run {run_id}: differs: {line}", flush=True)
+    if changed and args.strict:
+        raise RunError(f"rerun of run {run_id}: --strict and {len(changed)} difference(s) "
+                       "from what the run ran with (listed above); not started")
     options = RunOptions(uri, args.storage, source=f"rerun of run {run_id}",
                          verbose=args.verbose, command=("rerun", run_id))
     outcome = run_study(study, options)

@@ -31,6 +31,9 @@ def add_commands(commands) -> None:
     rerun.add_argument("--storage", default="./runs", help="Tune experiment folder")
     rerun.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
     rerun.add_argument("--dry-run", action="store_true", help="print the study it would run")
+    rerun.add_argument("--strict", action="store_true",
+                       help="do not start when the code, packages, data or evaluation protocol "
+                            "differ from what the run recorded")
     for command in (ui, compare, export, rerun):
         command.add_argument("--tracking-uri", help=URI_HELP)
 

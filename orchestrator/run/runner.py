@@ -22,6 +22,7 @@ from orchestrator.run.dedup import DedupLinker
 from orchestrator.run.experiment import fit, make_trainable, make_tuner
 from orchestrator.run.memory import checked_memory, cluster_limit
 from orchestrator.run.note import NOTE_TAG, study_note
+from orchestrator.run.provenance import Provenance, study_provenance
 from orchestrator.run.storage import check_storage, join, read_text, study_location, write_text
 from orchestrator.study import ArmPlan, StudyError, arm_indices, arm_plan, checked_arms
 from studyspec.schema import Study
@@ -56,8 +57,8 @@ def resolve_uri(study: Study, options: RunOptions) -> str:
     return options.tracking_uri or study.tracking.uri or default_tracking_uri()
 
 
-def open_parent(tracker: Tracker, study: Study, folder: str, options: RunOptions
-                ) -> tuple[str, str]:
+def open_parent(tracker: Tracker, study: Study, folder: str, options: RunOptions,
+                provenance: Provenance = Provenance({}, {}, {})) -> tuple[str, str]:
     """(experiment id, parent run id), reopening the saved parent run on resume."""
     experiment_id = tracker.experiment_id(study.tracking.experiment or study.name)
     saved = join(folder, INVOCATION_FILE)  # folder: a path or a URI (orchestrator.run.storage)
@@ -73,8 +74,11 @@ def open_parent(tracker: Tracker, study: Study, folder: str, options: RunOptions
         return experiment_id, invocation["parent_run_id"]
     tags = {"study": study.name, "phase": "study", "method": study.search_space.name,
             "eval_protocol": protocol_hash(), **table_tags(study),
-            **invocation_tags(options.command)}
+            **invocation_tags(options.command), **provenance.trial_tags,
+            **provenance.parent_tags}
     parent_id = tracker.start_run(experiment_id, study.name, tags)
+    for path, text in provenance.parent_files.items():
+        tracker.log_text(parent_id, text, path)
     write_text(saved, json.dumps({"parent_run_id": parent_id, "experiment_id": experiment_id,
                                   "study_hash": fingerprint}))
     resolved = study.model_dump(mode="json")
@@ -229,9 +233,11 @@ def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> 
         tracker = Tracker(uri)
         check_storage(options.storage)  # a multi-node cluster needs storage every node sees
         folder = study_location(options.storage, study.name)
-        experiment_id, parent_id = open_parent(tracker, study, folder, options)
+        provenance = study_provenance(prepared.studies.values(), options.source)
+        experiment_id, parent_id = open_parent(tracker, study, folder, options, provenance)
         context = TrialContext(uri, experiment_id, parent_id, study.name,
-                               param_keys=varying_keys(p.plain_study() for p in prepared.plans))
+                               param_keys=varying_keys(p.plain_study() for p in prepared.plans),
+                               provenance=provenance.trial_tags)
         roots = {name: root for resolved in prepared.studies.values()
                  for name, root in resolved_roots(resolved).items()}
         tracker.set_tags(parent_id, {f"data_root.{name}": root for name, root in roots.items()})

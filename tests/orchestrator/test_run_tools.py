@@ -127,7 +127,7 @@ def test_unknown_run_or_study_is_one_line(store, capsys, command):
 def test_rerun_of_a_retrain_is_that_genotype_at_that_seed_and_noise(store):
     from mlflow.tracking import MlflowClient
 
-    study = Study.model_validate(planned_study(MlflowClient(store.uri), store.a))
+    study = Study.model_validate(planned_study(MlflowClient(store.uri), store.a)[0])
     (arm,) = study.arms.named
     assert arm.genotype == f"runs:/{store.a}/genotype.json" and arm.retrain
     assert study.seeds == [3] and study.seed == 0  # trial seed; the data split's seed

@@ -9,6 +9,7 @@ from trainables.data.bundles import RetrainData, SearchData, StageData
 from trainables.data.degradations import Degradation
 from trainables.data.images import DataError, NamedImage
 from trainables.data.loading import resolved_roots, stage_data, with_weights
+from trainables.data.manifests import dataset_manifests, manifest_hash
 from trainables.data.paired import keys_for, test_input
 from trainables.data.patches import PatchDataset, make_loader
 
@@ -20,8 +21,10 @@ __all__ = [
     "RetrainData",
     "SearchData",
     "StageData",
+    "dataset_manifests",
     "keys_for",
     "make_loader",
+    "manifest_hash",
     "resolved_roots",
     "stage_data",
     "test_input",

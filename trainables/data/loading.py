@@ -30,6 +30,11 @@ def _load(name: str, role: str, root: str | None, color: bool) -> tuple[NamedIma
     return tuple(resolve_dataset(name, role, data_root(name, root), color))
 
 
+def load_named(name: str, role: str, root: str | None, color: bool) -> tuple[NamedImage, ...]:
+    """Every image of a named dataset (or folder) in `role`, read once per process."""
+    return _load(name, role, root, color)
+
+
 def resolved_roots(study: Study) -> dict[str, str]:
     """Where each named dataset of the study was found (logged: data.root may be unset)."""
     names = [study.data.train, *study.data.test, *(study.search.monitor or [])]

@@ -13,6 +13,16 @@ from trainables.tracking.display import (
     with_arch,
 )
 from trainables.tracking.placement import node_tags
+from trainables.tracking.provenance import (
+    COMMIT_TAG,
+    DATA_TAG,
+    DIRTY_TAG,
+    PACKAGE_SET_TAG,
+    package_set,
+    parent_artifacts,
+    provenance_tags,
+    source_state,
+)
 from trainables.tracking.reproducibility import (
     CONFIG_FILE,
     RECORD_FILE,
@@ -30,7 +40,11 @@ from trainables.tracking.runs import (
 )
 
 __all__ = [
+    "COMMIT_TAG",
     "CONFIG_FILE",
+    "DATA_TAG",
+    "DIRTY_TAG",
+    "PACKAGE_SET_TAG",
     "FILTER_KEYS",
     "RECORD_FILE",
     "RENAME_TAG",
@@ -39,13 +53,17 @@ __all__ = [
     "data_manifest",
     "invocation_tags",
     "machine_record",
+    "package_set",
     "package_versions",
+    "parent_artifacts",
+    "provenance_tags",
     "default_tracking_uri",
     "logged_params",
     "node_tags",
     "prepare_local_store",
     "record_texts",
     "run_name",
+    "source_state",
     "varying_keys",
     "with_arch",
 ]

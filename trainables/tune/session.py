@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ class TrialContext:
     data_manifest: str | None = None  # hash of the arm's data (trainables.tracking.reproducibility)
     data_seed: int | None = None  # the arm's study seed, which split its data
     param_keys: tuple[str, ...] = ()  # logged besides FILTER_KEYS (trainables.tracking.display)
+    # the study's commit, dirty flag, package set and dataset hashes (trainables.tracking)
+    provenance: dict[str, str] = field(default_factory=dict)
 
 
 class TrialSession:
@@ -82,7 +84,8 @@ class TrialSession:
         method = params["search_space"]["name"]
         all_tags = {"study": context.study, "arm": config["arm"], "method": method,
                     "phase": phase, "trial_id": trial_id, "eval_protocol": protocol_hash(),
-                    **config.get("labels", {}), **(tags or {}), **node_tags()}
+                    **context.provenance, **config.get("labels", {}), **(tags or {}),
+                    **node_tags()}
         run_id = tracker.start_run(context.experiment_id, name, all_tags, context.parent_run_id)
         tracker.log_params(run_id, logged_params(params, phase, context.param_keys))
         for file, text in record_texts(config, params, phase, context.data_manifest,
