@@ -23,6 +23,9 @@ class Provenance:
     parent_files: dict[str, str]  # artifact path -> text, on the parent
 
 
+NONE = Provenance({}, {}, {})  # a parent opened without it (tests)
+
+
 def file_hash(source: str) -> str | None:
     path = Path(source)
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path.is_file() else None

@@ -22,7 +22,7 @@ from orchestrator.run.dedup import DedupLinker
 from orchestrator.run.experiment import fit, make_trainable, make_tuner
 from orchestrator.run.memory import checked_memory, cluster_limit
 from orchestrator.run.note import NOTE_TAG, study_note
-from orchestrator.run.provenance import Provenance, study_provenance
+from orchestrator.run.provenance import NONE, Provenance, study_provenance
 from orchestrator.run.storage import check_storage, join, read_text, study_location, write_text
 from orchestrator.study import ArmPlan, StudyError, arm_indices, arm_plan, checked_arms
 from studyspec.schema import Study
@@ -58,7 +58,7 @@ def resolve_uri(study: Study, options: RunOptions) -> str:
 
 
 def open_parent(tracker: Tracker, study: Study, folder: str, options: RunOptions,
-                provenance: Provenance = Provenance({}, {}, {})) -> tuple[str, str]:
+                provenance: Provenance = NONE) -> tuple[str, str]:
     """(experiment id, parent run id), reopening the saved parent run on resume."""
     experiment_id = tracker.experiment_id(study.tracking.experiment or study.name)
     saved = join(folder, INVOCATION_FILE)  # folder: a path or a URI (orchestrator.run.storage)
