@@ -114,6 +114,8 @@ def test_ui_run_pages_show_the_tables_and_plots(quickstart, tmp_path):
 
 
 def test_export_and_rerun_of_the_retrain_run(quickstart_store, tmp_path, capsys):
+    """A retrain run of the quickstart, exported, then rerun on CPU: nothing differs from what
+    it ran with, and the rerun's test PSNR, SSIM and loss equal the run's to 1e-6."""
     uri, runs = quickstart_store.uri, quickstart_store.runs
     retrain = next(run for run in runs if run.data.tags["phase"] == "retrain"
                    and "dedup_of" not in run.data.tags)
@@ -131,8 +133,9 @@ def test_export_and_rerun_of_the_retrain_run(quickstart_store, tmp_path, capsys)
                                   f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert again.data.tags["arch_hash"] == retrain.data.tags["arch_hash"]
     assert again.data.tags["seed"] == retrain.data.tags["seed"]
-    key = "test/embedded/sigma25/psnr"
-    assert again.data.metrics[key] == pytest.approx(retrain.data.metrics[key], abs=0.05)
+    for key in ("test/embedded/sigma25/psnr", "test/embedded/sigma25/ssim", "train/loss"):
+        # on CPU a rerun is deterministic: the same seed, data and order of operations
+        assert again.data.metrics[key] == pytest.approx(retrain.data.metrics[key], abs=1e-6)
 
 
 def test_a_rerun_names_what_differs_and_strict_does_not_start(quickstart_store, tmp_path, capsys):
