@@ -26,6 +26,7 @@ from studyspec.fields import (
     listed,
     located,
 )
+from studyspec.published import PublishedSpec
 from studyspec.runspec import GroupSpec, Resources, ResourcesSpec, TrackingSpec
 from studyspec.spacespec import SearchSpaceSpec
 from studyspec.splitspec import SplitSpec
@@ -220,6 +221,8 @@ class Study(Strict):
     # reference networks as extra arms (a row in every table): dncnn | {name, weights, set}
     baselines: Annotated[list[Baseline], Field(max_length=MAX_LIST)] = []
     groups: dict[str, GroupSpec] = {}  # results tables, in this order
+    # the papers' values shown beside the measured ones (studyspec.published)
+    published: Annotated[list[PublishedSpec], Field(max_length=MAX_LIST)] = []
     tracking: TrackingSpec = TrackingSpec()
     profiles: dict[str, dict[str, Any]] = {}  # name -> dotted overrides
 
@@ -235,6 +238,11 @@ class Study(Strict):
             if group is not None and group not in self.groups:
                 known = ", ".join(self.groups) or "none declared under groups"
                 raise error_at("Study", key, f"unknown group {group!r} (known: {known})")
+        for index, entry in enumerate(self.published):
+            if entry.group is not None and entry.group not in self.groups:
+                known = ", ".join(self.groups) or "none declared under groups"
+                raise error_at("Study", f"published.{index}.group",
+                               f"unknown group {entry.group!r} (known: {known})")
         return self
 
     @model_validator(mode="after")

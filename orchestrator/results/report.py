@@ -35,6 +35,17 @@ from orchestrator.results.aggregate import (
 from orchestrator.results.charts import group_chart
 from orchestrator.results.optuna_plots import Notes, optuna_files
 from orchestrator.results.parent_plots import pareto_panels, pareto_png
+from orchestrator.results.published import (
+    COST_COLUMNS,
+    Published,
+    chart_marks,
+    delta_cell,
+    footnotes,
+    metric_key,
+    study_published,
+    table_published,
+    value_cell,
+)
 
 PAGE_SIZE = 1000  # runs per search_runs page
 KIND_LABELS = {"psnr": "PSNR", "ssim": "SSIM", "psnr_x8": "PSNR x8"}
@@ -127,16 +138,35 @@ def row_label(row: Row) -> str:
     return f"*{row.label}*" if row.baseline else row.label
 
 
-def group_markdown(table: GroupTable) -> str:
+def group_markdown(table: GroupTable, entries: Sequence[Published] = ()) -> str:
+    """The table; beside a column the study has published values for, `published` before
+    ours and `Δ` (ours - published) after, with the sources under the table."""
+    shown = table_published(entries, table)
+    keys = shown.keys()
     protocol = ["protocol"] if table.several_protocols else []
     failed = ["failed runs"] if table.has_failures else []
-    headers = ["arm", *protocol, *(f"{c.test_set} {c.level} {KIND_LABELS[c.kind]}"
-                                   for c in table.columns), *SUMMARY_HEADERS, *failed]
-    rows = [[row_label(row), *([row.protocol[:8]] if protocol else []),
-             *(stat_cell(row.cells.get(c), decimals(c.kind)) for c in table.columns),
-             *summary_cells(row), *([failed_cell(row)] if failed else [])]
-            for row in table.rows]
-    return markdown_table(table.title, headers, rows, 1 + len(protocol))
+    costs = [key for key in COST_COLUMNS if key in keys]
+    headers = ["arm", *protocol]
+    for column in table.columns:
+        label = f"{column.test_set} {column.level} {KIND_LABELS[column.kind]}"
+        headers += [f"{label} published", label, "Δ"] if metric_key(column) in keys else [label]
+    headers += [*SUMMARY_HEADERS, *(COST_COLUMNS[key][0] for key in costs), *failed]
+    rows = []
+    for row, published in zip(table.rows, shown.rows):
+        cells = [row_label(row), *([row.protocol[:8]] if protocol else [])]
+        for column in table.columns:
+            key, places, stat = metric_key(column), decimals(column.kind), row.cells.get(column)
+            if key not in keys:
+                cells.append(stat_cell(stat, places))
+                continue
+            entry = published.get(key)
+            cells += [value_cell(shown, entry, key, f".{places}f"), stat_cell(stat, places),
+                      delta_cell(entry, key, stat.mean if stat else None, places)]
+        cells += summary_cells(row)
+        cells += [value_cell(shown, published.get(key), key, COST_COLUMNS[key][1])
+                  for key in costs]
+        rows.append(cells + ([failed_cell(row)] if failed else []))
+    return markdown_table(table.title, headers, rows, 1 + len(protocol)) + footnotes(shown)
 
 
 def stat_fields(stat: Stat | None) -> list[str]:
@@ -144,18 +174,45 @@ def stat_fields(stat: Stat | None) -> list[str]:
                                                str(stat.n)]
 
 
-def group_csv(table: GroupTable) -> str:
+def published_fields(published: dict[str, Published], key: str, ours: float | None
+                     ) -> list[str]:
+    entry = published.get(key)
+    if entry is None:
+        return ["", ""]
+    value = entry.values[key]
+    return [csv_number(value), "" if ours is None else csv_number(ours - value)]
+
+
+def group_csv(table: GroupTable, entries: Sequence[Published] = ()) -> str:
+    shown = table_published(entries, table)
+    keys = shown.keys()
+    costs = [key for key in COST_COLUMNS if key in keys]
     headers = ["arm", "tuned", "protocol"]
     for column in table.columns:
         name = column.metric.removeprefix("test/")
         headers += [f"{name}_mean", f"{name}_std", f"{name}_n"]
-    rows = [[row.arm, row.tuned, row.protocol,
-             *(field for c in table.columns for field in stat_fields(row.cells.get(c))),
-             *(csv_number(getattr(row, name)) for name in SUMMARY_FIELDS),
-             str(len(row.failures)), row.failures[0] if row.failures else "",
-             "true" if row.baseline else "", row.stages] for row in table.rows]
-    return csv_text(headers + SUMMARY_FIELDS + ["failed", "first_failure", "baseline", "stages"],
-                    rows)
+        headers += [f"{name}_published", f"{name}_delta"] if name in keys else []
+    rows = []
+    for row, published in zip(table.rows, shown.rows):
+        cells = [row.arm, row.tuned, row.protocol]
+        for column in table.columns:
+            stat = row.cells.get(column)
+            cells += stat_fields(stat)
+            if metric_key(column) in keys:
+                cells += published_fields(published, metric_key(column),
+                                          stat.mean if stat else None)
+        cells += [csv_number(getattr(row, name)) for name in SUMMARY_FIELDS]
+        cells += [csv_number(published[key].values[key]) if key in published else ""
+                  for key in costs]
+        used = list(dict.fromkeys(published.values()))
+        cells += [str(len(row.failures)), row.failures[0] if row.failures else "",
+                  "true" if row.baseline else "", row.stages,
+                  " | ".join(entry.source for entry in used),
+                  " | ".join(entry.note for entry in used if entry.note)]
+        rows.append(cells)
+    return csv_text(headers + SUMMARY_FIELDS + [f"{key}_published" for key in costs]
+                    + ["failed", "first_failure", "baseline", "stages", "published_source",
+                       "published_note"], rows)
 
 
 # The Pareto front
@@ -183,10 +240,11 @@ def file_stem(name: str) -> str:
     return stem or "_"
 
 
-def group_files(table: GroupTable) -> dict[str, bytes]:
+def group_files(table: GroupTable, entries: Sequence[Published] = ()) -> dict[str, bytes]:
     stem = f"results/{file_stem(table.name)}"
-    return {f"{stem}.md": group_markdown(table).encode(), f"{stem}.csv": group_csv(table).encode(),
-            f"{stem}.png": group_chart(table)}
+    return {f"{stem}.md": group_markdown(table, entries).encode(),
+            f"{stem}.csv": group_csv(table, entries).encode(),
+            f"{stem}.png": group_chart(table, chart_marks(table_published(entries, table)))}
 
 
 def report_files(client: MlflowClient, parent_run_id: str) -> tuple[dict[str, bytes], Notes]:
@@ -196,8 +254,9 @@ def report_files(client: MlflowClient, parent_run_id: str) -> tuple[dict[str, by
     parent = record(parent_run)
     children = [record(run) for run in child_runs(client, parent_run)]
     files: dict[str, bytes] = {}
+    entries = study_published(client, parent_run_id)
     for table in study_tables(parent, children):
-        files.update(group_files(table))
+        files.update(group_files(table, entries))
     front = pareto_front(parent, children)
     if front is not None:
         objectives = study_objectives(parent)

@@ -106,9 +106,33 @@ def check_tuned_space(study: Study, label: str) -> None:
                 raise StudyError(str(error)) from None
 
 
+def profile_arm_names(value: Any) -> set[str]:
+    """The `name` of every arm or baseline a profile's `arms` / `baselines` override lists."""
+    if isinstance(value, dict):
+        own = {value["name"]} if isinstance(value.get("name"), str) else set()
+        return own.union(*(profile_arm_names(v) for v in value.values()))
+    if isinstance(value, (list, tuple)):
+        return set().union(*(profile_arm_names(v) for v in value))
+    return {value} if isinstance(value, str) else set()
+
+
+def check_published(study: Study, source: str) -> None:
+    """Each `published` entry names an arm of the study or of one of its profiles."""
+    known = {arm.name for arm in expand_arms(study)}
+    for overrides in study.profiles.values():
+        for key, value in overrides.items():
+            if key.split(".")[0] in ("arms", "baselines"):
+                known |= profile_arm_names(value)
+    for index, entry in enumerate(study.published):
+        if entry.arm not in known:
+            raise StudyError(f"{source}: published.{index}.arm: '{entry.arm}' is no arm of "
+                             f"the study (arms: {', '.join(sorted(known))})")
+
+
 def checked_arms(study: Study, source: str = "study",
                  only: list[str] | None = None) -> list[tuple[Arm, Study]]:
     """Every arm's study, validated with its overrides and its tuned space's extremes."""
+    check_published(study, source)
     checked = []
     for arm in expand_arms(study, only):
         resolved = arm_study(study, arm, source)
