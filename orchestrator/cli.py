@@ -20,7 +20,7 @@ from orchestrator.run import (
     resolve_uri,
     run_study,
 )
-from orchestrator.study import StudyError, load_study
+from orchestrator.study import StudyError, check_published, load_study
 from searchspaces.genotype import GenotypeError
 from studyspec.schema import Study
 from trainables.data import DataError
@@ -45,6 +45,7 @@ def checked_study(file: str, profile: str | None = None, assignments: tuple[str,
     """What `validate` and `study --dry-run` check, raising one of USER_ERRORS: the file,
     its profile and overrides, every arm with its tuned extremes, genotype file and data."""
     study = load_study(file, profile, assignments, data_root)
+    check_published(file)
     uri = resolve_uri(study, RunOptions(tracking_uri))
     return study, prepare_arms(study, file, arms, uri)
 
@@ -104,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{args.file}: ok ({len(prepared.plans)} arm(s))")
             return 0
         study = load_study(args.file, args.profile, args.assignments, args.data_root)
+        check_published(args.file)
         options = RunOptions(args.tracking_uri, args.storage, args.address, args.resume,
                              args.file, args.verbose, args.arms, tuple(argv))
         outcome = run_study(study, options)

@@ -4,6 +4,7 @@ artifacts.
 
 `__all__` is what other packages may import; the modules are private to it."""
 
+from orchestrator.results.description import NOTE_TAG
 from orchestrator.results.report import (
     ReportError,
     all_experiment_ids,
@@ -14,6 +15,7 @@ from orchestrator.results.report import (
 )
 
 __all__ = [
+    "NOTE_TAG",
     "ReportError",
     "all_experiment_ids",
     "resolve_parent",

@@ -41,11 +41,33 @@ def study_published(client: MlflowClient, parent_run_id: str) -> list[Published]
     return [Published(**entry) for entry in study.get("published") or []]
 
 
+@dataclass(frozen=True)
+class Shown:
+    """A published value in a table cell: the entry, its own key (the paper's test set may
+    be another than the column's) and whether it is marked."""
+
+    entry: Published
+    key: str
+    column: str
+
+    @property
+    def value(self) -> float:
+        return self.entry.values[self.key]
+
+    @property
+    def other_set(self) -> bool:
+        return self.key != self.column
+
+    @property
+    def marked(self) -> bool:
+        return self.entry.note is not None or self.other_set
+
+
 @dataclass
 class TablePublished:
-    """The published values a table shows: per row key -> entry, and the numbered sources."""
+    """The published values a table shows: per row column key -> value, numbered sources."""
 
-    rows: list[dict[str, Published]]
+    rows: list[dict[str, Shown]]
     sources: list[Published] = field(default_factory=list)
 
     def number(self, entry: Published) -> int:
@@ -56,20 +78,47 @@ class TablePublished:
     def keys(self) -> set[str]:
         return {key for row in self.rows for key in row}
 
+    def substitutions(self) -> list[tuple[str, str]]:
+        """(the paper's test set, the column's) of values shown under another set."""
+        found = {(item.key.split("/")[0], item.column.split("/")[0])
+                 for row in self.rows for item in row.values() if item.other_set}
+        return sorted(found)
+
 
 def matches(entry: Published, table: GroupTable, row: Row) -> bool:
     return (entry.arm == row.arm and entry.group in (None, table.name)
             and (entry.stages is None or str(entry.stages) == row.stages))
 
 
+def column_keys(table: GroupTable) -> list[str]:
+    return [metric_key(column) for column in table.columns]
+
+
+def cell_value(entry: Published, column: str, table_sets: set[str]) -> str | None:
+    """The entry's key for this column: the same key, else (a test set this table does not
+    test) the same level and metric on the paper's set, shown marked."""
+    if column in entry.values:
+        return column
+    _, level, kind = column.split("/")
+    return next((key for key in entry.values if "/" in key and key.split("/")[1:] == [level, kind]
+                 and key.split("/")[0] not in table_sets), None)
+
+
 def table_published(entries: Sequence[Published], table: GroupTable) -> TablePublished:
+    columns = column_keys(table)
+    table_sets = {column.test_set for column in table.columns}
     rows = []
     for row in table.rows:
-        values: dict[str, Published] = {}
-        for entry in entries:
-            if matches(entry, table, row):
-                for key in entry.values:
-                    values.setdefault(key, entry)
+        values: dict[str, Shown] = {}
+        for entry in (e for e in entries if matches(e, table, row)):
+            for column in columns:
+                key = cell_value(entry, column, table_sets)
+                if key is not None and (column not in values or values[column].other_set
+                                        and key == column):
+                    values.setdefault(column, Shown(entry, key, column))
+            for key in COST_COLUMNS:
+                if key in entry.values:
+                    values.setdefault(key, Shown(entry, key, key))
         rows.append(values)
     return TablePublished(rows)
 
@@ -78,17 +127,24 @@ def metric_key(column: MetricColumn) -> str:
     return column.metric.removeprefix("test/")
 
 
-def value_cell(shown: TablePublished, entry: Published | None, key: str, form: str) -> str:
-    if entry is None:
+def value_cell(shown: TablePublished, item: Shown | None, form: str) -> str:
+    if item is None:
         return ""
-    mark = MARK if entry.note else ""
-    return f"{format(entry.values[key], form)} [{shown.number(entry)}]{mark}"
+    return f"{format(item.value, form)} [{shown.number(item.entry)}]{MARK if item.marked else ''}"
 
 
-def delta_cell(entry: Published | None, key: str, ours: float | None, places: int) -> str:
-    if entry is None or ours is None:
+def delta_cell(item: Shown | None, ours: float | None, places: int) -> str:
+    if item is None or ours is None:
         return ""
-    return f"{ours - entry.values[key]:+.{places}f}" + (MARK if entry.note else "")
+    return f"{ours - item.value:+.{places}f}" + (MARK if item.marked else "")
+
+
+def row_note(items: Sequence[Shown]) -> str:
+    """The notes of a row's published values, and where a value is from another test set."""
+    notes = list(dict.fromkeys(item.entry.note for item in items if item.entry.note))
+    notes += list(dict.fromkeys(f"{item.column}: published on {item.key.split('/')[0]}"
+                                for item in items if item.other_set))
+    return " | ".join(notes)
 
 
 def footnotes(shown: TablePublished) -> str:
@@ -99,10 +155,11 @@ def footnotes(shown: TablePublished) -> str:
     for number, entry in enumerate(shown.sources, 1):
         note = f" {MARK} {entry.note} (not the study's protocol)" if entry.note else ""
         lines.append(f"[{number}] {entry.source}.{note}")
+    for paper, ours in shown.substitutions():
+        lines.append(f"{MARK} under {ours}: the value published on {paper} (another test set)")
     return "\n".join(lines) + "\n"
 
 
 def chart_marks(shown: TablePublished) -> list[dict[str, tuple[float, bool]]]:
     """Per row: metric key -> (published value, under another protocol) for the chart."""
-    return [{key: (entry.values[key], entry.note is not None) for key, entry in row.items()}
-            for row in shown.rows]
+    return [{key: (item.value, item.marked) for key, item in row.items()} for row in shown.rows]

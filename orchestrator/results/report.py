@@ -33,15 +33,18 @@ from orchestrator.results.aggregate import (
     study_tables,
 )
 from orchestrator.results.charts import group_chart
+from orchestrator.results.description import NOTE_TAG, described
 from orchestrator.results.optuna_plots import Notes, optuna_files
 from orchestrator.results.parent_plots import pareto_panels, pareto_png
 from orchestrator.results.published import (
     COST_COLUMNS,
     Published,
+    Shown,
     chart_marks,
     delta_cell,
     footnotes,
     metric_key,
+    row_note,
     study_published,
     table_published,
     value_cell,
@@ -159,12 +162,11 @@ def group_markdown(table: GroupTable, entries: Sequence[Published] = ()) -> str:
             if key not in keys:
                 cells.append(stat_cell(stat, places))
                 continue
-            entry = published.get(key)
-            cells += [value_cell(shown, entry, key, f".{places}f"), stat_cell(stat, places),
-                      delta_cell(entry, key, stat.mean if stat else None, places)]
+            item = published.get(key)
+            cells += [value_cell(shown, item, f".{places}f"), stat_cell(stat, places),
+                      delta_cell(item, stat.mean if stat else None, places)]
         cells += summary_cells(row)
-        cells += [value_cell(shown, published.get(key), key, COST_COLUMNS[key][1])
-                  for key in costs]
+        cells += [value_cell(shown, published.get(key), COST_COLUMNS[key][1]) for key in costs]
         rows.append(cells + ([failed_cell(row)] if failed else []))
     return markdown_table(table.title, headers, rows, 1 + len(protocol)) + footnotes(shown)
 
@@ -174,13 +176,11 @@ def stat_fields(stat: Stat | None) -> list[str]:
                                                str(stat.n)]
 
 
-def published_fields(published: dict[str, Published], key: str, ours: float | None
-                     ) -> list[str]:
-    entry = published.get(key)
-    if entry is None:
+def published_fields(published: dict[str, Shown], key: str, ours: float | None) -> list[str]:
+    item = published.get(key)
+    if item is None:
         return ["", ""]
-    value = entry.values[key]
-    return [csv_number(value), "" if ours is None else csv_number(ours - value)]
+    return [csv_number(item.value), "" if ours is None else csv_number(ours - item.value)]
 
 
 def group_csv(table: GroupTable, entries: Sequence[Published] = ()) -> str:
@@ -202,13 +202,13 @@ def group_csv(table: GroupTable, entries: Sequence[Published] = ()) -> str:
                 cells += published_fields(published, metric_key(column),
                                           stat.mean if stat else None)
         cells += [csv_number(getattr(row, name)) for name in SUMMARY_FIELDS]
-        cells += [csv_number(published[key].values[key]) if key in published else ""
+        cells += [csv_number(published[key].value) if key in published else ""
                   for key in costs]
-        used = list(dict.fromkeys(published.values()))
+        used = list(dict.fromkeys(item.entry for item in published.values()))
         cells += [str(len(row.failures)), row.failures[0] if row.failures else "",
                   "true" if row.baseline else "", row.stages,
                   " | ".join(entry.source for entry in used),
-                  " | ".join(entry.note for entry in used if entry.note)]
+                  row_note(list(published.values()))]
         rows.append(cells)
     return csv_text(headers + SUMMARY_FIELDS + [f"{key}_published" for key in costs]
                     + ["failed", "first_failure", "baseline", "stages", "published_source",
@@ -293,6 +293,10 @@ def write_report(client: MlflowClient, parent_run_id: str, out: str | None = Non
         written = write_folder(out, files, provenance(client, parent_run_id))
     for path, note in notes.items():
         client.set_tag(parent_run_id, f"plot_note.{path}", note)
+    tables = [(path, data.decode()) for path, data in files.items()
+              if path.startswith("results/") and path.endswith(".md")]
+    current = client.get_run(parent_run_id).data.tags.get(NOTE_TAG, "")
+    client.set_tag(parent_run_id, NOTE_TAG, described(current, tables))
     with tempfile.TemporaryDirectory() as folder:
         for artifact, data in files.items():
             directory, _, name = artifact.rpartition("/")

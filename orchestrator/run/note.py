@@ -8,8 +8,6 @@ from orchestrator.study import ArmPlan
 from studyspec.schema import Study
 from trainables.tracking import FILTER_KEYS
 
-NOTE_TAG = "mlflow.note.content"
-
 
 def arm_item(plan: ArmPlan) -> str:
     work = "retrains a given genotype" if plan.genotype else "searches"

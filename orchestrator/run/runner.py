@@ -16,12 +16,12 @@ from typing import Any
 import ray
 import yaml
 
-from orchestrator.results import write_report
+from orchestrator.results import NOTE_TAG, write_report
 from orchestrator.run.console import results_location, results_text, start_lines
 from orchestrator.run.dedup import DedupLinker
 from orchestrator.run.experiment import fit, make_trainable, make_tuner
 from orchestrator.run.memory import checked_memory, cluster_limit
-from orchestrator.run.note import NOTE_TAG, study_note
+from orchestrator.run.note import study_note
 from orchestrator.run.provenance import NONE, Provenance, study_provenance
 from orchestrator.run.storage import check_storage, join, read_text, study_location, write_text
 from orchestrator.study import ArmPlan, StudyError, arm_indices, arm_plan, checked_arms

@@ -3,7 +3,7 @@ its arms, their units (seeds, tuned samples), the Optuna space of a tuned arm, t
 
 `__all__` is what other packages may import; the modules are private to it."""
 
-from orchestrator.study.arms import arm_indices, checked_arms, tuned_values
+from orchestrator.study.arms import arm_indices, check_published, checked_arms, tuned_values
 from orchestrator.study.optuna_space import make_searcher, optuna_space
 from orchestrator.study.plan import ArmPlan, arm_plan
 from orchestrator.study.reading import StudyError, load_study, validate
@@ -15,6 +15,7 @@ __all__ = [
     "StudyError",
     "arm_indices",
     "arm_plan",
+    "check_published",
     "checked_arms",
     "load_study",
     "make_searcher",

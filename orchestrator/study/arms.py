@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.study.reading import StudyError, validate
+from orchestrator.study.reading import StudyError, apply_profile, read_yaml, validate
 from studyspec.dotted import with_overrides
 from studyspec.schema import ArmSpec, ArmsSpec, BaselineSpec, ParamSpec, Study
 
@@ -106,33 +106,30 @@ def check_tuned_space(study: Study, label: str) -> None:
                 raise StudyError(str(error)) from None
 
 
-def profile_arm_names(value: Any) -> set[str]:
-    """The `name` of every arm or baseline a profile's `arms` / `baselines` override lists."""
-    if isinstance(value, dict):
-        own = {value["name"]} if isinstance(value.get("name"), str) else set()
-        return own.union(*(profile_arm_names(v) for v in value.values()))
-    if isinstance(value, (list, tuple)):
-        return set().union(*(profile_arm_names(v) for v in value))
-    return {value} if isinstance(value, str) else set()
-
-
-def check_published(study: Study, source: str) -> None:
-    """Each `published` entry names an arm of the study or of one of its profiles."""
-    known = {arm.name for arm in expand_arms(study)}
-    for overrides in study.profiles.values():
-        for key, value in overrides.items():
-            if key.split(".")[0] in ("arms", "baselines"):
-                known |= profile_arm_names(value)
-    for index, entry in enumerate(study.published):
-        if entry.arm not in known:
-            raise StudyError(f"{source}: published.{index}.arm: '{entry.arm}' is no arm of "
-                             f"the study (arms: {', '.join(sorted(known))})")
+def check_published(path: str) -> None:
+    """Each `published` entry of a study file names an arm of the study or of one of its
+    profiles (a run shows the entries of the arms it has)."""
+    raw = read_yaml(path)
+    entries = raw.get("published")
+    if not isinstance(entries, list) or not entries:
+        return
+    known: set[str] = set()
+    for profile in [None, *(raw.get("profiles") or {})]:
+        try:
+            study = validate(apply_profile(raw, profile, path), path)
+            known |= {arm.name for arm in expand_arms(study)}
+        except (StudyError, ValueError):
+            continue  # reported when that profile is run
+    for index, entry in enumerate(entries):
+        arm = entry.get("arm") if isinstance(entry, dict) else None
+        if known and isinstance(arm, str) and arm not in known:
+            raise StudyError(f"{path}: published.{index}.arm: '{arm}' is no arm of the study "
+                             f"or its profiles (arms: {', '.join(sorted(known))})")
 
 
 def checked_arms(study: Study, source: str = "study",
                  only: list[str] | None = None) -> list[tuple[Arm, Study]]:
     """Every arm's study, validated with its overrides and its tuned space's extremes."""
-    check_published(study, source)
     checked = []
     for arm in expand_arms(study, only):
         resolved = arm_study(study, arm, source)
