@@ -222,7 +222,8 @@ class Study(Strict):
     baselines: Annotated[list[Baseline], Field(max_length=MAX_LIST)] = []
     groups: dict[str, GroupSpec] = {}  # results tables, in this order
     # the papers' values shown beside the measured ones (studyspec.published)
-    published: Annotated[list[PublishedSpec], Field(max_length=MAX_LIST)] = []
+    published: Annotated[list[PublishedSpec],
+                         Field(min_length=1, max_length=MAX_LIST)] | None = None
     tracking: TrackingSpec = TrackingSpec()
     profiles: dict[str, dict[str, Any]] = {}  # name -> dotted overrides
 
@@ -238,7 +239,7 @@ class Study(Strict):
             if group is not None and group not in self.groups:
                 known = ", ".join(self.groups) or "none declared under groups"
                 raise error_at("Study", key, f"unknown group {group!r} (known: {known})")
-        for index, entry in enumerate(self.published):
+        for index, entry in enumerate(self.published or ()):
             if entry.group is not None and entry.group not in self.groups:
                 known = ", ".join(self.groups) or "none declared under groups"
                 raise error_at("Study", f"published.{index}.group",

@@ -17,6 +17,7 @@ from trainables.tracking import (
     DATA_TAG,
     DIRTY_TAG,
     PACKAGE_SET_TAG,
+    dataset_label,
     package_set,
     source_state,
 )
@@ -50,7 +51,8 @@ def differences(run: Run, record: dict[str, Any] | None, study: Study) -> list[s
         lines.append(f"packages: the run's package set {tags[PACKAGE_SET_TAG]}, this one "
                      f"{package_set()} (its parent run's provenance/reproducibility.json "
                      "lists them)")
-    hashes = {name: manifest_hash(files) for name, files in dataset_manifests(study).items()}
+    hashes = {dataset_label(name): manifest_hash(files)
+              for name, files in dataset_manifests(study).items()}
     for key, digest in sorted(tags.items()):
         name = key.removeprefix(DATA_TAG)
         if key.startswith(DATA_TAG) and name in hashes and hashes[name] != digest:

@@ -77,3 +77,10 @@ def test_a_dataset_manifest_names_its_files_with_their_sha256(tmp_path):
     from trainables.data.loading import _load
     _load.cache_clear()
     assert manifest_hash(dataset_manifests(study)[str(folder)]) != before
+
+
+def test_a_dataset_named_by_its_folder_gets_a_safe_tag_and_file_name():
+    tags = provenance_tags({"/data/my images/set": "0123"})
+    assert tags["data.data_my_images_set"] == "0123"
+    assert "provenance/datasets/data_my_images_set.json" in parent_artifacts(
+        {"/data/my images/set": {"a.png": "ff"}})

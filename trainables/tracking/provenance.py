@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from functools import lru_cache
 from importlib import metadata
 from typing import Any
@@ -41,10 +42,17 @@ def source_state() -> dict[str, str]:
             DIRTY_TAG: str(source.get("dirty", "")).lower()}
 
 
+def dataset_label(name: str) -> str:
+    """A dataset's name (or folder path) as a tag key and file name: `set12`, and
+    `tmp_my-images` for `/tmp/my-images`."""
+    return re.sub(r"[^A-Za-z0-9_.=+-]+", "_", name).strip("_.")[-200:] or "_"
+
+
 def provenance_tags(manifest_hashes: dict[str, str]) -> dict[str, str]:
     """The tags every run of a study carries (`manifest_hashes`: dataset -> hash)."""
     return {**source_state(), PACKAGE_SET_TAG: package_set(),
-            **{f"{DATA_TAG}{name}": digest for name, digest in manifest_hashes.items()}}
+            **{f"{DATA_TAG}{dataset_label(name)}": digest
+               for name, digest in manifest_hashes.items()}}
 
 
 def tree_diff() -> str | None:
@@ -64,7 +72,8 @@ def parent_artifacts(manifests: dict[str, dict[str, str]]) -> dict[str, str]:
                               "git": _source_commit(), "machine": machine_record()}
     texts = {f"{FOLDER}/reproducibility.json": json.dumps(record, indent=2) + "\n"}
     for name, files in manifests.items():
-        texts[f"{FOLDER}/datasets/{name}.json"] = json.dumps(files, indent=1) + "\n"
+        texts[f"{FOLDER}/datasets/{dataset_label(name)}.json"] = json.dumps(files,
+                                                                               indent=1) + "\n"
     diff = tree_diff()
     if diff is not None:
         texts[f"{FOLDER}/git.diff"] = diff + "\n"
