@@ -216,3 +216,17 @@ def test_every_run_records_what_produced_it(finished_study):
         parent.info.run_id, "provenance/datasets/embedded.json")).read_text())
     assert "train/moon" in manifest and "test/astronaut" in manifest, sorted(manifest)
     assert all(len(digest) == 64 for digest in manifest.values())
+
+
+def test_report_out_keeps_each_arms_best_pictures(finished_study, tmp_path):
+    """`report --out`: the best retrained network of each arm (highest test PSNR) gives its
+    architecture diagram and samples, its search the architecture weights."""
+    client, runs, *_ = finished_study
+    assert main(["report", "quickstart", "--tracking-uri", client.tracking_uri, "--out",
+                 str(tmp_path)]) == 0
+    best = max(worked(runs), key=lambda r: r.data.metrics["test/embedded/sigma25/psnr"])
+    for name in ("architecture.png", "samples.png", "arch_weights.png"):
+        assert (tmp_path / "pictures" / "default" / name).stat().st_size > 1000
+    expected = Path(client.download_artifacts(best.info.run_id, "plots/architecture.png"))
+    assert (tmp_path / "pictures/default/architecture.png").read_bytes() == \
+        expected.read_bytes()

@@ -284,13 +284,16 @@ def build_report(client: MlflowClient, parent_run_id: str) -> dict[str, bytes]:
 def write_report(client: MlflowClient, parent_run_id: str, out: str | None = None) -> list[str]:
     """Build the results files and plots and log them as artifacts of the parent run (same
     paths are overwritten; a plot left out leaves a `plot_note.<path>` tag saying why);
-    returns their artifact paths. With `out`, also write them and `provenance.json` to
-    that folder, and return those paths instead."""
+    returns their artifact paths. With `out`, also write them, the pictures of each arm's
+    best retrained network (`pictures/<arm>/`) and `provenance.json` to that folder, and
+    return those paths instead."""
     files, notes = report_files(client, parent_run_id)
     if out is not None:
+        from orchestrator.results.pictures import best_pictures
         from orchestrator.results.provenance import provenance, write_folder
 
-        written = write_folder(out, files, provenance(client, parent_run_id))
+        pictures = best_pictures(client, child_runs(client, client.get_run(parent_run_id)))
+        written = write_folder(out, {**files, **pictures}, provenance(client, parent_run_id))
     for path, note in notes.items():
         client.set_tag(parent_run_id, f"plot_note.{path}", note)
     tables = [(path, data.decode()) for path, data in files.items()
