@@ -28,6 +28,13 @@ KINDS = ("psnr", "ssim", "psnr_x8")  # test metric kinds, in column order
 MODES = ("max", "min")
 
 
+def file_stem(name: str) -> str:
+    """A group's or an arm's name as one path component: a tag read back from MLflow cannot
+    lead an artifact out of its folder."""
+    stem = re.sub(r"[^A-Za-z0-9_.=+-]", "_", name).lstrip(".")
+    return stem or "_"
+
+
 @dataclass(frozen=True)
 class RunRecord:
     run_id: str

@@ -4,12 +4,13 @@ architecture-weight heatmaps, copied from the trial runs' `plots/`."""
 
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+from orchestrator.results.aggregate import file_stem
 
 RETRAIN_PLOTS = ("architecture.png", "samples.png")
 SEARCH_PLOTS = ("arch_weights.png",)
@@ -48,7 +49,7 @@ def best_pictures(client: MlflowClient, runs) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory() as folder:
         for arm, run in sorted(best_runs(runs).items()):
-            stem = re.sub(r"[^A-Za-z0-9_.=+-]", "_", arm).lstrip(".") or "_"
+            stem = file_stem(arm)
             sources = [(run.info.run_id, RETRAIN_PLOTS)]
             search = run.data.tags.get("search_run_id")
             if search:

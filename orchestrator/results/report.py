@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ from orchestrator.results.aggregate import (
     Row,
     RunRecord,
     Stat,
+    file_stem,
     pareto_front,
     study_objectives,
     study_tables,
@@ -231,13 +231,6 @@ def pareto_csv(points: Sequence[ParetoPoint], objectives: Sequence[Objective]) -
     rows = [[p.arm, p.tuned, p.seed, p.protocol, *(csv_number(v) for v in p.values)]
             for p in points]
     return csv_text(headers, rows)
-
-
-def file_stem(name: str) -> str:
-    """A group name as one path component: the study allows identifiers only, and a tag read
-    back from MLflow cannot lead an artifact out of `results/` either."""
-    stem = re.sub(r"[^A-Za-z0-9_.=+-]", "_", name).lstrip(".")
-    return stem or "_"
 
 
 def group_files(table: GroupTable, entries: Sequence[Published] = ()) -> dict[str, bytes]:
