@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from orchestrator.commands import COMMANDS, URI_HELP, add_commands, run_command
@@ -13,6 +14,7 @@ from orchestrator.run import (
     ResourceError,
     RunOptions,
     StorageError,
+    StudyStopped,
     TrialsFailed,
     checked_memory,
     plan_text,
@@ -112,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except StudyStopped as stopped:
+        print(stopped, file=sys.stderr)
+        return 128 + getattr(signal, stopped.signal_name)
     where = f"; results in {outcome.results_at}" if outcome.results_at else ""
     print(f"study {study.name}: {outcome.finished} retrained network(s) logged to MLflow{where}")
     return 0

@@ -81,3 +81,41 @@ def test_kill_minus_nine_then_resume(tmp_path, faults):
     (parent,) = [run for run in runs if run.data.tags["phase"] == "study"]
     table = Path(client.download_artifacts(parent.info.run_id, "results/g.md")).read_text()
     assert "| a |" in table and "| b |" in table and table.count("(1) |") >= 4
+
+
+def test_sigterm_stops_the_study_as_ctrl_c_does_then_resume(tmp_path, faults):
+    """A process manager's SIGTERM to the driver (its pid only) while both searches hang at
+    epoch 2: the driver saves Tune's state, stops the trials, marks the parent and trial runs
+    KILLED and exits with 128 + SIGTERM; `--resume` continues from the last checkpoints in
+    the same runs, every epoch logged once."""
+    study = tmp_path / "resumed.yaml"
+    study.write_text(STUDY)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["study", str(study), "--tracking-uri", uri, "--storage", str(tmp_path / "runs"),
+            "--verbose", "0"]
+    process = subprocess.Popen([sys.executable, "-m", "orchestrator", *args],
+                               start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, **faults.env("hang", 2)})
+    try:
+        faults.wait("hang", 2, process)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 128 + signal.SIGTERM, stderr[-2000:]
+    assert "stopped by SIGTERM" in stderr and "--resume" in stderr
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("resumed").experiment_id
+    statuses = {run.data.tags["phase"]: run.info.status for run in client.search_runs([experiment])}
+    assert statuses == {"study": "KILLED", "search": "KILLED"}
+    assert search_steps(client, "resumed") == {"a": [0, 1, 2], "b": [0, 1, 2]}
+
+    assert main([*args, "--resume"]) == 0
+    runs = client.search_runs([experiment])
+    assert sorted(run.data.tags["phase"] for run in runs) == ["retrain", "retrain", "search",
+                                                              "search", "study"]
+    assert {run.info.status for run in runs} == {"FINISHED"}
+    assert search_steps(client, "resumed") == {"a": [0, 1, 2, 3], "b": [0, 1, 2, 3]}

@@ -17,6 +17,7 @@ from orchestrator.run.runner import (
     run_study,
     start_ray,
 )
+from orchestrator.run.signals import StudyStopped
 from orchestrator.run.storage import StorageError
 from orchestrator.run.summary import plan_text
 
@@ -26,6 +27,7 @@ __all__ = [
     "ResourceError",
     "RunOptions",
     "StorageError",
+    "StudyStopped",
     "TrialsFailed",
     "checked_memory",
     "keep_on_loopback",

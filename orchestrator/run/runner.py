@@ -23,6 +23,7 @@ from orchestrator.run.experiment import fit, make_trainable, make_tuner
 from orchestrator.run.memory import checked_memory, cluster_limit
 from orchestrator.run.note import study_note
 from orchestrator.run.provenance import NONE, Provenance, study_provenance
+from orchestrator.run.signals import StopSignals, StudyStopped, stop_signals
 from orchestrator.run.storage import check_storage, join, read_text, study_location, write_text
 from orchestrator.study import ArmPlan, StudyError, arm_indices, arm_plan, checked_arms
 from studyspec.schema import Study
@@ -220,11 +221,20 @@ def trial_capacity(studies: dict[str, Study], available: dict[str, float]) -> in
 
 def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> StudyOutcome:
     """Run every arm as one Tune experiment and log the tables to the parent run.
-    `loops` replaces the training loops (the scheduling benchmark's stand-ins)."""
+    `loops` replaces the training loops (the scheduling benchmark's stand-ins). SIGTERM
+    stops it as Ctrl-C does (`orchestrator.run.signals`)."""
+    with stop_signals() as signals:
+        return signalled_study(study, options, loops, signals)
+
+
+def signalled_study(study: Study, options: RunOptions, loops: Loops | None,
+                    signals: StopSignals) -> StudyOutcome:
     uri = resolve_uri(study, options)
     prepared = prepare_arms(study, options.source, options.arms, uri)
     started = not ray.is_initialized()
     start_ray(options.address)
+    if signals.active:
+        signals.install()  # over the one ray.init installed
     try:
         available = ray.cluster_resources()
         check_resources(prepared.studies, available)
@@ -246,7 +256,7 @@ def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> 
         say(options, start_lines(study.name, uri, folder, parent_id, prepared.plans))
         quiet_tune(options.verbose)
         outcome = run_experiment(prepared, options, tracker, context, folder, loops, in_flight,
-                                 study.tune.max_failures)
+                                 study.tune.max_failures, signals)
         with tracker.unless_unreachable("the results tables' location"):
             say(options, [results_text(tracker.client, parent_id)])
             outcome = replace(outcome, results_at=results_location(tracker.client, parent_id))
@@ -258,24 +268,42 @@ def run_study(study: Study, options: RunOptions, loops: Loops | None = None) -> 
 
 def run_experiment(prepared: PreparedArms, options: RunOptions, tracker: Tracker,
                    context: TrialContext, folder: str, loops: Loops | None,
-                   in_flight: int, max_failures: int = 0) -> StudyOutcome:
+                   in_flight: int, max_failures: int = 0,
+                   signals: StopSignals | None = None) -> StudyOutcome:
+    """Fit the experiment; a stop signal (`orchestrator.run.signals`) ends it with its state
+    saved, the parent run and the runs of the trials it stopped marked KILLED."""
     trainable = make_trainable(prepared.plans, prepared.data, context, loops)
+    signals = signals or StopSignals()
     status = "FAILED"
     try:
-        results = fit(trainable, folder, options.resume, lambda: make_tuner(
-            trainable, prepared.plans, in_flight, folder, options.verbose,
-            DedupLinker(context, {p.name: p.plain_study() for p in prepared.plans}),
-            max_failures))
+        with signals.experiment():
+            results = fit(trainable, folder, options.resume, lambda: make_tuner(
+                trainable, prepared.plans, in_flight, folder, options.verbose,
+                DedupLinker(context, {p.name: p.plain_study() for p in prepared.plans}),
+                max_failures))
+        if signals.received is not None:
+            raise StudyStopped(context.study, signals.received)
         finished = check_outcome(results, prepared.plans)
         status = "FINISHED"
         return StudyOutcome(finished, context.parent_run_id, results)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, StudyStopped):
         status = "KILLED"
+        with tracker.unless_unreachable("the stopped trials' status"):
+            mark_stopped_trials(tracker, context)
         raise
     finally:  # what finished is kept, whatever happened later
         with tracker.unless_unreachable("results tables (rebuild them with `report`)"):
             write_report(tracker.client, context.parent_run_id)
         tracker.finish(context.parent_run_id, status)  # sends, or reports, what is queued
+
+
+def mark_stopped_trials(tracker: Tracker, context: TrialContext) -> None:
+    """The trial runs still RUNNING when the study stopped: KILLED (a resumed trial reopens
+    its run)."""
+    query = (f"tags.mlflow.parentRunId = '{context.parent_run_id}' and "
+             "attributes.status = 'RUNNING'")
+    for run in tracker.client.search_runs([context.experiment_id], filter_string=query):
+        tracker.end(run.info.run_id, "KILLED")
 
 
 def check_outcome(results, plans: list[ArmPlan]) -> int:

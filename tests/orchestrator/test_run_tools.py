@@ -165,3 +165,36 @@ def test_reproducibility_record(store):
     assert record["git"] is None or len(record["git"]["commit"]) == 40
     changed = [NamedImage("a", torch.ones(4, 4, 1).numpy(), "x/a.png")]
     assert data_manifest(images) != data_manifest(changed)
+
+
+@pytest.mark.slow  # starts an MLflow server
+def test_sigterm_to_ui_stops_it_and_its_server(store):
+    """A process manager's SIGTERM to `ui`: it exits, and its server and the server's
+    workers are gone (the port refuses connections)."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import psutil
+
+    from orchestrator.commands.ui import free_port
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "orchestrator", "ui", "--tracking-uri",
+                                store.uri, "--port", str(port)], text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert process.stdout.readline().startswith(f"http://127.0.0.1:{port}/")  # it answers
+        server = psutil.Process(process.pid).children(recursive=True)
+        assert server  # the mlflow server and its workers
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        gone, alive = psutil.wait_procs(server, timeout=15)
+        assert not alive, [p.cmdline()[:4] for p in alive]
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

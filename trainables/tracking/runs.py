@@ -149,6 +149,10 @@ class Tracker:
         what its trials left queued, and tags their count."""
         return self.outbox.finish(run_id, status, now_ms())
 
+    def end(self, run_id: str, status: str) -> None:
+        """Set another process's run's status (e.g. KILLED when its trial was stopped)."""
+        self.outbox.write(run_id, {"status": status, "end_time": now_ms()})
+
     def trial_run(self, experiment_id: str, parent_id: str, trial_id: str) -> str | None:
         """The child run a Tune trial already has, if any (a restarted trial reuses it)."""
         query = (f"tags.mlflow.parentRunId = '{parent_id}' and tags.trial_id = '{trial_id}' "
