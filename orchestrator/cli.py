@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 
 from orchestrator.commands import COMMANDS, URI_HELP, add_commands, run_command
@@ -116,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except StudyStopped as stopped:
         print(stopped, file=sys.stderr)
-        return 128 + getattr(signal, stopped.signal_name)
+        return stopped.exit_code
     where = f"; results in {outcome.results_at}" if outcome.results_at else ""
     print(f"study {study.name}: {outcome.finished} retrained network(s) logged to MLflow{where}")
     return 0

@@ -4,8 +4,9 @@
 process started with them (the driver's Ray workers) import a `sitecustomize` from
 a temporary folder. It wraps the `tune.report` that `trainables.tune.session` calls: when a trial
 reports `epoch`, its metrics are already in MLflow but its checkpoint is not yet in Tune.
-There the worker either hangs (`hang`: the test kills the driver) or SIGKILLs itself
-(`kill`: Tune restarts the trial). Each trial does it once; `faults.attempts()` lists the
+There the worker either hangs (`hang`: the test kills the driver), SIGKILLs itself
+(`kill`: Tune restarts the trial) or finds the storage full (`nospace`: the checkpoint's
+copy raises ENOSPC); `log` only lists the reports. Each trial does it once; `faults.attempts()` lists the
 (pid, run id, epoch) of every report the workers made.
 """
 
@@ -49,6 +50,9 @@ class _Tune:
         if epoch == EPOCH and _once(run_id):
             if ACTION == "kill":
                 os.kill(os.getpid(), signal.SIGKILL)
+            if ACTION == "nospace":  # as pyarrow says it when the storage is full
+                raise OSError(28, "Error writing bytes to file. Detail: [errno 28] No space "
+                                  "left on device")
             time.sleep(3600)
         return self._tune.report(result, **kwargs)
 

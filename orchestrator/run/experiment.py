@@ -15,6 +15,8 @@ from ray import tune
 from orchestrator.run.progress import ProgressLines
 from orchestrator.run.scheduler import PerArmASHA
 from orchestrator.run.searcher import StudySearcher
+from orchestrator.run.signals import NoSpaceStop
+from orchestrator.run.storage import local_path, storage_filesystem
 from orchestrator.study import ArmPlan
 from trainables.data import StageData
 from trainables.tune import Loops, TrialContext, study_trainable
@@ -47,11 +49,12 @@ def run_config(storage: str, verbose: int, max_failures: int = 0,
     """verbose 0: silent; 1: a status line per arm; 2: Tune's own status tables too."""
     return tune.RunConfig(
         name=EXPERIMENT,
-        storage_path=storage,
+        storage_path=str(local_path(storage) or storage),
+        storage_filesystem=storage_filesystem(storage),  # a local folder: atomic writes
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         failure_config=tune.FailureConfig(max_failures=max_failures),
         verbose=0 if verbose < 2 else 1,
-        callbacks=[ProgressLines(list(arms))] if verbose else [],
+        callbacks=[NoSpaceStop(), *([ProgressLines(list(arms))] if verbose else [])],
     )
 
 
@@ -69,11 +72,12 @@ def make_tuner(trainable, arms: list[ArmPlan], max_concurrent: int, storage: str
 
 def fit(trainable, storage: str, resume: bool, new_tuner) -> tune.ResultGrid:
     """Fit a fresh Tuner, or restore the study's experiment when resuming."""
-    path = f"{storage.rstrip('/')}/{EXPERIMENT}"  # a folder or a URI (s3://, gs://)
-    if resume and tune.Tuner.can_restore(path):
+    path = f"{str(local_path(storage) or storage).rstrip('/')}/{EXPERIMENT}"  # or a URI
+    filesystem = storage_filesystem(storage)
+    if resume and tune.Tuner.can_restore(path, storage_filesystem=filesystem):
         # errored trials stay errored: the searcher has already accounted for them
         tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
-                                   resume_errored=False)
+                                   resume_errored=False, storage_filesystem=filesystem)
     else:
         tuner = new_tuner()
     return tuner.fit()

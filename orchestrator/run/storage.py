@@ -13,11 +13,13 @@ looks for a file the driver has just written there.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import ray
+from fsspec.implementations.local import LocalFileSystem
 from pyarrow import fs
 
 PROBE_PREFIX = ".storage-probe-"
@@ -36,6 +38,70 @@ def local_path(storage: str) -> Path | None:
     if storage.startswith("file://"):
         return Path(storage.removeprefix("file://"))
     return None if is_uri(storage) else Path(storage)
+
+
+class AtomicFile:
+    """A file written under a temporary name beside its path and renamed over it when
+    closed after writes that all succeeded; a failed write (a full disk) removes the
+    temporary file at once and leaves the previous version of the file as it was."""
+
+    def __init__(self, path: str, mode: str):
+        self.path, self.partial = path, f"{path}.{uuid.uuid4().hex[:8]}.partial"
+        self.file = open(self.partial, mode)  # noqa: SIM115  (closed by close())
+        self.failed = False
+
+    def write(self, data) -> int:
+        try:
+            return self.file.write(data)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        self.failed = True
+        try:
+            self.file.close()
+        except OSError:
+            pass
+        Path(self.partial).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self.failed or self.file.closed:
+            return
+        try:
+            self.file.close()  # flushes: may fail too
+        except BaseException:
+            self.discard()
+            raise
+        os.replace(self.partial, self.path)
+
+    @property
+    def closed(self) -> bool:
+        return self.failed or self.file.closed
+
+    def __getattr__(self, name: str):
+        return getattr(self.file, name)
+
+
+class AtomicLocalFileSystem(LocalFileSystem):
+    """fsspec's local filesystem, every file written through `AtomicFile`."""
+
+    def _open(self, path, mode="rb", block_size=None, **kwargs):
+        if "w" in mode:
+            path = self._strip_protocol(path)
+            if self.auto_mkdir:
+                self.makedirs(self._parent(path), exist_ok=True)
+            return AtomicFile(path, mode)
+        return super()._open(path, mode, block_size, **kwargs)
+
+
+def storage_filesystem(storage: str) -> fs.FileSystem | None:
+    """What Ray Tune writes a local `--storage` folder through: atomic files, so that a full
+    disk cuts no experiment state, searcher state or checkpoint file short (a resumed study
+    reads the last complete one). Remote storage: Tune's own choice (None)."""
+    if local_path(storage) is None:
+        return None
+    return fs.PyFileSystem(fs.FSSpecHandler(AtomicLocalFileSystem(auto_mkdir=True)))
 
 
 def study_location(storage: str, name: str) -> str:

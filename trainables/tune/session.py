@@ -29,6 +29,13 @@ from trainables.tracking import (
     run_name,
     with_arch,
 )
+from trainables.tune.nospace import (
+    NoSpace,
+    no_space,
+    out_of_space,
+    trial_folder,
+    wait_to_be_stopped,
+)
 
 STATE_FILE = "state.pt"
 RUN_FILE = "mlflow_run.json"
@@ -100,10 +107,19 @@ class TrialSession:
         if epoch > self.logged_through:
             self.tracker.log_metrics(self.run_id, metrics, step=epoch)
         with tempfile.TemporaryDirectory() as folder:
-            torch.save(state, Path(folder) / STATE_FILE)
-            (Path(folder) / RUN_FILE).write_text(json.dumps({"run_id": self.run_id}))
+            try:
+                torch.save(state, Path(folder) / STATE_FILE)
+                (Path(folder) / RUN_FILE).write_text(json.dumps({"run_id": self.run_id}))
+            except OSError as error:
+                raise (no_space(error, folder) if out_of_space(error) else error) from error
             result = {**metrics, **(extra or {}), "epoch": epoch, "mlflow_run_id": self.run_id}
-            tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
+            try:
+                tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
+            except OSError as error:  # copying the checkpoint into the study's storage
+                if not out_of_space(error):
+                    raise
+                raise no_space(error, trial_folder(), f"the checkpoint of epoch {epoch}") \
+                    from error
 
     def log_genotype(self, genotype) -> None:
         """genotype.json, a readable architecture description, the arch_hash tag, and the
@@ -136,13 +152,23 @@ def raise_recorded_failure(tracker: Tracker, run_id: str) -> None:
 
 
 def run_in_session(session: TrialSession, work) -> Any:
-    """Run `work()`; mark the child run FAILED with the reason as a tag (and re-raise)."""
+    """Run `work()`; mark the child run FAILED with the reason as a tag (and re-raise). Out
+    of space, the trial asks the driver to stop the study instead (`trainables.tune.nospace`)
+    and fails only when it is not stopped."""
     try:
         result = work()
-    except BaseException as error:
+    except BaseException as raised:
+        error = raised
+        if out_of_space(raised):
+            error = raised if isinstance(raised, NoSpace) else no_space(raised)
+            try:
+                session.tracker.set_tags(session.run_id, {"stopped": str(error)})
+            except OSError:  # the spool may be on the full disk too
+                pass
+            wait_to_be_stopped(error)  # returns only when the driver did not stop the study
         reason = (str(error).splitlines() or [""])[0][:500]
         session.tracker.set_tags(session.run_id, {"failure": f"{type(error).__name__}: {reason}"})
         session.finish("FAILED")
-        raise
+        raise error from (None if error is raised else raised)
     session.finish()
     return result
