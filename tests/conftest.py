@@ -6,8 +6,8 @@ a temporary folder. It wraps the `tune.report` that `trainables.tune.session` ca
 reports `epoch`, its metrics are already in MLflow but its checkpoint is not yet in Tune.
 There the worker either hangs (`hang`: the test kills the driver), SIGKILLs itself
 (`kill`: Tune restarts the trial) or finds the storage full (`nospace`: the checkpoint's
-copy raises ENOSPC); `log` only lists the reports. Each trial does it once; `faults.attempts()` lists the
-(pid, run id, epoch) of every report the workers made.
+copy raises ENOSPC); `log` only lists the reports. Each trial does it once;
+`faults.attempts()` lists the (pid, run id, epoch) of every report the workers made.
 """
 
 from __future__ import annotations
