@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from orchestrator.commands import COMMANDS, URI_HELP, add_commands, run_command
+from orchestrator.commands import COMMANDS, URI_HELP, add_commands, run_command, sync_command
 from orchestrator.results import ReportError, resolve_parent, write_report
 from orchestrator.run import (
     PreparedArms,
@@ -31,13 +31,20 @@ USER_ERRORS = (StudyError, DataError, GenotypeError, TrialsFailed, ResourceError
                StorageError)
 
 
-def report_command(target: str, tracking_uri: str | None, out: str | None = None) -> list[str]:
-    """Rebuild the tables of a study's parent run from MLflow alone; the artifact paths (or,
-    with `out`, the files written there with provenance.json)."""
+def report_command(target: str, tracking_uri: str | None, out: str | None = None,
+                   storage: str | None = None) -> list[str]:
+    """Rebuild the tables of a study's parent run from MLflow alone, after sending what the
+    study left unsent (`sync`); the artifact paths (or, with `out`, the files written there
+    with provenance.json)."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri or default_tracking_uri())
-    return write_report(client, resolve_parent(client, target), out)
+    uri = tracking_uri or default_tracking_uri()
+    client = MlflowClient(uri)
+    parent = resolve_parent(client, target)
+    lines, _ = sync_command(storage, uri, wait=10.0, parent=parent)
+    if lines != ["nothing to send"]:
+        print("\n".join(lines), file=sys.stderr)
+    return write_report(client, parent, out)
 
 
 def checked_study(file: str, profile: str | None = None, assignments: tuple[str, ...] = (),
@@ -81,6 +88,9 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--tracking-uri", help=URI_HELP)
     report.add_argument("--out", help="also write the tables, pictures and provenance.json "
                                       "to this folder")
+    report.add_argument("--storage", default="./runs",
+                        help="the study's storage folder, whose unsent MLflow writes are sent "
+                             "first (default ./runs)")
     add_commands(commands)
     return root
 
@@ -94,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in COMMANDS:
             return run_command(args)
         if args.command == "report":
-            for path in report_command(args.target, args.tracking_uri, args.out):
+            for path in report_command(args.target, args.tracking_uri, args.out, args.storage):
                 print(path)
             return 0
         if args.command == "validate" or args.dry_run:

@@ -1,7 +1,8 @@
-"""The commands around finished runs: `ui`, `compare`, `export`, `rerun`.
+"""The commands around finished runs: `ui`, `compare`, `export`, `rerun`, `sync`.
 
 `__all__` is what other packages may import; the modules are private to it."""
 
+from orchestrator.commands.sync import sync_command
 from orchestrator.commands.tools import COMMANDS, URI_HELP, add_commands, run_command
 
 __all__ = [
@@ -9,4 +10,5 @@ __all__ = [
     "URI_HELP",
     "add_commands",
     "run_command",
+    "sync_command",
 ]

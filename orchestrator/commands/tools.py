@@ -1,5 +1,5 @@
-"""The commands around finished runs: `ui`, `compare`, `export`, `rerun` (registered on the
-CLI's subparsers by `orchestrator.cli`). An unknown run or study is one line on stderr."""
+"""The commands around finished runs: `ui`, `compare`, `export`, `rerun`, `sync` (registered
+on the CLI's subparsers by `orchestrator.cli`). An unknown run or study is one line on stderr."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from orchestrator.commands.runs import RunError
 from trainables.tracking import default_tracking_uri
 
-COMMANDS = ("ui", "compare", "export", "rerun")
+COMMANDS = ("ui", "compare", "export", "rerun", "sync")
 URI_HELP = "MLflow tracking URI (default sqlite ./mlruns-local/mlflow.db)"
 
 
@@ -34,13 +34,26 @@ def add_commands(commands) -> None:
     rerun.add_argument("--strict", action="store_true",
                        help="do not start when the code, packages, data or evaluation protocol "
                             "differ from what the run recorded")
+    sync = commands.add_parser("sync", help="send the MLflow writes studies could not deliver")
+    sync.add_argument("--storage", default="./runs",
+                      help="the studies' storage folder, whose spools to send (default ./runs)")
+    sync.add_argument("--wait", type=float, default=30.0,
+                      help="seconds to wait for a server that does not answer (default 30)")
     for command in (ui, compare, export, rerun):
         command.add_argument("--tracking-uri", help=URI_HELP)
+    sync.add_argument("--tracking-uri", help="send to this server instead of the one each "
+                                             "spool recorded")
 
 
 def run_command(args: argparse.Namespace) -> int:
     """Run one of COMMANDS; a RunError is one line and exit code 2 (the CLI handles the
     study errors a rerun may raise)."""
+    if args.command == "sync":
+        from orchestrator.commands.sync import sync_command
+
+        lines, complete = sync_command(args.storage, args.tracking_uri, args.wait)
+        print("\n".join(lines))
+        return 0 if complete else 1
     uri = args.tracking_uri or default_tracking_uri()
     try:
         if args.command == "ui":

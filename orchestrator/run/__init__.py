@@ -18,12 +18,13 @@ from orchestrator.run.runner import (
     start_ray,
 )
 from orchestrator.run.signals import StudyStopped
-from orchestrator.run.storage import StorageError
+from orchestrator.run.storage import SPOOL_FOLDER, StorageError
 from orchestrator.run.summary import plan_text
 
 __all__ = [
     "LOOPBACK",
     "PreparedArms",
+    "SPOOL_FOLDER",
     "ResourceError",
     "RunOptions",
     "StorageError",

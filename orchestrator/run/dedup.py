@@ -24,7 +24,8 @@ class DedupLinker:
     studies: dict[str, dict[str, Any]]  # arm name -> the arm's study (its params are logged)
 
     def __call__(self, config: dict[str, Any], source_run_id: str) -> None:
-        tracker = Tracker(self.context.tracking_uri, spool_under=self.context.parent_run_id)
+        tracker = Tracker(self.context.tracking_uri, spool_under=self.context.parent_run_id,
+                          spool_root=self.context.spool_root)
         if self.existing(tracker, config, source_run_id):
             return  # created before an interruption: resume does not repeat it
         source = tracker.client.get_run(source_run_id).data.tags

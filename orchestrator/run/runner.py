@@ -24,7 +24,14 @@ from orchestrator.run.memory import checked_memory, cluster_limit
 from orchestrator.run.note import study_note
 from orchestrator.run.provenance import NONE, Provenance, study_provenance
 from orchestrator.run.signals import StopSignals, StudyStopped, stop_signals
-from orchestrator.run.storage import check_storage, join, read_text, study_location, write_text
+from orchestrator.run.storage import (
+    check_storage,
+    join,
+    read_text,
+    spool_location,
+    study_location,
+    write_text,
+)
 from orchestrator.study import ArmPlan, StudyError, arm_indices, arm_plan, checked_arms
 from studyspec.schema import Study
 from trainables.data import StageData, resolved_roots, stage_data, with_weights
@@ -240,14 +247,15 @@ def signalled_study(study: Study, options: RunOptions, loops: Loops | None,
         check_resources(prepared.studies, available)
         checked_memory(prepared.plans, cluster_limit())  # before any trial
         prepare_local_store(uri)
-        tracker = Tracker(uri)
         check_storage(options.storage)  # a multi-node cluster needs storage every node sees
         folder = study_location(options.storage, study.name)
+        spool = spool_location(folder)
+        tracker = Tracker(uri, spool_root=spool)
         provenance = study_provenance(prepared.studies.values(), options.source)
         experiment_id, parent_id = open_parent(tracker, study, folder, options, provenance)
         context = TrialContext(uri, experiment_id, parent_id, study.name,
                                param_keys=varying_keys(p.plain_study() for p in prepared.plans),
-                               provenance=provenance.trial_tags)
+                               provenance=provenance.trial_tags, spool_root=spool)
         roots = {name: root for resolved in prepared.studies.values()
                  for name, root in resolved_roots(resolved).items()}
         tracker.set_tags(parent_id, {f"data_root.{name}": root for name, root in roots.items()})

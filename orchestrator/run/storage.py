@@ -111,6 +111,17 @@ def study_location(storage: str, name: str) -> str:
     return str(Path(storage).resolve() / name)
 
 
+SPOOL_FOLDER = "tracking-spool"  # unsent MLflow writes, in a study's local storage
+
+
+def spool_location(study_folder: str) -> str | None:
+    """`<storage>/<study>/tracking-spool` for a local (or shared) folder, which every node
+    sees: a node that is lost leaves its unsent writes to the driver. None for remote
+    storage (the user's cache then)."""
+    path = local_path(study_folder)
+    return str(path / SPOOL_FOLDER) if path is not None else None
+
+
 def join(location: str | Path, name: str) -> str:
     return f"{str(location).rstrip('/')}/{name}"
 

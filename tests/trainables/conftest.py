@@ -20,6 +20,19 @@ from trainables.data.embedded import embedded_images
 from trainables.loops import devices
 
 
+@pytest.fixture
+def spool_env(tmp_path, monkeypatch):
+    """The tracking spool in the test's folder; MLflow's HTTP settings restored after."""
+    from trainables.tracking.outbox import TIMEOUT_ENV
+    from trainables.tracking.runs import HTTP_RETRIES
+    from trainables.tracking.spool import SPOOL_ENV
+
+    monkeypatch.setenv(SPOOL_ENV, str(tmp_path / "spool"))
+    for key in [*HTTP_RETRIES, TIMEOUT_ENV]:  # the Tracker sets them
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path / "spool"
+
+
 @pytest.fixture(scope="module")
 def images():
     return embedded_images("train", color=False)[:4]

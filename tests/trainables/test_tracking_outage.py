@@ -8,21 +8,13 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from trainables.tracking.outbox import Patience, merged
-from trainables.tracking.runs import HTTP_RETRIES, Tracker
-from trainables.tracking.spool import SPOOL_ENV, Spool
+from trainables.tracking.runs import Tracker
+from trainables.tracking.spool import Spool
 
 pytestmark = pytest.mark.slow  # starts an MLflow server that goes away
 
 FAILED_SENDS = 4  # the long trial's failed attempts (one per retry_every) before the restart
 QUICK = Patience(read=60.0, finish=60.0, retry_every=1.0)
-
-
-@pytest.fixture
-def spool_env(tmp_path, monkeypatch):
-    monkeypatch.setenv(SPOOL_ENV, str(tmp_path / "spool"))
-    for key in HTTP_RETRIES:  # the Tracker sets them; restored after the test
-        monkeypatch.delenv(key, raising=False)
-    return tmp_path / "spool"
 
 
 class Trial:

@@ -12,6 +12,7 @@ from trainables.tracking.display import (
     varying_keys,
     with_arch,
 )
+from trainables.tracking.outbox import Outbox, Patience
 from trainables.tracking.placement import node_tags
 from trainables.tracking.provenance import (
     COMMIT_TAG,
@@ -39,6 +40,7 @@ from trainables.tracking.runs import (
     default_tracking_uri,
     prepare_local_store,
 )
+from trainables.tracking.spool import Spool, spool_folders, spool_root
 
 __all__ = [
     "COMMIT_TAG",
@@ -47,6 +49,11 @@ __all__ = [
     "DIRTY_TAG",
     "PACKAGE_SET_TAG",
     "FILTER_KEYS",
+    "Outbox",
+    "Patience",
+    "Spool",
+    "spool_folders",
+    "spool_root",
     "RECORD_FILE",
     "RENAME_TAG",
     "Tracker",

@@ -15,10 +15,13 @@ artifacts and statuses are idempotent.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -30,6 +33,8 @@ from trainables.tracking.spool import Record, Spool, spool_root
 # what a server that does not answer raises; MLflow wraps it in an MlflowException
 UNREACHABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
                requests.exceptions.RetryError)
+TIMEOUT_ENV = "MLFLOW_HTTP_REQUEST_TIMEOUT"  # read by MLflow at every request
+UPLOAD_RATE = 2**20  # bytes per second an artifact's upload is given, besides Patience.call
 SEND_BUDGET = 2.0  # seconds a write may spend sending the queue before it
 LIMITS = {"metrics": 1000, "params": 100, "tags": 100}  # per log_batch request (MLflow's)
 
@@ -38,6 +43,8 @@ LIMITS = {"metrics": 1000, "params": 100, "tags": 100}  # per log_batch request 
 class Patience:
     """How long tracking waits for a server that does not answer, in seconds."""
 
+    call: float = 4.0  # one request's wait for an answer (a server that accepts and never
+    #                    answers costs a write this long before it is queued)
     read: float = 120.0  # a read the logic needs (run ids, last step, ...); then it raises
     finish: float = 60.0  # at a run's end, to send what is queued; then it is reported
     retry_every: float = 10.0  # while the server is down, writes are queued, sent this often
@@ -93,13 +100,14 @@ class Outbox:
     run; without it each run keeps its own queue) while the server does not answer."""
 
     def __init__(self, client: MlflowClient, uri: str, spool_under: str | None,
-                 patience: Patience):
+                 patience: Patience, root: str | Path | None = None):
         self.client, self.uri, self.spool_under, self.patience = client, uri, spool_under, patience
+        self.root = root  # the spool's root unless $NAS_TRACKING_SPOOL says otherwise
         self.retry_at = 0.0  # while the server is down: when to try sending again
         self.down = False
 
     def spool(self, run_id: str) -> Spool:
-        return Spool(spool_root() / (self.spool_under or run_id))
+        return Spool(spool_root(self.root) / (self.spool_under or run_id))
 
     def write(self, run_id: str, record: Record) -> None:
         """Send `record` now if nothing is queued before it and the server is not known to be
@@ -112,6 +120,7 @@ class Outbox:
                 if not unreachable(error):
                     raise
                 self.server_down(error, spool)
+        spool.note_uri(self.uri)
         spool.append(run_id, record)
         if time.monotonic() >= self.retry_at:
             self.flush(spool, run_id, time.monotonic() + SEND_BUDGET)
@@ -123,7 +132,8 @@ class Outbox:
             else:
                 self.client.set_terminated(run_id, record["status"], record.get("end_time"))
         elif "local" in record:
-            self.client.log_artifact(run_id, record["local"], record["artifact"] or None)
+            with upload_time(Path(record["local"])):
+                self.client.log_artifact(run_id, record["local"], record["artifact"] or None)
         else:
             self.client.log_batch(run_id, metrics=[Metric(*m) for m in record.get("metrics", ())],
                                   params=[Param(*p) for p in record.get("params", ())],
@@ -198,6 +208,26 @@ class Outbox:
         if self.down:
             self.down = False
             say(f"{self.uri} answers again; sending what was queued")
+
+
+@contextmanager
+def upload_time(path: Path) -> Iterator[None]:
+    """A longer wait for the answer to an artifact's upload (the server stores it before it
+    answers): the request timeout plus a second per MiB, for this call (when the timeout is
+    this module's own setting, on an http(s) store)."""
+    current = os.environ.get(TIMEOUT_ENV)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    if current is None or size < UPLOAD_RATE:
+        yield
+        return
+    os.environ[TIMEOUT_ENV] = f"{float(current) + size / UPLOAD_RATE:g}"
+    try:
+        yield
+    finally:
+        os.environ[TIMEOUT_ENV] = current
 
 
 def merged(records: list[Record]) -> tuple[int, Record]:

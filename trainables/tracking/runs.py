@@ -25,16 +25,25 @@ from typing import Any
 from mlflow.tracking import MlflowClient
 
 from studyspec.dotted import flatten
-from trainables.tracking.outbox import Outbox, Patience, PatientClient, say, unreachable
+from trainables.tracking.outbox import (
+    TIMEOUT_ENV,
+    Outbox,
+    Patience,
+    PatientClient,
+    say,
+    unreachable,
+)
 
 PARAM_BATCH = 100  # MLflow's limit of params per log_batch call
 METRIC_BATCH = 1000
 LOCAL_STORE = "mlruns-local"  # the default store's folder: SQLite file and artifacts
 DEFAULT_DB = f"{LOCAL_STORE}/mlflow.db"
-# MLflow's own retries of one HTTP request: its default (7, with backoff) blocks a call for
-# about 4 minutes on a refused connection; here one quick retry, then the write is queued
-# (`trainables.tracking.outbox`). A value set in the environment wins.
-HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+# MLflow's own patience with one HTTP request: by default 7 retries with backoff and 120 s
+# for each answer, so a refused connection blocks a call for about 4 minutes and a server
+# that accepts and never answers for 16. Here no retry (the outbox retries, queueing
+# meanwhile: `trainables.tracking.outbox`) and `Patience.call` seconds for the answer (an
+# artifact's upload gets more, by its size). A value set in the environment wins.
+HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 PATIENCE = Patience()
 
 
@@ -79,15 +88,18 @@ class Tracker:
     up to `patience.read` for the server.
 
     `spool_under` names the study's parent run, whose spool folder keeps this tracker's
-    unsent writes (a trial's); without it each run is its own study (the driver's)."""
+    unsent writes (a trial's); without it each run is its own study (the driver's). The
+    folders are under `spool_root` (the study's storage, which every node sees) unless
+    `$NAS_TRACKING_SPOOL` is set; without either, in the user's cache."""
 
     def __init__(self, uri: str, spool_under: str | None = None,
-                 patience: Patience = PATIENCE):
+                 patience: Patience = PATIENCE, spool_root: str | None = None):
         if uri.startswith(("http://", "https://")):
-            for key, value in HTTP_RETRIES.items():
+            for key, value in {**HTTP_RETRIES, TIMEOUT_ENV: f"{patience.call:g}"}.items():
                 os.environ.setdefault(key, value)
         self.uri = uri
-        self.outbox = Outbox(MlflowClient(tracking_uri=uri), uri, spool_under, patience)
+        self.outbox = Outbox(MlflowClient(tracking_uri=uri), uri, spool_under, patience,
+                             spool_root)
         self.client = PatientClient(self.outbox.client, patience.read)
 
     def experiment_id(self, name: str) -> str:

@@ -21,14 +21,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SPOOL_ENV = "NAS_TRACKING_SPOOL"  # where the study folders live (default: the user's cache)
+SPOOL_ENV = "NAS_TRACKING_SPOOL"  # where the study folders live, if set (it wins)
 PENDING, REFUSED = ".pending.jsonl", ".refused.jsonl"
+URI_FILE = "tracking_uri.txt"  # the server a folder's writes are for (read by `sync`)
 Record = dict[str, Any]  # {"metrics"|"params"|"tags": [...]}, {"artifact", "local"}, {"status"}
 
 
-def spool_root() -> Path:
+def spool_root(default: str | Path | None = None) -> Path:
+    """`$NAS_TRACKING_SPOOL` if set, else `default` (a study's: in its storage, which every
+    node of a cluster sees), else the user's cache."""
     configured = os.environ.get(SPOOL_ENV)
-    return Path(configured) if configured else Path.home() / ".cache/nas-denoise/tracking-spool"
+    if configured:
+        return Path(configured)
+    return Path(default) if default else Path.home() / ".cache/nas-denoise/tracking-spool"
 
 
 def read_lines(path: Path) -> list[Record]:
@@ -55,6 +60,17 @@ class Spool:
         with open(self.folder / f"{run_id}.lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the handle closes
             yield
+
+    def note_uri(self, uri: str) -> None:
+        """Record the server this folder's writes are for (once)."""
+        path = self.folder / URI_FILE
+        if not path.exists():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(uri + "\n")
+
+    def uri(self) -> str | None:
+        path = self.folder / URI_FILE
+        return path.read_text().strip() if path.exists() else None
 
     def append(self, run_id: str, record: Record) -> None:
         """Queue `record` after the run's other pending writes; an artifact's file is copied
@@ -115,3 +131,12 @@ class Spool:
     def remove_if_empty(self) -> None:
         if self.folder.exists() and not self.runs():
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def spool_folders(roots: Iterable[Path]) -> list[Spool]:
+    """The study folders under these roots that hold writes (pending or refused)."""
+    found = []
+    for root in roots:
+        if root.is_dir():
+            found += [Spool(folder) for folder in sorted(root.iterdir()) if folder.is_dir()]
+    return [spool for spool in found if spool.runs()]

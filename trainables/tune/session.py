@@ -55,6 +55,7 @@ class TrialContext:
     param_keys: tuple[str, ...] = ()  # logged besides FILTER_KEYS (trainables.tracking.display)
     # the study's commit, dirty flag, package set and dataset hashes (trainables.tracking)
     provenance: dict[str, str] = field(default_factory=dict)
+    spool_root: str | None = None  # unsent MLflow writes: in the study's storage if local
 
 
 class TrialSession:
@@ -70,7 +71,8 @@ class TrialSession:
         """The trial's child run: reopened from the checkpoint (or, restarted before its
         first checkpoint, found by its trial id), else created with the trial config's
         `labels` (group, seed, unit, ...) as tags."""
-        tracker = Tracker(context.tracking_uri, spool_under=context.parent_run_id)
+        tracker = Tracker(context.tracking_uri, spool_under=context.parent_run_id,
+                          spool_root=context.spool_root)
         name = run_name(config, phase, params)
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:
