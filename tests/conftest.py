@@ -25,9 +25,12 @@ import importlib.abc, importlib.util, os, signal, sys, time
 
 FOLDER, ACTION, EPOCH = (os.environ["FAULT_DIR"], os.environ["FAULT_ACTION"],
                          int(os.environ["FAULT_EPOCH"]))
+TIMES = int(os.environ.get("FAULT_TIMES", "1000000"))  # at most this many trials in all
 
 
 def _once(run_id):
+    if len([f for f in os.listdir(FOLDER) if f.startswith(ACTION + "-")]) >= TIMES:
+        return False
     try:
         os.close(os.open(os.path.join(FOLDER, f"{ACTION}-{run_id}"),
                          os.O_CREAT | os.O_EXCL | os.O_WRONLY))
@@ -83,10 +86,11 @@ class Faults:
         folder.mkdir()
         (folder / "sitecustomize.py").write_text(HOOK)
 
-    def env(self, action: str, epoch: int) -> dict[str, str]:
+    def env(self, action: str, epoch: int, times: int | None = None) -> dict[str, str]:
+        """`times`: only the first so many trials to reach `epoch` (default: every one)."""
         path = os.pathsep.join(p for p in (str(self.folder), os.environ.get("PYTHONPATH")) if p)
         return {"PYTHONPATH": path, "FAULT_DIR": str(self.folder), "FAULT_ACTION": action,
-                "FAULT_EPOCH": str(epoch)}
+                "FAULT_EPOCH": str(epoch), **({"FAULT_TIMES": str(times)} if times else {})}
 
     def attempts(self) -> list[tuple[int, str, int]]:
         """(pid, run id, epoch) of every report the workers made, in order."""

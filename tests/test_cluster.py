@@ -169,13 +169,14 @@ def healthy(url: str) -> bool:
 
 
 @contextmanager
-def two_nodes(monkeypatch, head_home: Path, worker_home: Path, started: set[int]):
-    """Head and worker raylets on 127.0.0.1, one CPU each, each started in its own folder
+def two_nodes(monkeypatch, head_home: Path, worker_home: Path, started: set[int],
+              cpus: int = 1):
+    """Head and worker raylets on 127.0.0.1, `cpus` CPUs each, each started in its own folder
     (the working directory its Ray workers inherit)."""
     monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # keep 127.0.0.1
     monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", False)
     temp = tempfile.mkdtemp(prefix="ray-")  # short: Ray's socket paths must fit 107 bytes
-    node = {"node_ip_address": LOOPBACK, "num_cpus": 1, "temp_dir": temp}
+    node = {"node_ip_address": LOOPBACK, "num_cpus": cpus, "temp_dir": temp}
     monkeypatch.chdir(head_home)
     cluster = Cluster(initialize_head=True, head_node_args={
         **node, "gcs_server_port": free_port(), "include_dashboard": False})

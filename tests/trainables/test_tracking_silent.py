@@ -4,13 +4,12 @@ A trial's logging call waits a few seconds at most before its writes go to the s
 trials and the study end normally and report what is undelivered; `sync` delivers it once
 the server answers again."""
 
-import socket
-import threading
 import time
 
 import pytest
 
 from orchestrator.cli import main
+from tests.tracking_proxy import TrackingProxy
 from tests.trainables.test_tracking_outage import Trial, assert_arrived
 from trainables.tracking.outbox import Patience
 from trainables.tracking.runs import Tracker
@@ -21,51 +20,11 @@ SLOWEST_CALL_S = 10.0
 SILENT_STEPS = 3
 
 
-class SilentProxy:
-    """Forwards loopback TCP to `target_port`; while `silent`, accepts and reads connections
-    (new and open ones) and forwards nothing in either direction."""
-
-    def __init__(self, target_port: int):
-        self.target_port, self.silent = target_port, False
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self.accept, daemon=True).start()
-
-    @property
-    def uri(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def accept(self) -> None:
-        while True:
-            client, _ = self.listener.accept()
-            threading.Thread(target=self.serve, args=(client,), daemon=True).start()
-
-    def serve(self, client: socket.socket) -> None:
-        if self.silent:
-            self.pump(client, None)
-            return
-        server = socket.create_connection(("127.0.0.1", self.target_port))
-        threading.Thread(target=self.pump, args=(server, client), daemon=True).start()
-        self.pump(client, server)
-
-    def pump(self, source: socket.socket, sink: socket.socket | None) -> None:
-        try:
-            while data := source.recv(65536):
-                if sink is not None and not self.silent:
-                    sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                if end is not None:
-                    end.close()
-
-
 def test_a_server_that_never_answers_costs_seconds_and_sync_delivers(mlflow_server, spool_env,
                                                                      capsys):
     mlflow_server.start()
     mlflow_server.wait()
-    proxy = SilentProxy(mlflow_server.port)
+    proxy = TrackingProxy(mlflow_server.port)
     quick = Patience(read=30.0, finish=2.0, retry_every=1.0)  # call: the shipped default
     driver = Tracker(proxy.uri, patience=quick)
     experiment_id = driver.experiment_id("silent")
@@ -75,7 +34,7 @@ def test_a_server_that_never_answers_costs_seconds_and_sync_delivers(mlflow_serv
               for name in ("a", "b")]
     for trial in trials:
         trial.step()
-    proxy.silent = True
+    proxy.set("silent")
     started = time.monotonic()
     for _ in range(SILENT_STEPS):
         for trial in trials:
@@ -91,7 +50,7 @@ def test_a_server_that_never_answers_costs_seconds_and_sync_delivers(mlflow_serv
     err = capsys.readouterr().err
     assert "does not answer" in err and "were not delivered" in err
 
-    proxy.silent = False
+    proxy.set("forward")
     assert main(["sync", "--storage", str(spool_env.parent / "no-storage")]) == 0
     out = capsys.readouterr().out
     assert f"delivered {sum(left)} metric values of study run {parent}" in out, out
