@@ -32,10 +32,10 @@ USER_ERRORS = (StudyError, DataError, GenotypeError, TrialsFailed, ResourceError
 
 
 def report_command(target: str, tracking_uri: str | None, out: str | None = None,
-                   storage: str | None = None) -> list[str]:
+                   storage: str | None = None, html: str | None = None) -> list[str]:
     """Rebuild the tables of a study's parent run from MLflow alone, after sending what the
     study left unsent (`sync`); the artifact paths (or, with `out`, the files written there
-    with provenance.json)."""
+    with provenance.json; with `html`, that self-contained HTML file)."""
     from mlflow.tracking import MlflowClient
 
     uri = tracking_uri or default_tracking_uri()
@@ -44,7 +44,7 @@ def report_command(target: str, tracking_uri: str | None, out: str | None = None
     lines, _ = sync_command(storage, uri, wait=10.0, parent=parent)
     if lines != ["nothing to send"]:
         print("\n".join(lines), file=sys.stderr)
-    return write_report(client, parent, out)
+    return write_report(client, parent, out, html)
 
 
 def checked_study(file: str, profile: str | None = None, assignments: tuple[str, ...] = (),
@@ -88,6 +88,8 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--tracking-uri", help=URI_HELP)
     report.add_argument("--out", help="also write the tables, pictures and provenance.json "
                                       "to this folder")
+    report.add_argument("--html", metavar="FILE",
+                        help="also write the whole report as one self-contained HTML file")
     report.add_argument("--storage", default="./runs",
                         help="the study's storage folder, whose unsent MLflow writes are sent "
                              "first (default ./runs)")
@@ -104,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in COMMANDS:
             return run_command(args)
         if args.command == "report":
-            for path in report_command(args.target, args.tracking_uri, args.out, args.storage):
+            for path in report_command(args.target, args.tracking_uri, args.out, args.storage,
+                                       args.html):
                 print(path)
             return 0
         if args.command == "validate" or args.dry_run:

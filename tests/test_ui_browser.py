@@ -158,3 +158,32 @@ def test_a_rerun_names_what_differs_and_strict_does_not_start(quickstart_store, 
     assert "feedfacefeedface" in differs[1]
     assert err.count("\n") == 1 and err.startswith("error: ") and "--strict" in err
     assert len(client.search_runs([retrain.info.experiment_id])) == before
+
+
+def test_the_html_report_opens_from_disk_with_its_tables_and_pictures(quickstart, tmp_path):
+    """`report --html`: one file, opened from disk (no server), shows the results table and
+    pictures that loaded (decoded, with a width); it fetches nothing."""
+    binary = needed_chromium()
+    folder, uri, runs = quickstart
+    parent = next(run for run in runs if run.data.tags["phase"] == "study")
+    page = tmp_path / "report" / "quickstart.html"
+    assert main(["report", parent.info.run_id, "--tracking-uri", uri, "--html", str(page),
+                 "--storage", str(tmp_path / "none")]) == 0
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+    browser = Browser(binary, tmp_path / "profile")
+    try:
+        browser.open(page.as_uri())
+        browser.wait_for("document.readyState === 'complete'")
+        headers = browser.evaluate(
+            "[...document.querySelectorAll('table th')].map(th => th.innerText)")
+        assert any("PSNR" in header for header in headers), headers
+        cells = browser.evaluate("document.querySelectorAll('table td').length")
+        assert cells >= 2
+        loaded = browser.evaluate("[...document.images].filter(i => i.complete && "
+                                  "i.naturalWidth > 0).map(i => i.alt)")
+        assert any(name.startswith("results/") for name in loaded), loaded
+        assert any(name.startswith("pictures/") for name in loaded), loaded
+        assert "Provenance" in browser.evaluate("document.body.innerText")
+    finally:
+        browser.close()

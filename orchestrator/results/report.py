@@ -274,19 +274,28 @@ def build_report(client: MlflowClient, parent_run_id: str) -> dict[str, bytes]:
     return report_files(client, parent_run_id)[0]
 
 
-def write_report(client: MlflowClient, parent_run_id: str, out: str | None = None) -> list[str]:
+def write_report(client: MlflowClient, parent_run_id: str, out: str | None = None,
+                 html: str | None = None) -> list[str]:
     """Build the results files and plots and log them as artifacts of the parent run (same
     paths are overwritten; a plot left out leaves a `plot_note.<path>` tag saying why);
     returns their artifact paths. With `out`, also write them, the pictures of each arm's
     best retrained network (`pictures/<arm>/`) and `provenance.json` to that folder, and
-    return those paths instead."""
+    return those paths instead; with `html`, all of it as one self-contained HTML file."""
     files, notes = report_files(client, parent_run_id)
-    if out is not None:
+    written = []
+    if out is not None or html is not None:
+        from orchestrator.results.html import html_report
         from orchestrator.results.pictures import best_pictures
         from orchestrator.results.provenance import provenance, write_folder
 
         pictures = best_pictures(client, child_runs(client, client.get_run(parent_run_id)))
-        written = write_folder(out, {**files, **pictures}, provenance(client, parent_run_id))
+        record = provenance(client, parent_run_id)
+        if out is not None:
+            written += write_folder(out, {**files, **pictures}, record)
+        if html is not None:
+            Path(html).parent.mkdir(parents=True, exist_ok=True)
+            Path(html).write_text(html_report({**files, **pictures}, record))
+            written.append(html)
     for path, note in notes.items():
         client.set_tag(parent_run_id, f"plot_note.{path}", note)
     tables = [(path, data.decode()) for path, data in files.items()
@@ -300,7 +309,7 @@ def write_report(client: MlflowClient, parent_run_id: str, out: str | None = Non
             local.parent.mkdir(parents=True, exist_ok=True)
             local.write_bytes(data)
             client.log_artifact(parent_run_id, str(local), directory or None)
-    return written if out is not None else list(files)
+    return written or list(files)
 
 
 # Which parent run a report is for
