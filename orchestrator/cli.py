@@ -81,6 +81,8 @@ def parser() -> argparse.ArgumentParser:
     study.add_argument("--address", help="address of a running Ray cluster (default: local)")
     study.add_argument("--resume", action="store_true", help="continue an interrupted study")
     study.add_argument("--dry-run", action="store_true", help="validate and print the plan")
+    study.add_argument("--no-cache", action="store_true",
+                       help="run every unit, even those an earlier study already finished")
     study.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
                        help="0 quiet, 1 a status line per arm (default), 2 Tune's tables too")
     report = commands.add_parser("report", help="rebuild a study's tables from MLflow")
@@ -121,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         study = load_study(args.file, args.profile, args.assignments, args.data_root)
         check_published(args.file)
         options = RunOptions(args.tracking_uri, args.storage, args.address, args.resume,
-                             args.file, args.verbose, args.arms, tuple(argv))
+                             args.file, args.verbose, args.arms, tuple(argv), args.no_cache)
         outcome = run_study(study, options)
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)

@@ -95,7 +95,8 @@ def rerun_command(uri: str, run_id: str, args: argparse.Namespace) -> str:
         raise RunError(f"rerun of run {run_id}: --strict and {len(changed)} difference(s) "
                        "from what the run ran with (listed above); not started")
     options = RunOptions(uri, args.storage, source=f"rerun of run {run_id}",
-                         verbose=args.verbose, command=("rerun", run_id))
+                         verbose=args.verbose, command=("rerun", run_id),
+                         no_cache=True)  # a rerun recomputes, it does not look up
     outcome = run_study(study, options)
     Tracker(uri).set_tags(outcome.parent_run_id, {"rerun_of": run_id})
     return (f"rerun of run {run_id}: parent run {outcome.parent_run_id} in study "

@@ -59,9 +59,9 @@ def run_config(storage: str, verbose: int, max_failures: int = 0,
 
 
 def make_tuner(trainable, arms: list[ArmPlan], max_concurrent: int, storage: str,
-               verbose: int, linker=None, max_failures: int = 0) -> tune.Tuner:
+               verbose: int, linker=None, max_failures: int = 0, cache=None) -> tune.Tuner:
     tune_config = tune.TuneConfig(
-        search_alg=StudySearcher(arms, linker), scheduler=PerArmASHA.for_arms(arms),
+        search_alg=StudySearcher(arms, linker, cache), scheduler=PerArmASHA.for_arms(arms),
         num_samples=-1,  # until the searcher says the study is finished
         max_concurrent_trials=max_concurrent,
         reuse_actors=True)  # a trial with the same resources reuses a worker: no new

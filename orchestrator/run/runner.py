@@ -17,6 +17,7 @@ import ray
 import yaml
 
 from orchestrator.results import NOTE_TAG, write_report
+from orchestrator.run.cache import ResultCache, identities
 from orchestrator.run.console import results_location, results_text, start_lines
 from orchestrator.run.dedup import DedupLinker
 from orchestrator.run.experiment import fit, make_trainable, make_tuner
@@ -59,6 +60,7 @@ class RunOptions:
     verbose: int = 1
     arms: tuple[str, ...] = ()  # run only these arms (empty: all)
     command: tuple[str, ...] = ()  # the CLI's arguments (tagged on the parent run)
+    no_cache: bool = False  # run every unit, even one an earlier study finished
 
 
 def resolve_uri(study: Study, options: RunOptions) -> str:
@@ -261,10 +263,15 @@ def signalled_study(study: Study, options: RunOptions, loops: Loops | None,
         tracker.set_tags(parent_id, {f"data_root.{name}": root for name, root in roots.items()})
         tracker.set_tags(parent_id, {NOTE_TAG: study_note(study, options.source, prepared.plans)})
         in_flight = min(study.tune.max_concurrent, trial_capacity(prepared.studies, available))
-        say(options, start_lines(study.name, uri, folder, parent_id, prepared.plans))
+        arm_ids, lookups, line = identities(prepared.studies, provenance.trial_tags,
+                                            options.no_cache)
+        cache = ResultCache(context, {p.name: p.plain_study() for p in prepared.plans}, arm_ids,
+                            lookups)
+        say(options, start_lines(study.name, uri, folder, parent_id, prepared.plans)
+            + ([line] if line else []))
         quiet_tune(options.verbose)
         outcome = run_experiment(prepared, options, tracker, context, folder, loops, in_flight,
-                                 study.tune.max_failures, signals)
+                                 study.tune.max_failures, signals, cache)
         with tracker.unless_unreachable("the results tables' location"):
             say(options, [results_text(tracker.client, parent_id)])
             outcome = replace(outcome, results_at=results_location(tracker.client, parent_id))
@@ -277,7 +284,8 @@ def signalled_study(study: Study, options: RunOptions, loops: Loops | None,
 def run_experiment(prepared: PreparedArms, options: RunOptions, tracker: Tracker,
                    context: TrialContext, folder: str, loops: Loops | None,
                    in_flight: int, max_failures: int = 0,
-                   signals: StopSignals | None = None) -> StudyOutcome:
+                   signals: StopSignals | None = None,
+                   cache: ResultCache | None = None) -> StudyOutcome:
     """Fit the experiment; a stop signal (`orchestrator.run.signals`) ends it with its state
     saved, the parent run and the runs of the trials it stopped marked KILLED."""
     trainable = make_trainable(prepared.plans, prepared.data, context, loops)
@@ -288,7 +296,7 @@ def run_experiment(prepared: PreparedArms, options: RunOptions, tracker: Tracker
             results = fit(trainable, folder, options.resume, lambda: make_tuner(
                 trainable, prepared.plans, in_flight, folder, options.verbose,
                 DedupLinker(context, {p.name: p.plain_study() for p in prepared.plans}),
-                max_failures))
+                max_failures, cache))
         if signals.received is not None:
             raise StudyStopped(context.study, signals.received)
         finished = check_outcome(results, prepared.plans)

@@ -58,7 +58,7 @@ class Cursor:
 
 
 class StudySearcher(Searcher):
-    def __init__(self, arms: list[ArmPlan], linker=None):
+    def __init__(self, arms: list[ArmPlan], linker=None, cache=None):
         super().__init__(metric=None, mode=None)
         self.arms = {arm.name: arm for arm in arms}
         self.order = [arm.name for arm in arms]
@@ -74,17 +74,34 @@ class StudySearcher(Searcher):
         self.done: dict[str, dict[str, Any]] = {}  # dedup key -> {run_id, metrics}
         self.waiting: dict[str, list[dict[str, Any]]] = {}  # dedup key -> dependents
         self.linker = linker  # creates the MLflow run of a deduplicated retrain
+        self.cache = cache  # finished units of earlier studies (orchestrator.run.cache)
 
     # --- Tune's Searcher interface ------------------------------------------------------
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
-        config = self.next_config()
-        if config is None:
-            return Searcher.FINISHED if self.finished() else None
-        self.live[trial_id] = config
-        return config
+        while True:
+            config = self.next_config()
+            if config is None:
+                return Searcher.FINISHED if self.finished() else None
+            if not self.cached(config):
+                self.live[trial_id] = config
+                return config
+
+    def cached(self, config: dict[str, Any]) -> bool:
+        """An earlier study finished this unit: take its result instead of a trial."""
+        result = self.cache.lookup(config) if self.cache is not None else None
+        if result is None:
+            return False
+        if config["phase"] == SEARCH:
+            self.search_ended(config, result)
+        else:
+            self.retrain_ended(config, result)
+        return True
+
+    def identity(self, arm: str) -> dict[str, Any] | None:
+        return self.cache.identity(arm) if self.cache is not None else None
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
@@ -151,7 +168,8 @@ class StudySearcher(Searcher):
     def emit(self, arm: ArmPlan, cursor: Cursor) -> dict[str, Any]:
         if cursor.seed_index == 0:
             cursor.tuned = self.open_sample(arm, cursor.sample)
-        config = search_config(arm, cursor.sample, arm.seeds[cursor.seed_index], cursor.tuned)
+        config = search_config(arm, cursor.sample, arm.seeds[cursor.seed_index], cursor.tuned,
+                               self.identity(arm.name))
         cursor.seed_index += 1
         if cursor.seed_index == len(arm.seeds):
             cursor.sample, cursor.seed_index = cursor.sample + 1, 0
@@ -177,7 +195,8 @@ class StudySearcher(Searcher):
                 self.record(config, None, parts=len(arm.noises))
             return
         if arm.retrain:
-            for retrain in retrain_configs(arm, config, genotype, result.get("mlflow_run_id", "")):
+            for retrain in retrain_configs(arm, config, genotype, result.get("mlflow_run_id", ""),
+                                           self.identity(arm.name)):
                 self.queue_retrain(retrain)
 
     def queue_retrain(self, config: dict[str, Any]) -> None:

@@ -4,12 +4,13 @@ retrain adapters, and the session they share (MLflow child run, checkpoints, rep
 `__all__` is what other packages may import; the modules are private to it."""
 
 from trainables.tune.nospace import NO_SPACE
-from trainables.tune.session import TrialContext
+from trainables.tune.session import RESULT_FILE, TrialContext
 from trainables.tune.trainable import Loops, study_trainable
 
 __all__ = [
     "Loops",
     "NO_SPACE",
+    "RESULT_FILE",
     "TrialContext",
     "study_trainable",
 ]

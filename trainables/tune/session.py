@@ -38,6 +38,7 @@ from trainables.tune.nospace import (
 )
 
 STATE_FILE = "state.pt"
+RESULT_FILE = "unit_result.json"  # the trial's last report to Tune (what a cached unit gives)
 RUN_FILE = "mlflow_run.json"
 EPOCH_METRIC = "train/loss"  # reported every epoch by both loops
 
@@ -64,6 +65,7 @@ class TrialSession:
         self.tracker, self.run_id, self.state = tracker, run_id, state
         self.logged_through = logged_through  # last epoch the MLflow run already has
         self.name = name  # the run's name before its architecture is known
+        self.last_result: dict[str, Any] | None = None
 
     @classmethod
     def open(cls, context: TrialContext, phase: str, config: dict[str, Any],
@@ -94,6 +96,7 @@ class TrialSession:
         all_tags = {"study": context.study, "arm": config["arm"], "method": method,
                     "phase": phase, "trial_id": trial_id, "eval_protocol": protocol_hash(),
                     **context.provenance, **config.get("labels", {}), **(tags or {}),
+                    **({"cache_key": config["cache_key"]} if config.get("cache_key") else {}),
                     **node_tags()}
         run_id = tracker.start_run(context.experiment_id, name, all_tags, context.parent_run_id)
         tracker.log_params(run_id, logged_params(params, phase, context.param_keys))
@@ -115,6 +118,7 @@ class TrialSession:
             except OSError as error:
                 raise (no_space(error, folder) if out_of_space(error) else error) from error
             result = {**metrics, **(extra or {}), "epoch": epoch, "mlflow_run_id": self.run_id}
+            self.last_result = result
             try:
                 tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
             except OSError as error:  # copying the checkpoint into the study's storage
@@ -172,5 +176,7 @@ def run_in_session(session: TrialSession, work) -> Any:
         session.tracker.set_tags(session.run_id, {"failure": f"{type(error).__name__}: {reason}"})
         session.finish("FAILED")
         raise error from (None if error is raised else raised)
+    if session.last_result is not None:  # for a later study's result cache
+        session.tracker.log_text(session.run_id, json.dumps(session.last_result), RESULT_FILE)
     session.finish()
     return result

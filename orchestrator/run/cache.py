@@ -1,0 +1,147 @@
+"""Results reused across studies: a unit of work that some study already finished is not
+run again.
+
+A unit (a search, or a retraining at one degradation and stage count) is named by a
+content key (`orchestrator.study.units`: `cache_key`): the resolved settings that affect
+its result, its seed, its genotype's `arch_hash` (a retraining), and the arm's `identity`
+here: the code's commit, the installed package set, the data manifests' hashes and the
+evaluation protocol. Every trial run carries its key as a tag and, when it ends, its last
+report to Tune as `unit_result.json`. Before the study searcher hands a unit to Tune it
+asks the tracking store for a FINISHED run with the unit's key (in any experiment); when
+there is one, the unit gets a new child run under this study, FINISHED at once with the
+original's metrics, a `cached_from` tag naming the original (whose artifacts it links, not
+copies), and the searcher goes on as if the trial had reported that result. Tables count
+it like any other run.
+
+The cache is off for a study run from a checkout with uncommitted changes (the commit would
+not say what computed the results; nothing is tagged for reuse either, one line says so) or
+from outside a checkout; `--no-cache` runs everything but still tags the runs for later.
+Settings that do not change a result are not in the key: names, resources, tracking, the
+data's folder (its manifest is). The in-study dedup of retraining uses the same key.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlflow.exceptions import MlflowException
+
+from orchestrator.results import all_experiment_ids
+from studyspec.dotted import with_overrides
+from trainables.loops import protocol_hash
+from trainables.tracking import (
+    COMMIT_TAG,
+    DATA_TAG,
+    DIRTY_TAG,
+    PACKAGE_SET_TAG,
+    Tracker,
+    dataset_label,
+    logged_params,
+    run_name,
+)
+from trainables.tune import RESULT_FILE, TrialContext
+
+CACHE_TAG, CACHED_FROM = "cache_key", "cached_from"
+COPIED = ("method", "eval_protocol", "arch_hash", "noise", "search_run_id")  # original's tags
+
+
+def identities(studies: dict[str, Any], trial_tags: dict[str, str], no_cache: bool
+               ) -> tuple[dict[str, dict[str, Any]], bool, str | None]:
+    """(arm -> identity, whether to look results up, a line for the console or None).
+    `studies`: each arm's resolved `Study`; `trial_tags`: the study's provenance tags."""
+    commit, dirty = trial_tags.get(COMMIT_TAG, ""), trial_tags.get(DIRTY_TAG, "")
+    if not commit:
+        return {}, False, "result cache: off (not run from a git checkout)"
+    if dirty != "false":
+        return {}, False, ("result cache: off (the checkout has uncommitted changes: results "
+                           "are neither reused nor kept for reuse)")
+    found = {}
+    for name, study in studies.items():
+        data = study.data
+        sets = [data.train, *data.test, *(study.search.monitor or ())]
+        found[name] = {"commit": commit, "packages": trial_tags.get(PACKAGE_SET_TAG, ""),
+                       "protocol": protocol_hash(),
+                       "data": {s: trial_tags.get(f"{DATA_TAG}{dataset_label(s)}", "")
+                                for s in sets}}
+    return found, not no_cache, ("result cache: off for lookups (--no-cache); the runs are "
+                                 "kept for reuse" if no_cache else None)
+
+
+@dataclass(frozen=True)
+class ResultCache:
+    """What the study searcher asks (plain data: it pickles with the searcher's state)."""
+
+    context: TrialContext
+    studies: dict[str, dict[str, Any]]  # arm -> the arm's plain study (its logged params)
+    arm_identities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lookups: bool = True
+
+    def identity(self, arm: str) -> dict[str, Any] | None:
+        return self.arm_identities.get(arm)
+
+    def tracker(self) -> Tracker:
+        return Tracker(self.context.tracking_uri, spool_under=self.context.parent_run_id,
+                       spool_root=self.context.spool_root)
+
+    def lookup(self, config: dict[str, Any]) -> dict[str, Any] | None:
+        """The result a finished run with the config's key reported (its `mlflow_run_id` the
+        new child run, or for a search the original, whose artifacts retrains may read)."""
+        key = config.get("cache_key")
+        if not (self.lookups and key):
+            return None
+        tracker = self.tracker()
+        client = tracker.client
+        query = (f"tags.{CACHE_TAG} = '{key}' and attributes.status = 'FINISHED' and "
+                 f"tags.{CACHED_FROM} IS NULL")
+        for original in client.search_runs(all_experiment_ids(client), query,
+                                           order_by=["attributes.start_time DESC"]):
+            if original.data.tags.get("mlflow.parentRunId") == self.context.parent_run_id:
+                continue  # this study's own: the in-study dedup links it
+            result = unit_result(client, original.info.run_id)
+            if result is None:
+                continue
+            linked = self.link(tracker, config, original)
+            keep = config["phase"] == "search"  # a search's artifacts stay the original's
+            return {**result, "mlflow_run_id": original.info.run_id if keep else linked}
+        return None
+
+    def link(self, tracker: Tracker, config: dict[str, Any], original) -> str:
+        """The unit's child run in this study: FINISHED, the original's metrics, a link."""
+        query = (f"tags.mlflow.parentRunId = '{self.context.parent_run_id}' and "
+                 f"tags.{CACHE_TAG} = '{config['cache_key']}' and "
+                 f"tags.unit = '{config['unit']}'")
+        existing = tracker.client.search_runs([self.context.experiment_id], query)
+        if existing:  # linked before an interruption
+            return existing[0].info.run_id
+        phase = config["phase"]
+        source = original.data.tags
+        tags = {"study": self.context.study, "arm": config["arm"], "phase": phase,
+                **{key: source[key] for key in COPIED if key in source},
+                **self.context.provenance, **config["labels"], CACHE_TAG: config["cache_key"],
+                CACHED_FROM: original.info.run_id}
+        study = with_overrides(self.studies[config["arm"]],
+                               {**config["tuned"], "seed": config["seed"]})
+        if phase == "retrain":
+            study["retrain"] = {**study["retrain"], "noise_used": config["noise"],
+                                **({"stages_used": config["stages"]} if "stages" in config
+                                   else {})}
+        name = source.get("mlflow.runName") or run_name(config, phase, study)
+        run_id = tracker.start_run(self.context.experiment_id, name, tags,
+                                   self.context.parent_run_id)
+        tracker.log_params(run_id, logged_params(study, phase, self.context.param_keys))
+        tracker.log_metrics(run_id, dict(original.data.metrics), step=0)
+        tracker.finish(run_id)
+        return run_id
+
+
+def unit_result(client, run_id: str) -> dict[str, Any] | None:
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = client.download_artifacts(run_id, RESULT_FILE, folder)
+        except (MlflowException, OSError):
+            return None
+        return json.loads(Path(path).read_text())
