@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.results import all_experiment_ids, run_if_exists, study_run_in
 from searchspaces.genotype import Genotype
-from trainables.tracking import CONFIG_FILE, RECORD_FILE
+from trainables.tracking import CONFIG_FILE, RECORD_FILE, artifact_run
 
 GENOTYPE_FILE = "genotype.json"
 WEIGHTS_FILE = "weights/model.pt"
@@ -38,7 +38,8 @@ def artifact(client: MlflowClient, run: Run, path: str, folder: str | Path | Non
              ) -> Path:
     """The artifact downloaded (into `folder`, else a temporary one); one line when absent."""
     try:
-        local = client.download_artifacts(run.info.run_id, path, str(folder) if folder else None)
+        local = client.download_artifacts(artifact_run(client, run.info.run_id, run.data.tags),
+                                          path, str(folder) if folder else None)
     except (MlflowException, OSError) as error:
         first = (str(error).splitlines() or [""])[0][:200]
         raise RunError(f"{run_label(run)} has no artifact {path} ({first})") from None

@@ -39,7 +39,7 @@ from orchestrator.results.aggregate import (
 from orchestrator.study import optuna_space
 from studyspec.schema import ObjectiveSpec, TuneSpec
 from trainables.plots import DPI
-from trainables.tracking import CONFIG_FILE
+from trainables.tracking import CONFIG_FILE, artifact_run
 
 FIGURE_SIZE = (8.0, 5.0)  # inches
 Notes = dict[str, str]  # artifact path -> why it was not drawn
@@ -64,7 +64,8 @@ def run_config(client: MlflowClient, runs: Sequence[RunRecord]) -> dict[str, Any
     for run in sorted(runs, key=lambda run: (run.tag("phase") != "search", run.run_id)):
         with tempfile.TemporaryDirectory() as folder:
             try:
-                path = client.download_artifacts(run.run_id, CONFIG_FILE, folder)
+                path = client.download_artifacts(artifact_run(client, run.run_id, run.tags),
+                                                 CONFIG_FILE, folder)
                 config = json.loads(Path(path).read_text())
             except (MlflowException, OSError, ValueError):
                 continue

@@ -11,6 +11,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from orchestrator.results.aggregate import file_stem
+from trainables.tracking import artifact_run
 
 RETRAIN_PLOTS = ("architecture.png", "samples.png")
 SEARCH_PLOTS = ("arch_weights.png",)
@@ -39,7 +40,8 @@ def best_runs(runs) -> dict[str, object]:
 
 def plot_bytes(client: MlflowClient, run_id: str, name: str, folder: str) -> bytes | None:
     try:
-        return Path(client.download_artifacts(run_id, f"plots/{name}", folder)).read_bytes()
+        return Path(client.download_artifacts(artifact_run(client, run_id), f"plots/{name}",
+                                              folder)).read_bytes()
     except (MlflowException, OSError):
         return None
 

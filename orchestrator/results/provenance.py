@@ -14,7 +14,7 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from trainables.tracking import RECORD_FILE, package_versions
+from trainables.tracking import RECORD_FILE, artifact_run, package_versions
 
 PAGE = 1000
 
@@ -28,7 +28,8 @@ def trial_records(client: MlflowClient, parent) -> tuple[int, list[tuple[Any, di
     with tempfile.TemporaryDirectory() as folder:
         for run in runs:
             try:
-                path = client.download_artifacts(run.info.run_id, RECORD_FILE, folder)
+                path = client.download_artifacts(  # a cached run: what computed its unit
+                    artifact_run(client, run.info.run_id, run.data.tags), RECORD_FILE, folder)
             except (MlflowException, OSError):
                 continue  # a de-duplicated or failed run logs no record
             found.append((run, json.loads(Path(path).read_text())))

@@ -34,6 +34,7 @@ from orchestrator.results import all_experiment_ids
 from studyspec.dotted import with_overrides
 from trainables.loops import protocol_hash
 from trainables.tracking import (
+    CACHED_FROM,
     COMMIT_TAG,
     DATA_TAG,
     DIRTY_TAG,
@@ -45,8 +46,8 @@ from trainables.tracking import (
 )
 from trainables.tune import RESULT_FILE, TrialContext
 
-CACHE_TAG, CACHED_FROM = "cache_key", "cached_from"
-COPIED = ("method", "eval_protocol", "arch_hash", "noise", "search_run_id")  # original's tags
+CACHE_TAG = "cache_key"
+COPIED = ("method", "eval_protocol", "arch_hash", "noise")  # the original's tags
 
 
 def identities(studies: dict[str, Any], trial_tags: dict[str, str], no_cache: bool
@@ -88,8 +89,8 @@ class ResultCache:
                        spool_root=self.context.spool_root)
 
     def lookup(self, config: dict[str, Any]) -> dict[str, Any] | None:
-        """The result a finished run with the config's key reported (its `mlflow_run_id` the
-        new child run, or for a search the original, whose artifacts retrains may read)."""
+        """The result a finished run with the config's key reported, its `mlflow_run_id` the
+        unit's new child run (whose artifacts are the original's: `artifact_run`)."""
         key = config.get("cache_key")
         if not (self.lookups and key):
             return None
@@ -104,9 +105,7 @@ class ResultCache:
             result = unit_result(client, original.info.run_id)
             if result is None:
                 continue
-            linked = self.link(tracker, config, original)
-            keep = config["phase"] == "search"  # a search's artifacts stay the original's
-            return {**result, "mlflow_run_id": original.info.run_id if keep else linked}
+            return {**result, "mlflow_run_id": self.link(tracker, config, original)}
         return None
 
     def link(self, tracker: Tracker, config: dict[str, Any], original) -> str:
@@ -123,6 +122,8 @@ class ResultCache:
                 **{key: source[key] for key in COPIED if key in source},
                 **self.context.provenance, **config["labels"], CACHE_TAG: config["cache_key"],
                 CACHED_FROM: original.info.run_id}
+        if phase == "retrain":  # this study's search run of the unit (its tables link them)
+            tags["search_run_id"] = config["candidate"].get("source", "")
         study = with_overrides(self.studies[config["arm"]],
                                {**config["tuned"], "seed": config["seed"]})
         if phase == "retrain":

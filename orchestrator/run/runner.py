@@ -300,6 +300,8 @@ def run_experiment(prepared: PreparedArms, options: RunOptions, tracker: Tracker
         if signals.received is not None:
             raise StudyStopped(context.study, signals.received)
         finished = check_outcome(results, prepared.plans)
+        with tracker.unless_unreachable("the count of retrained networks"):
+            finished = retrained_runs(tracker, context)  # cached and linked ones too
         status = "FINISHED"
         return StudyOutcome(finished, context.parent_run_id, results)
     except (KeyboardInterrupt, StudyStopped):
@@ -311,6 +313,13 @@ def run_experiment(prepared: PreparedArms, options: RunOptions, tracker: Tracker
         with tracker.unless_unreachable("results tables (rebuild them with `report`)"):
             write_report(tracker.client, context.parent_run_id)
         tracker.finish(context.parent_run_id, status)  # sends, or reports, what is queued
+
+
+def retrained_runs(tracker: Tracker, context: TrialContext) -> int:
+    query = (f"tags.mlflow.parentRunId = '{context.parent_run_id}' and tags.phase = 'retrain' "
+             "and attributes.status = 'FINISHED'")
+    return len(tracker.client.search_runs([context.experiment_id], filter_string=query,
+                                          max_results=10000))
 
 
 def mark_stopped_trials(tracker: Tracker, context: TrialContext) -> None:

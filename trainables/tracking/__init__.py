@@ -35,14 +35,18 @@ from trainables.tracking.reproducibility import (
     record_texts,
 )
 from trainables.tracking.runs import (
+    CACHED_FROM,
     Tracker,
     artifact_root_for,
+    artifact_run,
     default_tracking_uri,
     prepare_local_store,
 )
 from trainables.tracking.spool import Spool, spool_folders, spool_root
 
 __all__ = [
+    "CACHED_FROM",
+    "artifact_run",
     "COMMIT_TAG",
     "CONFIG_FILE",
     "DATA_TAG",

@@ -183,5 +183,17 @@ class Tracker:
             say(f"{what} not written: {self.uri} does not answer")
 
 
+CACHED_FROM = "cached_from"  # a run whose unit an earlier study computed: that run's id
+
+
+def artifact_run(client: Any, run_id: str, tags: Mapping[str, str] | None = None) -> str:
+    """The run whose artifacts `run_id` has: itself, or for a cached run the original (its
+    artifacts are linked, not copied: `orchestrator.run.cache`)."""
+    if not run_id:
+        return run_id
+    tags = client.get_run(run_id).data.tags if tags is None else tags
+    return tags.get(CACHED_FROM) or run_id
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
