@@ -30,7 +30,10 @@ from typing import Any
 
 from mlflow.exceptions import MlflowException
 
-from orchestrator.results import all_experiment_ids
+from orchestrator.results import all_experiment_ids, write_report
+from orchestrator.run.dedup import DedupLinker
+from orchestrator.run.searcher import StudySearcher
+from orchestrator.study import StudyError
 from studyspec.dotted import with_overrides
 from trainables.loops import protocol_hash
 from trainables.tracking import (
@@ -80,6 +83,7 @@ class ResultCache:
     studies: dict[str, dict[str, Any]]  # arm -> the arm's plain study (its logged params)
     arm_identities: dict[str, dict[str, Any]] = field(default_factory=dict)
     lookups: bool = True
+    linking: bool = True  # False: look up only (a probe before the study has a parent run)
 
     def identity(self, arm: str) -> dict[str, Any] | None:
         return self.arm_identities.get(arm)
@@ -105,7 +109,9 @@ class ResultCache:
             result = unit_result(client, original.info.run_id)
             if result is None:
                 continue
-            return {**result, "mlflow_run_id": self.link(tracker, config, original)}
+            linked = self.link(tracker, config, original) if self.linking else \
+                original.info.run_id
+            return {**result, "mlflow_run_id": linked}
         return None
 
     def link(self, tracker: Tracker, config: dict[str, Any], original) -> str:
@@ -146,3 +152,38 @@ def unit_result(client, run_id: str) -> dict[str, Any] | None:
         except (MlflowException, OSError):
             return None
         return json.loads(Path(path).read_text())
+
+
+def all_cached(plans, uri: str, arm_identities: dict[str, dict[str, Any]]) -> bool:
+    """Would every unit of the study come from the cache? (A probe: links nothing.) Then the
+    study needs no Ray cluster and no trial."""
+    probe = ResultCache(TrialContext(uri, "", "", ""), {}, arm_identities, linking=False)
+    return StudySearcher(plans, None, probe).suggest("probe") == StudySearcher.FINISHED
+
+
+def retrained_runs(tracker: Tracker, context: TrialContext) -> int:
+    query = (f"tags.mlflow.parentRunId = '{context.parent_run_id}' and tags.phase = 'retrain' "
+             "and attributes.status = 'FINISHED'")
+    return len(tracker.client.search_runs([context.experiment_id], filter_string=query,
+                                          max_results=10000))
+
+
+CACHED_LINE = "result cache: every unit was finished by an earlier study; no trial runs"
+
+
+def linked_study(prepared, tracker: Tracker, context: TrialContext,
+                 cache: ResultCache) -> int:
+    """A study whose every unit is in the cache: its runs linked, its tables written; the
+    count of its retrained runs."""
+    linker = DedupLinker(context, {p.name: p.plain_study() for p in prepared.plans})
+    status = "FAILED"
+    try:
+        if StudySearcher(prepared.plans, linker, cache).suggest("linked") != \
+                StudySearcher.FINISHED:
+            raise StudyError("the result cache changed while the study started; run it again")
+        status = "FINISHED"
+        return retrained_runs(tracker, context)
+    finally:
+        with tracker.unless_unreachable("results tables (rebuild them with `report`)"):
+            write_report(tracker.client, context.parent_run_id)
+        tracker.finish(context.parent_run_id, status)

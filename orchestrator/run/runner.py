@@ -17,7 +17,14 @@ import ray
 import yaml
 
 from orchestrator.results import NOTE_TAG, write_report
-from orchestrator.run.cache import ResultCache, identities
+from orchestrator.run.cache import (
+    CACHED_LINE,
+    ResultCache,
+    all_cached,
+    identities,
+    linked_study,
+    retrained_runs,
+)
 from orchestrator.run.console import results_location, results_text, start_lines
 from orchestrator.run.dedup import DedupLinker
 from orchestrator.run.experiment import fit, make_trainable, make_tuner
@@ -240,20 +247,27 @@ def signalled_study(study: Study, options: RunOptions, loops: Loops | None,
                     signals: StopSignals) -> StudyOutcome:
     uri = resolve_uri(study, options)
     prepared = prepare_arms(study, options.source, options.arms, uri)
-    started = not ray.is_initialized()
-    start_ray(options.address)
-    if signals.active:
-        signals.install()  # over the one ray.init installed
+    provenance = study_provenance(prepared.studies.values(), options.source)
+    arm_ids, lookups, line = identities(prepared.studies, provenance.trial_tags,
+                                        options.no_cache)
+    # every unit finished by an earlier study: no cluster, no trial, only the links
+    need_ray = not (lookups and not options.resume and loops is None
+                    and all_cached(prepared.plans, uri, arm_ids))
+    started = need_ray and not ray.is_initialized()
+    if need_ray:
+        start_ray(options.address)
+        if signals.active:
+            signals.install()  # over the one ray.init installed
     try:
-        available = ray.cluster_resources()
-        check_resources(prepared.studies, available)
-        checked_memory(prepared.plans, cluster_limit())  # before any trial
+        if need_ray:
+            available = ray.cluster_resources()
+            check_resources(prepared.studies, available)
+            checked_memory(prepared.plans, cluster_limit())  # before any trial
+            check_storage(options.storage)  # a multi-node cluster needs storage all nodes see
         prepare_local_store(uri)
-        check_storage(options.storage)  # a multi-node cluster needs storage every node sees
         folder = study_location(options.storage, study.name)
         spool = spool_location(folder)
         tracker = Tracker(uri, spool_root=spool)
-        provenance = study_provenance(prepared.studies.values(), options.source)
         experiment_id, parent_id = open_parent(tracker, study, folder, options, provenance)
         context = TrialContext(uri, experiment_id, parent_id, study.name,
                                param_keys=varying_keys(p.plain_study() for p in prepared.plans),
@@ -262,16 +276,18 @@ def signalled_study(study: Study, options: RunOptions, loops: Loops | None,
                  for name, root in resolved_roots(resolved).items()}
         tracker.set_tags(parent_id, {f"data_root.{name}": root for name, root in roots.items()})
         tracker.set_tags(parent_id, {NOTE_TAG: study_note(study, options.source, prepared.plans)})
-        in_flight = min(study.tune.max_concurrent, trial_capacity(prepared.studies, available))
-        arm_ids, lookups, line = identities(prepared.studies, provenance.trial_tags,
-                                            options.no_cache)
         cache = ResultCache(context, {p.name: p.plain_study() for p in prepared.plans}, arm_ids,
                             lookups)
         say(options, start_lines(study.name, uri, folder, parent_id, prepared.plans)
-            + ([line] if line else []))
-        quiet_tune(options.verbose)
-        outcome = run_experiment(prepared, options, tracker, context, folder, loops, in_flight,
-                                 study.tune.max_failures, signals, cache)
+            + ([line] if line else []) + ([] if need_ray else [CACHED_LINE]))
+        if need_ray:
+            in_flight = min(study.tune.max_concurrent,
+                            trial_capacity(prepared.studies, available))
+            quiet_tune(options.verbose)
+            outcome = run_experiment(prepared, options, tracker, context, folder, loops,
+                                     in_flight, study.tune.max_failures, signals, cache)
+        else:
+            outcome = StudyOutcome(linked_study(prepared, tracker, context, cache), parent_id, [])
         with tracker.unless_unreachable("the results tables' location"):
             say(options, [results_text(tracker.client, parent_id)])
             outcome = replace(outcome, results_at=results_location(tracker.client, parent_id))
@@ -313,13 +329,6 @@ def run_experiment(prepared: PreparedArms, options: RunOptions, tracker: Tracker
         with tracker.unless_unreachable("results tables (rebuild them with `report`)"):
             write_report(tracker.client, context.parent_run_id)
         tracker.finish(context.parent_run_id, status)  # sends, or reports, what is queued
-
-
-def retrained_runs(tracker: Tracker, context: TrialContext) -> int:
-    query = (f"tags.mlflow.parentRunId = '{context.parent_run_id}' and tags.phase = 'retrain' "
-             "and attributes.status = 'FINISHED'")
-    return len(tracker.client.search_runs([context.experiment_id], filter_string=query,
-                                          max_results=10000))
 
 
 def mark_stopped_trials(tracker: Tracker, context: TrialContext) -> None:

@@ -15,7 +15,6 @@ import torch
 
 from searchspaces.genotype import Genotype
 from searchspaces.registry import build_derived_from_genotype, get_space
-from trainables.tracking import artifact_run
 
 SUPERNET_ARTIFACT = "weights/supernet_best.pt"  # the search run's best supernet state dict
 
@@ -32,7 +31,7 @@ def fetch_supernet(client: Any, run_id: str) -> dict[str, torch.Tensor]:
         raise ValueError("retrain.from: inherit needs the weights of a search run, and this "
                          "retraining has none (a given genotype: use retrain.from: scratch)")
     with tempfile.TemporaryDirectory() as folder:
-        path = client.download_artifacts(artifact_run(client, run_id), SUPERNET_ARTIFACT, folder)
+        path = client.download_artifacts(run_id, SUPERNET_ARTIFACT, folder)
         return torch.load(path, map_location="cpu", weights_only=True)
 
 

@@ -14,6 +14,7 @@ from studyspec.schema import NoiseSpec, Study
 from trainables.data import RetrainData
 from trainables.loops import configure, fetch_supernet, inherited_weights, validation_keys
 from trainables.plots import log_plots, retrain_plots, sample_strips
+from trainables.tracking import artifact_run
 from trainables.tune.session import TrialContext, TrialSession, run_in_session
 
 
@@ -47,7 +48,9 @@ def retrain_trial(config: dict[str, Any], study: dict[str, Any], data: RetrainDa
     def work():
         trial_data = data
         if start == "inherit":
-            supernet = fetch_supernet(session.tracker.client, config["candidate"].get("source"))
+            client, source = session.tracker.client, config["candidate"].get("source")
+            supernet = fetch_supernet(client, artifact_run(client, source))  # a cached search's:
+            #                                                        the original run's weights
             trial_data = replace(data, start=inherited_weights(parsed, network, supernet))
         model, metrics = run_retrain(parsed, network, noise, trial_data, report, runtime,
                                      session.state)
