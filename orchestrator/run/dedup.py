@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from studyspec.dotted import with_overrides
-from trainables.tracking import Tracker, logged_params, run_name
+from trainables.tracking import CACHED_FROM, Tracker, logged_params, run_name
 from trainables.tune import TrialContext
 
 COPIED = ("method", "eval_protocol", "arch_hash", "noise", "trial_id")  # from the source run
@@ -32,7 +32,9 @@ class DedupLinker:
         tags = {"study": self.context.study, "arm": config["arm"], "phase": "retrain",
                 **{key: source.get(key, "") for key in COPIED},
                 **config["labels"], "search_run_id": config["candidate"]["source"],
-                "dedup_of": source_run_id, "dedup_key": config["dedup_key"]}
+                "dedup_of": source_run_id, "dedup_key": config["dedup_key"],
+                # the work an earlier study did (orchestrator.run.cache), if so
+                **({CACHED_FROM: source[CACHED_FROM]} if CACHED_FROM in source else {})}
         study = with_overrides(self.studies[config["arm"]],
                                {**config["tuned"], "seed": config["seed"]})
         study["retrain"] = {**study["retrain"], "noise_used": config["noise"],
