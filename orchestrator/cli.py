@@ -20,6 +20,7 @@ from orchestrator.run import (
     prepare_arms,
     resolve_uri,
     run_study,
+    study_cost,
 )
 from orchestrator.study import StudyError, check_published, load_study
 from searchspaces.genotype import GenotypeError
@@ -117,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
                                             args.data_root, args.arms,
                                             getattr(args, "tracking_uri", None))
             memory = checked_memory(prepared.plans)  # vs this machine
-            print(plan_text(study, prepared.plans, memory) if args.command == "study" else
+            cost = study_cost(study, prepared, args.file, resolve_uri(
+                study, RunOptions(args.tracking_uri))) if args.command == "study" else []
+            print(plan_text(study, prepared.plans, memory, cost) if args.command == "study" else
                   f"{args.file}: ok ({len(prepared.plans)} arm(s))")
             return 0
         study = load_study(args.file, args.profile, args.assignments, args.data_root)

@@ -4,6 +4,7 @@ cluster, and what the console shows while it runs.
 
 `__all__` is what other packages may import; the modules are private to it."""
 
+from orchestrator.run.estimate import study_cost
 from orchestrator.run.memory import checked_memory
 from orchestrator.run.runner import (
     LOOPBACK,
@@ -37,4 +38,5 @@ __all__ = [
     "resolve_uri",
     "run_study",
     "start_ray",
+    "study_cost",
 ]

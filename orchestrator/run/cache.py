@@ -187,3 +187,26 @@ def linked_study(prepared, tracker: Tracker, context: TrialContext,
         with tracker.unless_unreachable("results tables (rebuild them with `report`)"):
             write_report(tracker.client, context.parent_run_id)
         tracker.finish(context.parent_run_id, status)
+
+
+def cached_trials(plans, uri: str, arm_identities: dict[str, dict[str, Any]]
+                  ) -> dict[str, dict[str, int]]:
+    """arm -> {phase: trials an earlier study finished} (a probe: links nothing)."""
+    hits: dict[str, dict[str, int]] = {}
+
+    class Counting(ResultCache):
+        def lookup(self, config):
+            result = super().lookup(config)
+            if result is not None:
+                arm = hits.setdefault(config["arm"], {})
+                arm[config["phase"]] = arm.get(config["phase"], 0) + 1
+            return result
+
+    probe = Counting(TrialContext(uri, "", "", ""), {}, arm_identities, linking=False)
+    searcher = StudySearcher(plans, None, probe)
+    index = 0
+    while isinstance(searcher.suggest(f"probe{index}"), dict):  # a trial to run: its
+        searcher.on_trial_complete(f"probe{index}", None, error=True)  # result is unknown
+        index += 1
+    return hits
+

@@ -36,11 +36,14 @@ def first_trials(arms: list[ArmPlan]) -> list[str]:
     return lines
 
 
-def plan_text(study: Study, arms: list[ArmPlan], memory: list[str] | None = None) -> str:
-    """The plan; `memory`: the per-arm memory estimates (`orchestrator.run.memory.memory_lines`)."""
+def plan_text(study: Study, arms: list[ArmPlan], memory: list[str] | None = None,
+              cost: list[str] | None = None) -> str:
+    """The plan; `memory`: the per-arm memory estimates (`orchestrator.run.memory.memory_lines`),
+    `cost`: the device-hours (`orchestrator.run.estimate`)."""
     units = sum(arm.units() for arm in arms)
     head = (f"study {study.name}: train {study.data.train}, test {', '.join(study.data.test)}; "
             f"{len(arms)} arm(s), {units} unit(s), at most {study.tune.max_concurrent} "
             "trial(s) at once")
-    return "\n".join([head, *map(arm_line, arms), *(memory or []), "first trials:",
+    return "\n".join([head, *map(arm_line, arms), *(memory or []), *(cost or []),
+                      "first trials:",
                       *first_trials(arms)])

@@ -20,6 +20,7 @@ from trainables.loops.monitor import PREFIX, is_monitor_psnr
 from trainables.loops.parts import validation_keys
 from trainables.loops.retrain import derived_options, run_retrain
 from trainables.loops.search import run_search
+from trainables.loops.timing import retrain_seconds, search_seconds
 
 __all__ = [
     "GIB",
@@ -38,7 +39,9 @@ __all__ = [
     "is_monitor_psnr",
     "protocol_hash",
     "run_retrain",
+    "retrain_seconds",
     "run_search",
+    "search_seconds",
     "study_memory",
     "supernet_bytes",
     "threads_for",

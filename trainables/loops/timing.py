@@ -1,0 +1,147 @@
+"""Seconds of one training step and of one evaluation pass of a network on this machine's
+device, for the cost estimate of a study before it starts (`study --dry-run`).
+
+The step is the one the loops run (the study's loss, backward, an optimiser update of
+every parameter group) on random data of the step's shape, timed after one warm-up
+step with as many threads as a trial gets (`resources.<phase>.cpu`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from searchspaces.genotype import Genotype
+from searchspaces.registry import build_derived_from_genotype, get_space
+from trainables.loops.losses import DenoiseLoss
+from trainables.loops.memory import StepShape
+
+REPEATS = 2  # timed steps after the warm-up
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def with_threads(threads: int, work: Callable[[], float]) -> float:
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        return work()
+    finally:
+        torch.set_num_threads(before)
+
+
+def step_seconds(build: Callable[[], nn.Module], shape: StepShape, device: torch.device,
+                 threads: int = 1) -> float:
+    """One training step (forward, loss, backward, update) of the network `build` makes."""
+    def timed() -> float:
+        model = build().to(device).train()
+        size = (shape.batch_size, shape.channels, shape.patch_size, shape.patch_size)
+        noisy, clean = torch.rand(size, device=device), torch.rand(size, device=device)
+        params = [p for group in shape.groups for p in group(model)]
+        optimizer = torch.optim.SGD(params, lr=1e-12)
+        loss = DenoiseLoss(**shape.loss)
+
+        def step() -> None:
+            optimizer.zero_grad(set_to_none=True)
+            loss(model(noisy).float(), clean).backward()
+            optimizer.step()
+
+        step()
+        synchronize(device)
+        started = time.perf_counter()
+        for _ in range(REPEATS):
+            step()
+        synchronize(device)
+        return (time.perf_counter() - started) / REPEATS
+
+    return with_threads(threads, timed)
+
+
+@torch.no_grad()
+def forward_seconds_per_pixel(build: Callable[[], nn.Module], channels: int,
+                              device: torch.device, threads: int = 1, size: int = 96) -> float:
+    """One evaluation forward pass of a `size` x `size` image, per pixel."""
+    def timed() -> float:
+        model = build().to(device).eval()
+        image = torch.rand(1, channels, size, size, device=device)
+        model(image)
+        synchronize(device)
+        started = time.perf_counter()
+        for _ in range(REPEATS):
+            model(image)
+        synchronize(device)
+        return (time.perf_counter() - started) / REPEATS / size**2
+
+    return with_threads(threads, timed)
+
+
+def pixels(images, crop: int | None = None) -> int:
+    total = 0
+    for image in images:
+        height, width = image.pixels.shape[:2]
+        total += min(height, crop or height) * min(width, crop or width)
+    return total
+
+
+def search_seconds(study, data, device: torch.device) -> float:
+    """One search trial's compute: weight (and architecture) steps, and the validation (and
+    monitor sets) every `eval_every` steps or epoch."""
+    from trainables.loops.memory_study import channels, search_shape
+
+    space, options = get_space(study.search_space.name), study.search_space.resolved_options()
+    build = lambda: space.build_supernet(options, channels(study))  # noqa: E731
+    search, threads = study.search, study.resources.search.cpu
+    step = step_seconds(build, search_shape(study), device, threads)
+    per_pixel = forward_seconds_per_pixel(build, channels(study), device, threads)
+    steps = search.steps_per_epoch or (
+        max(1, len(data.train_w) // search.batch_size) if search.epoch == "images" else 100)
+    arch_epochs = max(0, search.epochs - search.warmup_epochs) if search.strategy == "bilevel" \
+        else 0
+    evaluations = search.epochs * (steps // search.eval_every if search.eval_every else 1)
+    evaluated = pixels(data.val, search.val_crop) + sum(
+        pixels(images) for images in data.monitor.values())
+    return (search.epochs + arch_epochs) * steps * step + evaluations * evaluated * per_pixel
+
+
+def retrain_seconds(study, genotype_json: str | None, data, device: torch.device,
+                    stages: int | None = None) -> float:
+    """One retrain trial's compute (the arm's genotype, else the largest network the search
+    can derive, at `stages` when retrain.stages asks): training steps, validation each
+    epoch, the test sets and the cost metrics' timed passes."""
+    from trainables.loops.memory_study import candidate_genotypes, channels, retrain_shape
+    from trainables.loops.retrain import derived_options
+
+    space, options = get_space(study.search_space.name), derived_options(study)
+    genotypes = [Genotype.from_json(genotype_json)] if genotype_json else \
+        candidate_genotypes(study)
+    if genotypes:
+        genotype = max(genotypes, key=lambda g: parameter_count(g, options, channels(study)))
+        if stages is not None:
+            genotype = space.at_stages(genotype, stages)
+        build = lambda: build_derived_from_genotype(genotype, options,  # noqa: E731
+                                                    channels(study))
+    else:  # too large to derive from: the supernet bounds it
+        build = lambda: space.build_supernet(options, channels(study))  # noqa: E731
+    retrain, threads = study.retrain, study.resources.retrain.cpu
+    per_pixel = forward_seconds_per_pixel(build, channels(study), device, threads)
+    tested = sum(pixels(images) for images in data.test_sets.values())
+    cost = study.retrain.cost
+    evaluation = tested * per_pixel + (2 + cost.repeats) * cost.input_size**2 * per_pixel
+    if data.weights is not None:  # published weights: evaluated only
+        return evaluation
+    step = step_seconds(build, retrain_shape(study), device, threads)
+    steps = retrain.steps_per_epoch or max(1, len(data.train) // retrain.batch_size)
+    return (retrain.epochs * steps * step + retrain.epochs * pixels(data.val) * per_pixel
+            + evaluation)
+
+
+def parameter_count(genotype: Genotype, options, channels: int) -> int:
+    with torch.device("meta"):
+        return sum(p.numel() for p in build_derived_from_genotype(genotype, options,
+                                                                   channels).parameters())
