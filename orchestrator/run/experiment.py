@@ -45,7 +45,7 @@ def make_trainable(arms: list[ArmPlan], data: dict[str, StageData], context: Tri
 
 
 def run_config(storage: str, verbose: int, max_failures: int = 0,
-               arms: tuple[ArmPlan, ...] = ()) -> tune.RunConfig:
+               arms: tuple[ArmPlan, ...] = (), slots: int = 1) -> tune.RunConfig:
     """verbose 0: silent; 1: a status line per arm; 2: Tune's own status tables too."""
     return tune.RunConfig(
         name=EXPERIMENT,
@@ -54,7 +54,7 @@ def run_config(storage: str, verbose: int, max_failures: int = 0,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         failure_config=tune.FailureConfig(max_failures=max_failures),
         verbose=0 if verbose < 2 else 1,
-        callbacks=[NoSpaceStop(), *([ProgressLines(list(arms))] if verbose else [])],
+        callbacks=[NoSpaceStop(), *([ProgressLines(list(arms), slots=slots)] if verbose else [])],
     )
 
 
@@ -67,7 +67,8 @@ def make_tuner(trainable, arms: list[ArmPlan], max_concurrent: int, storage: str
         reuse_actors=True)  # a trial with the same resources reuses a worker: no new
     #                         process, no repeated imports (about 5 CPU-seconds a trial here)
     return tune.Tuner(trainable, tune_config=tune_config,
-                      run_config=run_config(storage, verbose, max_failures, tuple(arms)))
+                      run_config=run_config(storage, verbose, max_failures, tuple(arms),
+                                            max_concurrent))
 
 
 def fit(trainable, storage: str, resume: bool, new_tuner) -> tune.ResultGrid:

@@ -5,9 +5,12 @@
 Lines come every `interval` seconds for the arms that reported since the last
 lines, at once for an arm whose trial ended, and for every arm when the
 experiment ends, each only when it changed; never a carriage return. The time
-left is the arm's elapsed time scaled by its work still to do over its work
-done (finished epochs, weighted by `ArmPlan.work`; a trial that ended counts
-whole, a failed search its unit's retraining too).
+left is the study's: the epochs still to run in every arm and phase times the seconds
+an epoch of that arm and phase took so far (the trials' own `time/epoch_s`; a phase not
+measured yet: its work (`ArmPlan.work`) at the rate measured for the arm's other phase,
+else for the study), plus a trial's fixed cost for every trial not started, over the
+trials that run at once. A trial that ended counts whole, a failed search its unit's
+retraining too.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ray.tune import Callback
 from orchestrator.study import ArmPlan
 
 INTERVAL_S = 15.0
+TRIAL_OVERHEAD_S = 4.0  # as the cost estimate (orchestrator.run.estimate) counts it
 PHASES = ("search", "retrain")
 
 
@@ -35,13 +39,6 @@ def epoch_work(plan: ArmPlan, phase: str) -> float:
     return plan.work(phase) / max(1, getattr(plan.study, phase).epochs)
 
 
-def planned_work(plan: ArmPlan) -> float:
-    """Every epoch the arm's units would run if none stopped early."""
-    search = plan.work("search")
-    retrain = plan.work("retrain") * len(plan.noises) if plan.retrain else 0.0
-    return plan.units() * (search + retrain)
-
-
 @dataclass
 class ArmStatus:
     plan: ArmPlan
@@ -50,6 +47,7 @@ class ArmStatus:
     fresh: bool = False  # reported since its last line
     shown: str = ""  # its last line, without the clock
     ended: dict[str, str] = field(default_factory=dict)  # trial id -> TERMINATED | ERROR
+    epoch_s: dict[str, list[float]] = field(default_factory=dict)  # phase -> measured epochs
 
     def status(self, trial) -> str:
         """Tune calls on_trial_complete before it marks the trial TERMINATED."""
@@ -64,22 +62,53 @@ class ArmStatus:
         psnr = result.get("val/psnr")
         if isinstance(psnr, (int, float)) and psnr > self.best.get(phase, float("-inf")):
             self.best[phase] = float(psnr)
+        seconds = result.get("time/epoch_s")
+        if isinstance(seconds, (int, float)) and seconds > 0:
+            self.epoch_s.setdefault(phase, []).append(float(seconds))
 
-    def work_done(self, trials: list) -> float:
-        done = 0.0
+    def rate(self, phase: str) -> float | None:
+        """Measured seconds per unit of work (`ArmPlan.work`) of the phase."""
+        measured = self.epoch_s.get(phase)
+        work = epoch_work(self.plan, phase)
+        return sum(measured) / len(measured) / work if measured and work else None
+
+    def left(self, trials: list) -> dict[str, tuple[float, int]]:
+        """Per phase: (epochs still to run, trials not started yet)."""
+        epochs = {phase: getattr(self.plan.study, phase).epochs for phase in PHASES}
+        retrains = len(self.plan.noises) * len(self.plan.study.retrain.stages or [None])
+        planned = {"search": self.plan.units() if self.plan.work("search") else 0,
+                   "retrain": self.plan.units() * retrains if self.plan.retrain else 0}
+        seen, ran = {phase: 0 for phase in PHASES}, {phase: 0.0 for phase in PHASES}
+        skipped = {phase: 0 for phase in PHASES}
         for trial in trials:
             phase = (trial.config or {}).get("phase", "search")
+            seen[phase] += 1
             status = self.status(trial)
             if status in ("TERMINATED", "ERROR"):
-                done += self.plan.work(phase)
-            if status == "ERROR" and phase == "search" and self.plan.retrain:
-                done += self.plan.work("retrain") * len(self.plan.noises)  # never retrained
+                ran[phase] += epochs[phase]
+                if status == "ERROR" and phase == "search" and self.plan.retrain:
+                    skipped["retrain"] += retrains  # its unit is never retrained
             else:
-                epochs = (trial.last_result or {}).get("epoch", -1) + 1
-                done += epochs * epoch_work(self.plan, phase)
-        return done
+                ran[phase] += (trial.last_result or {}).get("epoch", -1) + 1
+        return {phase: (max(0.0, (planned[phase] - skipped[phase]) * epochs[phase] - ran[phase]),
+                        max(0, planned[phase] - skipped[phase] - seen[phase]))
+                for phase in PHASES}
 
-    def line(self, trials: list, now: float) -> str:
+    def seconds_left(self, trials: list, fallback: float | None) -> float | None:
+        """Trial-seconds still to run; None when nothing of the arm is measured yet and the
+        study has no `fallback` rate."""
+        total = 0.0
+        for phase, (epochs, unstarted) in self.left(trials).items():
+            if not epochs:
+                continue
+            other = "retrain" if phase == "search" else "search"
+            rate = self.rate(phase) or self.rate(other) or fallback
+            if rate is None:
+                return None
+            total += epochs * epoch_work(self.plan, phase) * rate + unstarted * TRIAL_OVERHEAD_S
+        return total
+
+    def line(self, trials: list, now: float, left: float | None = None) -> str:
         counts = {status: sum(self.status(t) == status for t in trials)
                   for status in ("RUNNING", "TERMINATED", "ERROR")}
         text = (f"{self.plan.name}: {counts['RUNNING']} running, "
@@ -87,18 +116,17 @@ class ArmStatus:
         phase = next((p for p in reversed(PHASES) if p in self.best), None)
         if phase is not None:
             text += f"; best val/psnr {self.best[phase]:.2f} dB ({phase})"
-        done, total = self.work_done(trials), planned_work(self.plan)
-        if self.started is not None and 0 < done < total:
-            left = (now - self.started) * (total - done) / done
-            text += f"; ~{clock_text(left)} left"
+        if left:
+            text += f"; study ~{clock_text(left)} left"
         return text
 
 
 class ProgressLines(Callback):
     def __init__(self, plans: list[ArmPlan], interval: float = INTERVAL_S,
                  clock: Callable[[], float] = time.monotonic,
-                 write: Callable[[str], None] | None = None):
+                 write: Callable[[str], None] | None = None, slots: int = 1):
         self.arms = {plan.name: ArmStatus(plan) for plan in plans}
+        self.slots = max(1, slots)  # trials at once
         self.interval, self.clock = interval, clock
         self.write = write or (lambda text: print(text, flush=True))
         self.since = self.last = clock()
@@ -114,12 +142,27 @@ class ProgressLines(Callback):
     def arm_of(self, trial) -> ArmStatus | None:
         return self.arms.get((trial.config or {}).get("arm"))
 
+    def study_left(self, trials: list) -> float | None:
+        """Seconds of wall time the study still needs, None before anything is measured."""
+        rates = [rate for arm in self.arms.values() for phase in PHASES
+                 if (rate := arm.rate(phase)) is not None]
+        fallback = sum(rates) / len(rates) if rates else None
+        total = 0.0
+        for name, arm in self.arms.items():
+            own = [t for t in trials if (t.config or {}).get("arm") == name]
+            seconds = arm.seconds_left(own, fallback)
+            if seconds is None:
+                return None
+            total += seconds
+        return total / self.slots
+
     def show(self, names: list[str], trials: list) -> None:
         now = self.clock()
+        left = self.study_left(trials) if names else None
         for name in names:
             arm = self.arms[name]
             own = [t for t in trials if (t.config or {}).get("arm") == name]
-            line = arm.line(own, now)
+            line = arm.line(own, now, left)
             if line != arm.shown:  # an arm with nothing new says nothing
                 self.write(f"[{clock_text(now - self.since)}] {line}")
             arm.fresh, arm.shown = False, line

@@ -39,11 +39,12 @@ class Clock:
 def console():
     plans = plan_arms(validate(STUDY), "progress.yaml")
     lines, clock = [], Clock()
-    return ProgressLines(plans, interval=10.0, clock=clock, write=lines.append), lines, clock
+    return (ProgressLines(plans, interval=10.0, clock=clock, write=lines.append, slots=2),
+            lines, clock)
 
 
-def result(callback, trials, trial, epoch, psnr):
-    trial.last_result = {"epoch": epoch, "val/psnr": psnr}
+def result(callback, trials, trial, epoch, psnr, seconds=5.0):
+    trial.last_result = {"epoch": epoch, "val/psnr": psnr, "time/epoch_s": seconds}
     callback.on_trial_result(0, trials, trial, trial.last_result)
     callback.on_step_end(0, trials)
 
@@ -60,9 +61,12 @@ def test_lines_per_arm_at_a_modest_rate_with_best_psnr_and_time_left(console):
     assert lines == []  # not every result: every 10 s at most
     clock.now += 5
     result(callback, trials, search, 1, 21.5)
-    # a's search: 2 of 4 epochs in 10 s; the retrain's 4 epochs (same work each) are ahead
+    # a's search: 2 of 4 epochs at 5 s each, 2 to go (10 s); its retraining, 4 epochs of the
+    # same work (20 s) and a trial to start (4 s): 34 s. b's search has reported nothing: at
+    # the study's rate, 4 + 4 epochs (40 s) and its retrain trial to start (4 s): 44 s.
+    # (34 + 44) s over 2 trials at once: 39 s.
     assert lines == ["[0:10] a: 1 running, 0 done, 0 failed; best val/psnr 21.50 dB (search); "
-                     "~0:30 left"]
+                     "study ~0:39 left"]
     retrain = FakeTrial("t3", {"arm": "a", "phase": "retrain", "unit": "a/s0"})
     trials.append(retrain)
     clock.now += 2
@@ -74,7 +78,8 @@ def test_lines_per_arm_at_a_modest_rate_with_best_psnr_and_time_left(console):
     callback.on_trial_error(0, trials, other)
     assert lines[-2] == ("b/s0 search FAILED (its MLflow run has the reason; Tune's log: "
                          "/tmp/runs/study/trial)")
-    assert lines[-1] == "[0:15] b: 0 running, 0 done, 1 failed"
+    # a's retrain has 3 of 4 epochs to go at its own 5 s; b's failed search retrains nothing
+    assert lines[-1] == "[0:15] b: 0 running, 0 done, 1 failed; study ~0:08 left"
     callback.on_experiment_end(trials)  # b's line did not change since
     assert lines[-1].startswith("[0:15] a: 1 running, 1 done, 0 failed; best val/psnr 19.00 dB "
                                 "(retrain)")
