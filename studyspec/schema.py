@@ -32,7 +32,7 @@ from studyspec.spacespec import SearchSpaceSpec
 from studyspec.splitspec import SplitSpec
 from studyspec.starts import RETRAIN_EPOCHS, Start, inheriting_spaces, start_of
 from studyspec.steps import steps_or_images
-from studyspec.training import BiasSpec, CostSpec, LossSpec, OptimizerSpec
+from studyspec.training import BiasSpec, CostSpec, LossSpec, OptimizerSpec, ProxySpec
 from studyspec.tuning import (
     DEFAULT_METRIC,
     PHASE_METRICS,
@@ -203,6 +203,8 @@ class RetrainSpec(Strict):
     stages: Annotated[list[Annotated[int, Field(ge=1, le=MAX_STAGES)]],
                       Field(min_length=1, max_length=MAX_LIST)] | None = None
     num_workers: int = Field(0, ge=0, le=64)
+    # tuned arms only: a short retraining of every candidate, the full one for the best
+    proxy: ProxySpec | None = None
 
 
 class Study(Strict):

@@ -70,3 +70,13 @@ class CostSpec(Strict):
     # side in pixels of the square input (FLOPs and latency per megapixel; memory at this size)
     input_size: int = Field(256, ge=8, le=8192)
     repeats: int = Field(5, ge=1, le=1000)  # timed passes (after two untimed): latency median
+
+
+class ProxySpec(Strict):
+    """Two-stage retraining of a tuned arm's candidates (its Optuna samples x seeds): each is
+    first retrained for `steps` steps (one epoch, the arm's retraining otherwise); the `keep`
+    best by their validation score then get the full retraining. Optuna is told the proxy
+    score (every sample needs a value before the next is drawn)."""
+
+    steps: int = Field(ge=1, le=10**7)
+    keep: int = Field(ge=1, le=10**4)

@@ -191,7 +191,8 @@ def finished_runs(children: Iterable[RunRecord]) -> dict[str, RunRecord]:
 def retrained(finished: Mapping[str, RunRecord]) -> list[RunRecord]:
     """The finished retrain runs, dedup runs carrying the metrics of their source."""
     return [dataclasses.replace(run, metrics=source_metrics(run, finished))
-            for run in finished.values() if run.tag("phase") == "retrain"]
+            for run in finished.values()
+            if run.tag("phase") == "retrain" and run.tag("proxy") != "short"]
 
 
 def parse_metric_column(metric: str) -> MetricColumn | None:

@@ -36,6 +36,7 @@ from orchestrator.results.charts import group_chart
 from orchestrator.results.description import NOTE_TAG, described
 from orchestrator.results.optuna_plots import Notes, optuna_files
 from orchestrator.results.parent_plots import pareto_panels, pareto_png
+from orchestrator.results.proxy import proxy_metrics
 from orchestrator.results.published import (
     COST_COLUMNS,
     Published,
@@ -282,6 +283,9 @@ def write_report(client: MlflowClient, parent_run_id: str, out: str | None = Non
     best retrained network (`pictures/<arm>/`) and `provenance.json` to that folder, and
     return those paths instead; with `html`, all of it as one self-contained HTML file."""
     files, notes = report_files(client, parent_run_id)
+    children = [record(run) for run in child_runs(client, client.get_run(parent_run_id))]
+    for key, value in proxy_metrics(children).items():  # two-stage retraining's effect
+        client.log_metric(parent_run_id, key, value)
     written = []
     if out is not None or html is not None:
         from orchestrator.results.html import html_report
@@ -289,12 +293,12 @@ def write_report(client: MlflowClient, parent_run_id: str, out: str | None = Non
         from orchestrator.results.provenance import provenance, write_folder
 
         pictures = best_pictures(client, child_runs(client, client.get_run(parent_run_id)))
-        record = provenance(client, parent_run_id)
+        facts = provenance(client, parent_run_id)
         if out is not None:
-            written += write_folder(out, {**files, **pictures}, record)
+            written += write_folder(out, {**files, **pictures}, facts)
         if html is not None:
             Path(html).parent.mkdir(parents=True, exist_ok=True)
-            Path(html).write_text(html_report({**files, **pictures}, record))
+            Path(html).write_text(html_report({**files, **pictures}, facts))
             written.append(html)
     for path, note in notes.items():
         client.set_tag(parent_run_id, f"plot_note.{path}", note)

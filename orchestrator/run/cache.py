@@ -131,7 +131,8 @@ class ResultCache:
         if phase == "retrain":  # this study's search run of the unit (its tables link them)
             tags["search_run_id"] = config["candidate"].get("source", "")
         study = with_overrides(self.studies[config["arm"]],
-                               {**config["tuned"], "seed": config["seed"]})
+                               {**config["tuned"], **config.get("overrides", {}),
+                                "seed": config["seed"]})
         if phase == "retrain":
             study["retrain"] = {**study["retrain"], "noise_used": config["noise"],
                                 **({"stages_used": config["stages"]} if "stages" in config

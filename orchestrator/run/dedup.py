@@ -36,7 +36,8 @@ class DedupLinker:
                 # the work an earlier study did (orchestrator.run.cache), if so
                 **({CACHED_FROM: source[CACHED_FROM]} if CACHED_FROM in source else {})}
         study = with_overrides(self.studies[config["arm"]],
-                               {**config["tuned"], "seed": config["seed"]})
+                               {**config["tuned"], **config.get("overrides", {}),
+                                "seed": config["seed"]})
         study["retrain"] = {**study["retrain"], "noise_used": config["noise"],
                             **({"stages_used": config["stages"]} if "stages" in config else {})}
         run_id = tracker.start_run(self.context.experiment_id, run_name(config, "retrain", study),

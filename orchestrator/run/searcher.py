@@ -32,6 +32,7 @@ from orchestrator.study import (
     SEARCH,
     ArmPlan,
     make_searcher,
+    proxy_configs,
     retrain_configs,
     sample_key,
     search_config,
@@ -75,6 +76,9 @@ class StudySearcher(Searcher):
         self.waiting: dict[str, list[dict[str, Any]]] = {}  # dedup key -> dependents
         self.linker = linker  # creates the MLflow run of a deduplicated retrain
         self.cache = cache  # finished units of earlier studies (orchestrator.run.cache)
+        # retrain.proxy: arm -> unit -> {"full": configs, "scores": [...], "open": count}
+        self.proxied: dict[str, dict[str, dict[str, Any]]] = {}
+        self.selected: set[str] = set()  # arms whose full retrainings are chosen
 
     # --- Tune's Searcher interface ------------------------------------------------------
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
@@ -195,9 +199,48 @@ class StudySearcher(Searcher):
                 self.record(config, None, parts=len(arm.noises))
             return
         if arm.retrain:
-            for retrain in retrain_configs(arm, config, genotype, result.get("mlflow_run_id", ""),
-                                           self.identity(arm.name)):
+            configs = retrain_configs(arm, config, genotype, result.get("mlflow_run_id", ""),
+                                      self.identity(arm.name))
+            if self.proxies(arm):  # the short retrainings first; the full ones wait
+                steps = arm.study.retrain.epochs * arm.study.retrain.steps_per_epoch
+                full = [{**c, "labels": {**c["labels"], "proxy": "full",
+                                         "retrain_steps": steps}} for c in configs]
+                self.proxied.setdefault(arm.name, {})[config["unit"]] = {
+                    "full": full, "scores": [], "open": len(configs)}
+                configs = proxy_configs(arm, configs, self.identity(arm.name))
+            for retrain in configs:
                 self.queue_retrain(retrain)
+        self.select_full(arm)
+
+    def proxies(self, arm: ArmPlan) -> bool:
+        return arm.tuned and arm.study.retrain.proxy is not None
+
+    def proxy_ended(self, config: dict[str, Any], result: dict | None) -> None:
+        unit = self.proxied[config["arm"]][config["unit"]]
+        unit["open"] -= 1
+        objective = self.specs[config["arm"]].objective_list()[0]
+        if result is not None and objective.metric in result:
+            unit["scores"].append(float(result[objective.metric]))
+        self.select_full(self.arms[config["arm"]])
+
+    def select_full(self, arm: ArmPlan) -> None:
+        """Once every candidate's short retraining has ended (no search of the arm left),
+        the `keep` best by their mean validation score get the full retraining."""
+        if not self.proxies(arm) or arm.name in self.selected or \
+                self.cursors[arm.name].sample < arm.num_samples or \
+                any(c["arm"] == arm.name and c["phase"] == SEARCH for c in self.live.values()):
+            return
+        units = self.proxied.get(arm.name, {})
+        if any(unit["open"] for unit in units.values()):
+            return
+        self.selected.add(arm.name)
+        objective = self.specs[arm.name].objective_list()[0]
+        sign = 1.0 if objective.mode == "max" else -1.0
+        scored = [(sign * float(np.mean(unit["scores"])), name)
+                  for name, unit in units.items() if unit["scores"]]
+        for _, name in sorted(scored, reverse=True)[:arm.study.retrain.proxy.keep]:
+            for config in units[name]["full"]:
+                self.queue_retrain(config)
 
     def queue_retrain(self, config: dict[str, Any]) -> None:
         key = config["dedup_key"]
@@ -210,6 +253,11 @@ class StudySearcher(Searcher):
             self.ready.append(config)
 
     def retrain_ended(self, config: dict[str, Any], result: dict | None) -> None:
+        self.retrain_done(config, result)
+        if config["labels"].get("proxy") == "short":
+            self.proxy_ended(config, result)
+
+    def retrain_done(self, config: dict[str, Any], result: dict | None) -> None:
         key = config["dedup_key"]
         self.owners.discard(key)
         dependents = self.waiting.pop(key, [])
@@ -230,6 +278,8 @@ class StudySearcher(Searcher):
         if self.linker is not None:
             self.linker(config, source["run_id"])
         self.record(config, source["metrics"])
+        if config["labels"].get("proxy") == "short":
+            self.proxy_ended(config, source["metrics"])
 
     def record(self, config: dict[str, Any], result: dict | None, parts: int = 1) -> None:
         """A part of the config's sample ended; tell Optuna the mean once every part has."""

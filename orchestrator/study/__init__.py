@@ -7,7 +7,13 @@ from orchestrator.study.arms import arm_indices, check_published, checked_arms, 
 from orchestrator.study.optuna_space import make_searcher, optuna_space
 from orchestrator.study.plan import ArmPlan, arm_plan
 from orchestrator.study.reading import StudyError, load_study, validate
-from orchestrator.study.units import SEARCH, retrain_configs, sample_key, search_config
+from orchestrator.study.units import (
+    SEARCH,
+    proxy_configs,
+    retrain_configs,
+    sample_key,
+    search_config,
+)
 
 __all__ = [
     "ArmPlan",
@@ -20,6 +26,7 @@ __all__ = [
     "load_study",
     "make_searcher",
     "optuna_space",
+    "proxy_configs",
     "retrain_configs",
     "sample_key",
     "search_config",

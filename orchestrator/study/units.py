@@ -79,10 +79,12 @@ def retrain_configs(arm: ArmPlan, search: dict[str, Any], genotype: str,
         for stages in arm.study.retrain.stages or [None]:
             config = {**search, "phase": RETRAIN, "noise": noise.model_dump(mode="json"),
                       "candidate": {"genotype": genotype, "source": source_run}}
+            config.pop("cache_key", None)  # the search's: the retrain's own is its dedup key
+            if search.get("cache_key"):
+                config["search_key"] = search["cache_key"]
             if stages is not None:
                 config |= {"stages": stages, "labels": {**search["labels"], "stages": stages}}
             config["dedup_key"] = dedup_key(arm, config, arch_hash, identity or {})
-            config.pop("cache_key", None)  # the search's: the retrain's own is its dedup key
             if identity:
                 config["cache_key"] = config["dedup_key"]
             configs.append(config)
@@ -95,7 +97,7 @@ def dedup_key(arm: ArmPlan, config: dict[str, Any], arch_hash: str,
     precision, degradation) and seed: the same work, whichever arm asks for it (and, with
     the code's `identity`, whichever study). A network that inherits its supernet's weights
     is also its search's own work (the search's key, else its run)."""
-    study = with_overrides(arm.plain_study(), config["tuned"])
+    study = with_overrides(arm.plain_study(), {**config["tuned"], **config.get("overrides", {})})
     start = config["tuned"].get("retrain.from") or arm.study.retrain_start()  # tuned or the arm's
     inherits = start == "inherit" and not arm.weights
     work = {"arch": arch_hash, "seed": config["seed"], "noise": config["noise"],
@@ -104,6 +106,24 @@ def dedup_key(arm: ArmPlan, config: dict[str, Any], arch_hash: str,
             "data": {k: v for k, v in study["data"].items() if not (identity and k == "root")},
             "precision": study["precision"],
             **({"weights": arm.weights} if arm.weights else {}),  # evaluated, not trained
-            **({"inherits_from": config.get("cache_key") or config["candidate"]["source"]}
+            **({"inherits_from": config.get("search_key") or config["candidate"]["source"]}
                if inherits else {}), **(identity or {})}
     return digest(work)
+
+
+def proxy_configs(arm: ArmPlan, configs: list[dict[str, Any]],
+                  identity: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The short retrainings of `configs` (`retrain.proxy`: one epoch of `steps` steps),
+    labelled `proxy: short`, their own dedup (and cache) keys."""
+    steps = arm.study.retrain.proxy.steps
+    short = []
+    for config in configs:
+        proxy = {**config, "overrides": {"retrain.epochs": 1, "retrain.steps_per_epoch": steps},
+                 "labels": {**config["labels"], "proxy": "short", "retrain_steps": steps}}
+        arch_hash = Genotype.from_json(config["candidate"]["genotype"]).arch_hash()
+        proxy["dedup_key"] = dedup_key(arm, proxy, arch_hash, identity or {})
+        if identity:
+            proxy["cache_key"] = proxy["dedup_key"]
+        short.append(proxy)
+    return short
+

@@ -35,7 +35,8 @@ def study_trainable(config: dict[str, Any], *, studies: dict[str, dict[str, Any]
                     data: dict[str, StageData], context: TrialContext,
                     loops: Loops = Loops()) -> None:
     arm = config["arm"]
-    study = with_overrides(studies[arm], {**config["tuned"], "seed": config["seed"]})
+    study = with_overrides(studies[arm], {**config["tuned"], **config.get("overrides", {}),
+                                          "seed": config["seed"]})  # overrides: a proxy's
     context = replace(context, data_manifest=data_manifest(data[arm]),
                       data_seed=studies[arm]["seed"])
     try:
