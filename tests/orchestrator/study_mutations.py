@@ -1,34 +1,61 @@
 """Hypothesis strategies that turn a shipped study into a malformed one, by category.
 
+The verdict of every case is decided here, never by the schema it tests. Seven
+categories put a value at a key the oracle's hand-written table covers
+(`fuzz_oracle.py`, applied by `fuzz_cases.py`): a wrong type, a number or boolean
+written as a string, a number past a documented limit, NaN or infinity, a list too short
+or too long, a name outside its documented choices, and any of these through `--set`;
+each must be refused with one line naming that key. `at_limit` tries the documented
+limits and choices themselves, which must be accepted; `table_cases` lists every one of
+these values once, for a run that does not sample. The other categories are written by
+hand and need no verdict per key: broken YAML, bad bytes, tags, alias bombs, duplicate
+keys, unknown keys (in the sections the table names), missing required keys, bad `--set`
+paths and contradictions across keys.
+
 Text mutations work on the file as shipped (anchors and merge keys included);
 structural ones on its parsed document, dumped back with every string quoted (so
-that "yes" or "1e-3" stay strings). Every mutation is one the contract refuses: a
-number beyond its documented bound (or beyond any bound: 1e30), a type that no
-member of the field's union takes, a name outside its choices.
+that "yes" or "1e-3" stay strings).
 """
 
 from __future__ import annotations
 
 import copy
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hypothesis import strategies as st
 
 from orchestrator.study.yamlfile import load_text
-from searchspaces.registry import get_space
-from tests.orchestrator.study_schema_walk import normalize, slot_at
+from tests.orchestrator.fuzz_cases import (
+    DOTTED_MAPS,
+    MINIMAL,
+    NON_FINITE,
+    Case,
+    at_path,
+    bad_lengths,
+    bad_names,
+    beyond,
+    by_set,
+    closed,
+    dotted,
+    dump,
+    limit_cases,
+    nodes,
+    normalize,
+    positions,
+    profile_of,
+    refused,
+    replaced,
+    space_name,
+    strings,
+    wrong_types,
+)
+from tests.orchestrator.fuzz_oracle import OPTIONS, STUDY, rule_for
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
-ALLOWED_EMPTY = (["arms", "named"], ["tune", "start_from"], ["baselines"])
-NAMED = (["search_space", "name"], ["data", "train"], ["tune", "metric"], ["arms", "group"])
-WRONG = {"str": "abc", "int": 12345, "float": 0.5, "bool": True, "list": [1, 2],
-         "dict": {"x": 1}}
-STRINGS = {"bool": ["yes", "on", "no", "off", "True", "1", "y"],
-           "number": ["3", "1e-3", "0.5", "12", "inf", "1_000"]}
+SEARCHED = ("hinas", "modnas", "superkernel")  # docs/search-spaces.md: dncnn searches nothing
 TAGS = ["!!python/object/apply:os.system ['true']", "!!python/name:builtins.print",
         "!!python/object/new:collections.OrderedDict []", "!!python/tuple [1, 2]",
         "!custom 3", "!!binary aGk=", "!!set {a: null}", "!!timestamp 2024-01-01"]
@@ -53,19 +80,6 @@ class Base:
         return f"Base({self.name})"
 
 
-@dataclass(frozen=True)
-class Case:
-    category: str
-    study: str
-    data: bytes
-    profile: str | None = None
-    assignments: tuple[str, ...] = ()
-    where: str = ""  # the mutated path, for the report of a failing example
-
-    def __repr__(self) -> str:
-        return f"Case({self.category}, {self.study}, {self.where!r}, profile={self.profile})"
-
-
 def shipped() -> list[Base]:
     bases = []
     for path in sorted(STUDIES.glob("*.yaml")):
@@ -74,41 +88,87 @@ def shipped() -> list[Base]:
     return bases
 
 
-class Quoted(yaml.SafeDumper):
-    """Every string double-quoted: read back as a string, whatever it looks like."""
+# --- the oracle's categories: a refused value at a covered key -----------------------------
+VALUES: dict[str, Callable] = {
+    "wrong_type": wrong_types, "yes_on_string": strings, "out_of_range": beyond,
+    "nan_inf": lambda rule: NON_FINITE if rule.number else [], "list_length": bad_lengths,
+    "bad_name": bad_names,
+}
 
 
-Quoted.add_representer(str, lambda dumper, text: dumper.represent_scalar(
-    "tag:yaml.org,2002:str", text, style='"'))
+POSITIONS: dict[str, list] = {}
 
 
-def dump(document: Any) -> bytes:
-    return yaml.dump(document, Dumper=Quoted, sort_keys=False, allow_unicode=True).encode()
+def covered(base: Base) -> list:
+    """The base's positions the table covers (computed once per study)."""
+    if base.name not in POSITIONS:
+        POSITIONS[base.name] = positions(base.document)
+    return POSITIONS[base.name]
 
 
-def nodes(tree: Any, path: tuple = ()) -> list[tuple[list, Any]]:
-    found = [(list(path), tree)] if path else []
-    items = tree.items() if isinstance(tree, dict) else \
-        enumerate(tree) if isinstance(tree, list) else []
-    for key, value in items:
-        found += nodes(value, (*path, key))
-    return found
+def at_key(category: str):
+    values = VALUES[category]
+
+    @st.composite
+    def strategy(draw, base: Base) -> Case:
+        path, key, rule = draw(st.sampled_from([(p, k, r) for p, k, r in covered(base)
+                                                if values(r)]))
+        return at_path(category, base.name, base.document, path, key, rule,
+                       draw(st.sampled_from(values(rule))))
+
+    strategy.__name__ = category
+    return strategy
 
 
-def replaced(document: dict, path: list, value: Any = None, remove: bool = False) -> dict:
-    result = copy.deepcopy(document)
-    node = result
-    for part in path[:-1]:
-        node = node[part]
-    if remove:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = value
-    return result
+def settable(base: Base) -> list[str]:
+    """The table's keys a `--set` reaches (no list entries), the study's space's options."""
+    space = space_name(base.document, ["search_space"])
+    return [key for key in STUDY if "[]" not in key and "*" not in key] + \
+        [f"search_space.options.{name}" for name in OPTIONS.get(space, {})]
 
 
-def profile_of(path: list) -> str | None:
-    return path[1] if path[0] == "profiles" and len(path) > 2 else None
+@st.composite
+def set_value(draw, base: Base) -> Case:
+    key = draw(st.sampled_from(settable(base)))
+    rule = rule_for(key, space_name(base.document, ["search_space"]))
+    return by_set("set_value", base.name, base.text, key, rule,
+                  draw(st.sampled_from(refused(rule))))
+
+
+@st.composite
+def at_limit(draw, base: Base) -> Case:  # the base is not used: limits have their own studies
+    return draw(st.sampled_from(LIMITS))
+
+
+# --- categories that need no table ---------------------------------------------------------
+@st.composite
+def unknown_key(draw, base: Base) -> Case:
+    def extensible(path, value):
+        key = dotted(normalize(path))
+        return isinstance(value, dict) and (path[:1] == ["profiles"] and len(path) == 2 or
+                                            key in DOTTED_MAPS or
+                                            closed(key, space_name(base.document, path)))
+    path = draw(st.sampled_from([p for p, v in nodes(base.document) if extensible(p, v)]))
+    key = dotted(normalize(path))
+    entry = {"arms.grid": ("search.bogus_key", [1]),
+             "tune.space": ("search.bogus_key", {"type": "int", "low": 1, "high": 2}),
+             }.get(key, ("search.bogus_key" if key in DOTTED_MAPS or path[:1] == ["profiles"]
+                         and len(path) == 2 else "bogus_key", 2))
+    return structural("unknown_key", base, [*path, entry[0]], entry[1])
+
+
+@st.composite
+def missing_key(draw, base: Base) -> Case:
+    def required(path):  # study-keys.md: "required"; an awgn noise needs a sigma, jpeg a quality
+        keys = normalize(path)
+        return keys in (["name"], ["search_space"], ["search_space", "name"]) and \
+            len(path) == len(keys) or keys[:2] == ["arms", "named"] and keys[-1:] == ["name"] \
+            or keys[:2] == ["tune", "space"] and keys[-1:] == ["type"] \
+            or keys[-2:] in (["noise", "sigma"], ["noise", "quality"]) and len(path) > 1
+    paths = [p for p, _ in nodes(base.document) if required(p)]
+    referenced = {arm.get("group") for arm in base.document.get("arms", {}).get("named", [])}
+    paths += [["groups", g] for g in base.document.get("groups", {}) if g in referenced]
+    return structural("missing_key", base, draw(st.sampled_from(paths)), None, remove=True)
 
 
 def structural(category: str, base: Base, path: list, value: Any,
@@ -117,111 +177,9 @@ def structural(category: str, base: Base, path: list, value: Any,
     return Case(category, base.name, data, profile_of(path), (), ".".join(map(str, path)))
 
 
-# --- one strategy per category; each returns a Case ---------------------------------------
-def slots(base: Base, want) -> list[tuple[list, Any, Any]]:
-    found = []
-    for path, value in nodes(base.document):
-        slot = slot_at(base.document, path)
-        if not {"unknown", "any"} & slot.kinds and want(slot, value, path):
-            found.append((path, value, slot))
-    return found
-
-
-def numeric(slot) -> bool:
-    return bool({"int", "float"} & slot.kinds) and not {"str", "bool"} & slot.kinds
-
-
-@st.composite
-def wrong_type(draw, base: Base) -> Case:
-    path, _, slot = draw(st.sampled_from(slots(base, lambda s, v, p: True)))
-    kinds = [kind for kind in WRONG if kind not in slot.kinds]
-    return structural("wrong_type", base, path, WRONG[draw(st.sampled_from(kinds))])
-
-
-@st.composite
-def yes_on_string(draw, base: Base) -> Case:
-    path, _, slot = draw(st.sampled_from(slots(
-        base, lambda s, v, p: "str" not in s.kinds and ("bool" in s.kinds or numeric(s)))))
-    texts = STRINGS["bool" if "bool" in slot.kinds else "number"]
-    return structural("yes_on_string", base, path, draw(st.sampled_from(texts)))
-
-
-@st.composite
-def out_of_range(draw, base: Base) -> Case:
-    path, _, slot = draw(st.sampled_from(slots(base, lambda s, v, p: numeric(s))))
-    whole = "float" not in slot.kinds
-    beyond = [10**30 if whole else 1e30, -(10**30) if whole else -1e30]
-    if slot.lower is not None:
-        beyond.append(slot.lower - max(1, abs(slot.lower)))
-    if slot.upper is not None:
-        beyond.append(slot.upper + max(1, abs(slot.upper)))
-    value = draw(st.sampled_from(beyond))
-    return structural("out_of_range", base, path, int(value) if whole else float(value))
-
-
-@st.composite
-def nan_inf(draw, base: Base) -> Case:
-    path, _, _ = draw(st.sampled_from(slots(base, lambda s, v, p: numeric(s))))
-    return structural("nan_inf", base, path, draw(st.sampled_from([math.nan, math.inf,
-                                                                     -math.inf])))
-
-
-@st.composite
-def empty_list(draw, base: Base) -> Case:
-    lists = [path for path, value in nodes(base.document)
-             if isinstance(value, list) and normalize(path)[-2:] not in ALLOWED_EMPTY
-             and slot_at(base.document, path).kinds != {"unknown"}]
-    return structural("empty_list", base, draw(st.sampled_from(lists)), [])
-
-
-@st.composite
-def bad_enum(draw, base: Base) -> Case:
-    def named(slot, value, path):
-        keys = normalize(path)
-        return (bool(slot.literals) and "str" in slot.kinds) or keys in NAMED or \
-            keys[:2] == ["data", "test"] and len(keys) == 3 or keys[-1:] == ["group"] or \
-            keys[-1:] == ["metric"]
-    path, _, _ = draw(st.sampled_from(slots(base, named)))
-    return structural("bad_enum", base, path, draw(st.sampled_from(["bogus", "Adam", ""])))
-
-
-@st.composite
-def unknown_key(draw, base: Base) -> Case:
-    def strict(path, value):
-        keys = normalize(path)
-        if not isinstance(value, dict) or path[:1] == ["groups"] and len(path) == 1:
-            return False
-        return slot_at(base.document, path).model is not None or keys in (
-            ["arms", "grid"], ["tune", "space"], ["retrain", "scale_options"]) or \
-            path[:1] == ["profiles"] and len(path) == 2 or keys[-1:] == ["set"]
-    path = draw(st.sampled_from([p for p, v in nodes(base.document) if strict(p, v)]))
-    keys, node = normalize(path), base.document
-    for part in path:
-        node = node[part]
-    entry = {("arms", "grid"): ("search.bogus_key", [1]),
-             ("tune", "space"): ("search.bogus_key", {"type": "int", "low": 1, "high": 2}),
-             }.get(tuple(keys), ("search.bogus_key" if keys[-1:] == ["set"] or
-                                 path[:1] == ["profiles"] and len(path) == 2
-                                 else "bogus_key", 2))
-    return structural("unknown_key", base, [*path, entry[0]], entry[1])
-
-
-@st.composite
-def missing_key(draw, base: Base) -> Case:
-    def required(path, value):
-        keys = normalize(path)
-        return keys in (["name"], ["search_space"], ["search_space", "name"]) and \
-            len(path) == len(keys) or keys[:2] == ["arms", "named"] and keys[-1:] == ["name"] \
-            or keys[:2] == ["tune", "space"] and keys[-1:] == ["type"] \
-            or keys[-2:] in (["noise", "sigma"], ["noise", "quality"]) and len(path) > 1
-    paths = [p for p, v in nodes(base.document) if required(p, v)]
-    referenced = {arm.get("group") for arm in base.document.get("arms", {}).get("named", [])}
-    paths += [["groups", g] for g in base.document.get("groups", {}) if g in referenced]
-    return structural("missing_key", base, draw(st.sampled_from(paths)), None, remove=True)
-
-
 def cross_rules(base: Base) -> list[tuple[list, Any]]:
-    """(path, value) pairs that contradict another field of the study."""
+    """(path, value) pairs that contradict another key of the study (studies.md, study-keys.md
+    comments: "< epochs", "<= lr", "[low, high]", "at most search.epochs", ...)."""
     doc, search = base.document, base.document.get("search", {})
     space, options = doc["search_space"]["name"], doc["search_space"].get("options", {})
     epochs = search.get("epochs", 100)
@@ -243,7 +201,7 @@ def cross_rules(base: Base) -> list[tuple[list, Any]]:
                                                                  "high": 1, "log": True}}),
              (["tune", "space"], {"search.batch_size": {"type": "int", "low": 1.5, "high": 4}}),
              (["resources", "search", "gpu"], 1e-9)]
-    if get_space(space).searchable:
+    if space in SEARCHED:
         rules.append((["search", "warmup_epochs"], epochs))
     if space in ("modnas", "superkernel"):
         rules.append((["data", "patch_size"], 36))
@@ -310,7 +268,7 @@ def non_utf8(draw, base: Base) -> Case:
 
 @st.composite
 def tag(draw, base: Base) -> Case:
-    path, _, _ = draw(st.sampled_from(slots(base, lambda s, v, p: not isinstance(v, dict))))
+    path, _, _ = draw(st.sampled_from(covered(base)))
     case = structural("tag", base, path, "@@TAG@@")
     data = case.data.replace(b'"@@TAG@@"', draw(st.sampled_from(TAGS)).encode())
     return Case("tag", base.name, data, case.profile, (), case.where)
@@ -331,13 +289,41 @@ def bad_set_path(draw, base: Base) -> Case:
     return Case("bad_set_path", base.name, base.text.encode(), None, (setting,), setting)
 
 
+LIMITS = limit_cases()
 CATEGORIES = {strategy.__name__: strategy for strategy in (
-    wrong_type, yes_on_string, out_of_range, nan_inf, empty_list, bad_enum, unknown_key,
-    missing_key, cross_field, broken_yaml, duplicate_key, non_utf8, tag, alias_bomb,
-    bad_set_path)}
+    *map(at_key, VALUES), set_value, at_limit, unknown_key, missing_key, cross_field,
+    broken_yaml, duplicate_key, non_utf8, tag, alias_bomb, bad_set_path)}
 
 
 @st.composite
 def malformed(draw, bases: list[Base]) -> Case:
     base = draw(st.sampled_from(bases))
     return draw(CATEGORIES[draw(st.sampled_from(sorted(CATEGORIES)))](base))
+
+
+def table_cases() -> list[Case]:
+    """Every value the table refuses at every key a `--set` reaches, on the minimal study of
+    each space (study keys on the first), then every documented limit: a bound widened or a
+    type loosened anywhere in the table fails one of them, whatever the sampling draws."""
+    cases, keys = [], [key for key in STUDY if "[]" not in key and "*" not in key]
+    for space, document in MINIMAL.items():
+        text = dump(document).decode()
+        for key in keys + [f"search_space.options.{name}" for name in OPTIONS[space]]:
+            rule = rule_for(key, space)
+            cases += [by_set("table", document["name"], text, key, rule, value)
+                      for value in refused(rule)]
+        keys = []
+    return cases + LIMITS
+
+
+def family_cases(key: str, base: Base) -> list[Case]:
+    """Every case of one key, in order: each value the table refuses at each of the key's
+    positions in `base` (its list entries included) and through `--set`, then the key's
+    documented limits (to be accepted)."""
+    cases = [at_path(category, base.name, base.document, path, found, rule, value)
+             for path, found, rule in covered(base) if found in (key, f"{key}.[]")
+             for category, values in VALUES.items() for value in values(rule)]
+    rule = rule_for(key, space_name(base.document, ["search_space"]))
+    cases += [by_set("set_value", base.name, base.text, key, rule, value)
+              for value in refused(rule)]
+    return cases + [case for case in LIMITS if case.key == key]
