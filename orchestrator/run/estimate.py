@@ -58,6 +58,12 @@ def arm_cost(arm: ArmPlan, data: StageData, hits: dict[str, int] | None = None) 
     search = searches * (search_seconds(study, data.search, run_on) + TRIAL_OVERHEAD_S) \
         if searches else 0.0
     retrain = 0.0
+    proxy = study.retrain.proxy if arm.tuned else None
+    if proxy is not None:  # every candidate short, the `keep` best in full
+        full_steps = study.retrain.epochs * study.retrain.steps_per_epoch
+        scale = (min(proxy.keep, arm.units()) + arm.units() * min(1.0, proxy.steps /
+                                                                   max(1, full_steps)))
+        retrains = retrains / max(1, arm.units()) * scale
     for stages in stage_counts if retrains else []:
         each = retrain_seconds(study, arm.genotype, data.retrain, run_on, stages)
         retrain += retrains / len(stage_counts) * (each + TRIAL_OVERHEAD_S)
