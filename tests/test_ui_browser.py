@@ -173,8 +173,9 @@ def test_the_html_report_opens_from_disk_with_its_tables_and_pictures(quickstart
     assert "http://" not in text and "https://" not in text and "<script" not in text
     browser = Browser(binary, tmp_path / "profile")
     try:
-        browser.open(page.as_uri())
-        browser.wait_for("document.readyState === 'complete'")
+        browser.open(page.as_uri())  # about:blank is 'complete' too: wait for this page
+        browser.wait_for("document.title.startsWith('Study') && "
+                         "document.readyState === 'complete'")
         headers = browser.evaluate(
             "[...document.querySelectorAll('table th')].map(th => th.innerText)")
         assert any("PSNR" in header for header in headers), headers
