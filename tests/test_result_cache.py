@@ -1,7 +1,12 @@
-"""The result cache across studies, on a two-arm study run into one tracking store: run
-again unchanged, it starts no trial (no Ray Tune experiment at all), takes a fraction of
-the first run's time, writes the same tables, and every child run links the run that did
-the work (`cached_from`); with one arm's setting changed, only that arm's units run. A
+"""The result cache across studies and two-stage retraining, on a two-arm study run into one
+tracking store. Arm a tunes the retraining's learning rate over three Optuna samples with
+`retrain.proxy` (every candidate retrained for 1 step, the 2 best by validation score in
+full: 2 epochs of 4 steps), so the parent run has the Kendall tau of the kept candidates'
+short and full scores and the compute saved, 1 - (3 x 1 + 2 x 8) / (3 x 8) = 5/24 of the
+retraining steps; the tables count the full retrainings only. Run again unchanged, the
+study starts no trial (no Ray Tune experiment at all), takes a fraction of the first run's
+time, writes the same tables, and every child run links the run that did the work
+(`cached_from`); with arm b's setting changed, only b's units run. A
 checkout with uncommitted changes and `--no-cache` look nothing up (the searcher emits every
 unit); the checkout's state is set here, whatever the repository's."""
 
@@ -22,13 +27,18 @@ data: {train: embedded, test: [embedded], patch_size: 24, max_train_images: 8,
        noise: {type: awgn, sigma: 25}}
 search_space: {name: hinas, options: {num_layers: 2, num_nodes: 2, width: 4, stem_channels: 8}}
 search: {epochs: 2, steps_per_epoch: 2, batch_size: 2, warmup_epochs: 1, val_crop: 32}
-retrain: {epochs: 1, steps_per_epoch: 2, batch_size: 2, space_options: {width: 4},
-          cost: {input_size: 64, repeats: 1}}
+retrain: {epochs: 2, steps_per_epoch: 4, batch_size: 2, space_options: {width: 4},
+          optimizer: {name: adam, lr: 0.001}, cost: {input_size: 64, repeats: 1}}
 groups: {g: {title: Two arms}}
 tune: {max_concurrent: 2}
 arms:
   named:
-    - {name: a, group: g}
+    - name: a
+      group: g
+      set:
+        retrain.proxy: {steps: 1, keep: 2}
+        tune.num_samples: 3
+        tune.space: {retrain.optimizer.lr: {type: float, low: 0.0001, high: 0.01, log: true}}
     - {name: b, group: g, set: {search.loss.ssim_lambda: 0.0}}
 """
 COMMIT = {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": False}
@@ -70,12 +80,14 @@ def test_an_unchanged_study_runs_nothing_and_a_changed_arm_only_its_units(tmp_pa
         return latest_parent(client), time.monotonic() - started
 
     first, first_s = run_study("first")
-    assert not any("cached_from" in r.data.tags for r in children(client, first))
+    runs = children(client, first)
+    assert not any("cached_from" in r.data.tags for r in runs)
+    check_proxy(client, first, runs, tmp_path)
     again, again_s = run_study("again")
     assert not (tmp_path / "again" / "cached" / "study").exists()  # no Tune experiment
     linked = children(client, again)
     originals = {r.info.run_id: r for r in children(client, first)}
-    assert len(linked) == len(originals) == 4
+    assert len(linked) == len(originals) == 10  # a: 3 searches, 3 short, 2 full; b: 2
     for run in linked:  # a retrain both arms share (one genotype) is one unit's work
         source = originals[run.data.tags["cached_from"]]
         assert run.data.tags["phase"] == source.data.tags["phase"]
@@ -92,6 +104,26 @@ def test_an_unchanged_study_runs_nothing_and_a_changed_arm_only_its_units(tmp_pa
     # a: all linked; b's search ran again (its retrain too, unless it found the same
     # genotype again: the same retraining, then linked as well)
     assert cached["a", "search"] and cached["a", "retrain"] and not cached["b", "search"]
+
+
+def check_proxy(client: MlflowClient, parent: str, runs: list, folder: Path) -> None:
+    retrains = [r for r in runs if r.data.tags["arm"] == "a" and
+                r.data.tags["phase"] == "retrain"]
+    short = [r for r in retrains if r.data.tags["proxy"] == "short"]
+    full = [r for r in retrains if r.data.tags["proxy"] == "full"]
+    assert (len(short), len(full)) == (3, 2)
+    assert {r.data.tags["unit"] for r in full} < {r.data.tags["unit"] for r in short}
+    assert all(sorted(m.step for m in client.get_metric_history(r.info.run_id, "train/loss"))
+               == [0] for r in short)  # one epoch (of the proxy's one step)
+    by_unit = {r.data.tags["unit"]: r.data.metrics["val/psnr"] for r in short}
+    dropped = (set(by_unit) - {r.data.tags["unit"] for r in full}).pop()
+    assert by_unit[dropped] == min(by_unit.values())  # the worst short score is not kept
+    metrics = client.get_run(parent).data.metrics
+    assert metrics["proxy/compute_saved"] == pytest.approx(5 / 24)
+    assert -1.0 <= metrics["proxy/kendall_tau"] <= 1.0
+    rows = [line for line in table(client, parent, folder / "t0").splitlines()
+            if line.startswith("| a ")]
+    assert len(rows) == 2 and all("(1) |" in row for row in rows)  # the 2 full ones only
 
 
 def test_a_dirty_checkout_or_no_cache_looks_nothing_up(monkeypatch):

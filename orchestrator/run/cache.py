@@ -102,8 +102,12 @@ class ResultCache:
         client = tracker.client
         query = (f"tags.{CACHE_TAG} = '{key}' and attributes.status = 'FINISHED' and "
                  f"tags.{CACHED_FROM} IS NULL")
-        for original in client.search_runs(all_experiment_ids(client), query,
-                                           order_by=["attributes.start_time DESC"]):
+        found = client.search_runs(all_experiment_ids(client), query,
+                                   order_by=["attributes.start_time DESC"])
+        # the same unit's own run first: units doing the same work (a tuned arm's samples
+        # that differ only in retraining settings share their search) keep their own
+        found.sort(key=lambda run: run.data.tags.get("unit") != config["unit"])
+        for original in found:
             if original.data.tags.get("mlflow.parentRunId") == self.context.parent_run_id:
                 continue  # this study's own: the in-study dedup links it
             result = unit_result(client, original.info.run_id)
