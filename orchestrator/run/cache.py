@@ -169,8 +169,9 @@ def all_cached(plans, uri: str, arm_identities: dict[str, dict[str, Any]]) -> bo
 def retrained_runs(tracker: Tracker, context: TrialContext) -> int:
     query = (f"tags.mlflow.parentRunId = '{context.parent_run_id}' and tags.phase = 'retrain' "
              "and attributes.status = 'FINISHED'")
-    return len(tracker.client.search_runs([context.experiment_id], filter_string=query,
-                                          max_results=10000))
+    runs = tracker.client.search_runs([context.experiment_id], filter_string=query,
+                                      max_results=10000)
+    return sum(1 for run in runs if run.data.tags.get("proxy") != "short")  # proxies: not
 
 
 CACHED_LINE = "result cache: every unit was finished by an earlier study; no trial runs"
