@@ -159,9 +159,17 @@ def unit_result(client, run_id: str) -> dict[str, Any] | None:
         return json.loads(Path(path).read_text())
 
 
+def store_exists(uri: str) -> bool:
+    """A look-up must not create a SQLite store (a dry run, or a study refused before it
+    starts, logs nothing)."""
+    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
+
+
 def all_cached(plans, uri: str, arm_identities: dict[str, dict[str, Any]]) -> bool:
     """Would every unit of the study come from the cache? (A probe: links nothing.) Then the
     study needs no Ray cluster and no trial."""
+    if not store_exists(uri):
+        return False
     probe = ResultCache(TrialContext(uri, "", "", ""), {}, arm_identities, linking=False)
     return StudySearcher(plans, None, probe).suggest("probe") == StudySearcher.FINISHED
 

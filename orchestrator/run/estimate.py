@@ -102,12 +102,12 @@ def study_costs(study, prepared, source: str, uri: str) -> tuple[list[ArmCost], 
     """Each arm's cost, and how many trials run at once on this machine."""
     import os
 
-    from orchestrator.run.cache import cached_trials, identities
+    from orchestrator.run.cache import cached_trials, identities, store_exists
     from orchestrator.run.provenance import study_provenance
 
     provenance = study_provenance(prepared.studies.values(), source)
     arm_ids, lookups, _ = identities(prepared.studies, provenance.trial_tags, False)
-    hits = cached_trials(prepared.plans, uri, arm_ids) if lookups else {}
+    hits = cached_trials(prepared.plans, uri, arm_ids) if lookups and store_exists(uri) else {}
     costs = [arm_cost(arm, prepared.data[arm.name], hits.get(arm.name)) for arm in prepared.plans]
     cpus = os.cpu_count() or 1
     per_trial = max(max(a.study.resources.search.cpu, a.study.resources.retrain.cpu)
