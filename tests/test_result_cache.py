@@ -145,3 +145,18 @@ def test_a_dirty_checkout_or_no_cache_looks_nothing_up(monkeypatch):
     study, prepared = checked_study("studies/quickstart.yaml", "smoke")
     searcher = StudySearcher(prepared.plans, None, Everything(None, {}, {}, lookups=False))
     assert searcher.suggest("t0")["phase"] == "search"  # a trial, not a cached result
+
+
+@pytest.mark.parametrize("flags, expected", [((), False), (("--no-cache",), True)])
+def test_the_cli_hands_no_cache_to_the_study(monkeypatch, flags, expected):
+    import orchestrator.cli as cli
+
+    seen = []
+
+    def run_study(study, options):
+        seen.append(options.no_cache)
+        raise cli.StudyError("stop here")
+
+    monkeypatch.setattr(cli, "run_study", run_study)
+    assert main(["study", "studies/quickstart.yaml", "--profile", "smoke", *flags]) == 2
+    assert seen == [expected]

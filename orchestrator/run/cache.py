@@ -31,10 +31,9 @@ from typing import Any
 from mlflow.exceptions import MlflowException
 
 from orchestrator.results import all_experiment_ids, write_report
-from orchestrator.run.dedup import DedupLinker
+from orchestrator.run.dedup import DedupLinker, linked_run
 from orchestrator.run.searcher import StudySearcher
 from orchestrator.study import StudyError
-from studyspec.dotted import with_overrides
 from trainables.loops import protocol_hash
 from trainables.tracking import (
     CACHED_FROM,
@@ -44,8 +43,6 @@ from trainables.tracking import (
     PACKAGE_SET_TAG,
     Tracker,
     dataset_label,
-    logged_params,
-    run_name,
 )
 from trainables.tune import RESULT_FILE, TrialContext
 
@@ -134,20 +131,8 @@ class ResultCache:
                 CACHED_FROM: original.info.run_id}
         if phase == "retrain":  # this study's search run of the unit (its tables link them)
             tags["search_run_id"] = config["candidate"].get("source", "")
-        study = with_overrides(self.studies[config["arm"]],
-                               {**config["tuned"], **config.get("overrides", {}),
-                                "seed": config["seed"]})
-        if phase == "retrain":
-            study["retrain"] = {**study["retrain"], "noise_used": config["noise"],
-                                **({"stages_used": config["stages"]} if "stages" in config
-                                   else {})}
-        name = source.get("mlflow.runName") or run_name(config, phase, study)
-        run_id = tracker.start_run(self.context.experiment_id, name, tags,
-                                   self.context.parent_run_id)
-        tracker.log_params(run_id, logged_params(study, phase, self.context.param_keys))
-        tracker.log_metrics(run_id, dict(original.data.metrics), step=0)
-        tracker.finish(run_id)
-        return run_id
+        return linked_run(tracker, self.context, self.studies[config["arm"]], config, tags,
+                          source.get("mlflow.runName"), dict(original.data.metrics))
 
 
 def unit_result(client, run_id: str) -> dict[str, Any] | None:

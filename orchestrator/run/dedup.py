@@ -18,6 +18,32 @@ from trainables.tune import TrialContext
 COPIED = ("method", "eval_protocol", "arch_hash", "noise", "trial_id")  # from the source run
 
 
+def trial_study(arm_study: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The study a trial of `config` runs (its seed, Optuna values and a proxy's overrides;
+    a retrain's degradation and stage count as `noise_used` / `stages_used`)."""
+    study = with_overrides(arm_study, {**config["tuned"], **config.get("overrides", {}),
+                                       "seed": config["seed"]})
+    if config["phase"] == "retrain":
+        study["retrain"] = {**study["retrain"], "noise_used": config["noise"],
+                            **({"stages_used": config["stages"]} if "stages" in config else {})}
+    return study
+
+
+def linked_run(tracker: Tracker, context: TrialContext, arm_study: dict[str, Any],
+               config: dict[str, Any], tags: dict[str, str], name: str | None = None,
+               metrics: dict[str, float] | None = None) -> str:
+    """A FINISHED child run for a unit whose work another run did (`tags` link it): the
+    trial's logged params, and `metrics` when given."""
+    study, phase = trial_study(arm_study, config), config["phase"]
+    run_id = tracker.start_run(context.experiment_id, name or run_name(config, phase, study),
+                               tags, context.parent_run_id)
+    tracker.log_params(run_id, logged_params(study, phase, context.param_keys))
+    if metrics:
+        tracker.log_metrics(run_id, metrics, step=0)
+    tracker.finish(run_id)
+    return run_id
+
+
 @dataclass(frozen=True)
 class DedupLinker:
     context: TrialContext
@@ -35,15 +61,7 @@ class DedupLinker:
                 "dedup_of": source_run_id, "dedup_key": config["dedup_key"],
                 # the work an earlier study did (orchestrator.run.cache), if so
                 **({CACHED_FROM: source[CACHED_FROM]} if CACHED_FROM in source else {})}
-        study = with_overrides(self.studies[config["arm"]],
-                               {**config["tuned"], **config.get("overrides", {}),
-                                "seed": config["seed"]})
-        study["retrain"] = {**study["retrain"], "noise_used": config["noise"],
-                            **({"stages_used": config["stages"]} if "stages" in config else {})}
-        run_id = tracker.start_run(self.context.experiment_id, run_name(config, "retrain", study),
-                                   tags, self.context.parent_run_id)
-        tracker.log_params(run_id, logged_params(study, "retrain", self.context.param_keys))
-        tracker.finish(run_id)
+        linked_run(tracker, self.context, self.studies[config["arm"]], config, tags)
 
     def existing(self, tracker: Tracker, config: dict[str, Any], source_run_id: str) -> bool:
         query = (f"tags.mlflow.parentRunId = '{self.context.parent_run_id}' and "
