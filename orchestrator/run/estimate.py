@@ -18,12 +18,11 @@ from dataclasses import dataclass
 
 import torch
 
-from orchestrator.run.progress import clock_text
+from orchestrator.run.progress import TRIAL_OVERHEAD_S, clock_text
 from orchestrator.study import ArmPlan
 from trainables.data import StageData
 from trainables.loops import retrain_seconds, search_seconds
 
-TRIAL_OVERHEAD_S = 4.0  # a trial's fixed cost on CPU: start, MLflow run, cost metrics, plots
 STUDY_OVERHEAD_S = 20.0  # the study's own on CPU: Ray and Tune start, planning, the tables
 
 

@@ -24,7 +24,9 @@ from ray.tune import Callback
 from orchestrator.study import ArmPlan
 
 INTERVAL_S = 15.0
-TRIAL_OVERHEAD_S = 4.0  # as the cost estimate (orchestrator.run.estimate) counts it
+# a trial's fixed cost on CPU (start, MLflow run, cost metrics, plots), besides its epochs;
+# the cost estimate (orchestrator.run.estimate) counts it too
+TRIAL_OVERHEAD_S = 4.0
 PHASES = ("search", "retrain")
 
 
@@ -42,7 +44,6 @@ def epoch_work(plan: ArmPlan, phase: str) -> float:
 @dataclass
 class ArmStatus:
     plan: ArmPlan
-    started: float | None = None  # clock time of its first trial
     best: dict[str, float] = field(default_factory=dict)  # phase -> best val/psnr
     fresh: bool = False  # reported since its last line
     shown: str = ""  # its last line, without the clock
@@ -53,11 +54,7 @@ class ArmStatus:
         """Tune calls on_trial_complete before it marks the trial TERMINATED."""
         return self.ended.get(trial.trial_id, trial.status)
 
-    def start(self, now: float) -> None:
-        self.started = now if self.started is None else self.started
-
-    def note(self, phase: str, result: dict, now: float) -> None:
-        self.start(now)
+    def note(self, phase: str, result: dict) -> None:
         self.fresh = True
         psnr = result.get("val/psnr")
         if isinstance(psnr, (int, float)) and psnr > self.best.get(phase, float("-inf")):
@@ -108,7 +105,7 @@ class ArmStatus:
             total += epochs * epoch_work(self.plan, phase) * rate + unstarted * TRIAL_OVERHEAD_S
         return total
 
-    def line(self, trials: list, now: float, left: float | None = None) -> str:
+    def line(self, trials: list, left: float | None = None) -> str:
         counts = {status: sum(self.status(t) == status for t in trials)
                   for status in ("RUNNING", "TERMINATED", "ERROR")}
         text = (f"{self.plan.name}: {counts['RUNNING']} running, "
@@ -162,21 +159,16 @@ class ProgressLines(Callback):
         for name in names:
             arm = self.arms[name]
             own = [t for t in trials if (t.config or {}).get("arm") == name]
-            line = arm.line(own, now, left)
+            line = arm.line(own, left)
             if line != arm.shown:  # an arm with nothing new says nothing
                 self.write(f"[{clock_text(now - self.since)}] {line}")
             arm.fresh, arm.shown = False, line
         self.last = now
 
-    def on_trial_start(self, iteration, trials, trial, **info):
-        arm = self.arm_of(trial)
-        if arm is not None:
-            arm.start(self.clock())
-
     def on_trial_result(self, iteration, trials, trial, result, **info):
         arm = self.arm_of(trial)
         if arm is not None:
-            arm.note((trial.config or {}).get("phase", "search"), result, self.clock())
+            arm.note((trial.config or {}).get("phase", "search"), result)
 
     def on_step_end(self, iteration, trials, **info):
         if self.clock() - self.last >= self.interval:
