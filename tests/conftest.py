@@ -6,7 +6,8 @@ a temporary folder. It wraps the `tune.report` that `trainables.tune.session` ca
 reports `epoch`, its metrics are already in MLflow but its checkpoint is not yet in Tune.
 There the worker either hangs (`hang`: the test kills the driver), SIGKILLs itself
 (`kill`: Tune restarts the trial) or finds the storage full (`nospace`: the checkpoint's
-copy raises ENOSPC); `log` only lists the reports. Each trial does it once;
+copy raises ENOSPC); `log` only lists the reports. Each trial does it once. With `gate`, every
+trial waits after its report of that epoch until the test calls `faults.open_gate()`;
 `faults.attempts()` lists the (pid, run id, epoch) of every report the workers made.
 """
 
@@ -26,6 +27,7 @@ import importlib.abc, importlib.util, os, signal, sys, time
 FOLDER, ACTION, EPOCH = (os.environ["FAULT_DIR"], os.environ["FAULT_ACTION"],
                          int(os.environ["FAULT_EPOCH"]))
 TIMES = int(os.environ.get("FAULT_TIMES", "1000000"))  # at most this many trials in all
+GATE = int(os.environ.get("FAULT_GATE", "-1"))  # after this epoch's report: wait for the gate
 
 
 def _once(run_id):
@@ -57,7 +59,10 @@ class _Tune:
                 raise OSError(28, "Error writing bytes to file. Detail: [errno 28] No space "
                                   "left on device")
             time.sleep(3600)
-        return self._tune.report(result, **kwargs)
+        answer = self._tune.report(result, **kwargs)
+        while epoch == GATE and not os.path.exists(os.path.join(FOLDER, "gate-open")):
+            time.sleep(0.1)
+        return answer
 
 
 class _Finder(importlib.abc.MetaPathFinder):
@@ -86,11 +91,16 @@ class Faults:
         folder.mkdir()
         (folder / "sitecustomize.py").write_text(HOOK)
 
-    def env(self, action: str, epoch: int, times: int | None = None) -> dict[str, str]:
+    def env(self, action: str, epoch: int, times: int | None = None,
+            gate: int | None = None) -> dict[str, str]:
         """`times`: only the first so many trials to reach `epoch` (default: every one)."""
         path = os.pathsep.join(p for p in (str(self.folder), os.environ.get("PYTHONPATH")) if p)
         return {"PYTHONPATH": path, "FAULT_DIR": str(self.folder), "FAULT_ACTION": action,
-                "FAULT_EPOCH": str(epoch), **({"FAULT_TIMES": str(times)} if times else {})}
+                "FAULT_EPOCH": str(epoch), **({"FAULT_TIMES": str(times)} if times else {}),
+                **({"FAULT_GATE": str(gate)} if gate is not None else {})}
+
+    def open_gate(self) -> None:
+        (self.folder / "gate-open").touch()
 
     def attempts(self) -> list[tuple[int, str, int]]:
         """(pid, run id, epoch) of every report the workers made, in order."""
@@ -168,6 +178,7 @@ class Store:
     study_file: Path
     runs: list  # the experiment's runs when the study ended
     console: str  # what the study printed (--verbose 1)
+    wall_s: float  # the command's wall time (Ray already running)
 
     @property
     def client(self):
@@ -198,11 +209,11 @@ def quickstart_store(tmp_path_factory, ray_session) -> Store:
     folder = tmp_path_factory.mktemp("quickstart")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     study = Path(__file__).resolve().parents[1] / "studies" / "quickstart.yaml"
-    console = io.StringIO()
+    console, started = io.StringIO(), time.monotonic()
     with contextlib.redirect_stdout(console):  # Tune's loop and callbacks run in this thread
         code = main(["study", str(study), "--profile", "smoke", "--tracking-uri", uri,
                      "--storage", str(folder / "runs"), "--verbose", "1"])
     assert code == 0, console.getvalue()
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
-    return Store(folder, uri, study, runs, console.getvalue())
+    return Store(folder, uri, study, runs, console.getvalue(), time.monotonic() - started)

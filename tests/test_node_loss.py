@@ -74,7 +74,7 @@ def test_a_lost_node_with_a_search_and_a_retrain_on_it(tmp_path, monkeypatch, fa
     study = tmp_path / "driver" / "lost.yaml"
     study.write_text(STUDY)
     storage = tmp_path / "runs"
-    for key, value in faults.env("hang", 2, times=2).items():  # the raylets' workers see it
+    for key, value in faults.env("hang", 2, times=2, gate=1).items():  # the raylets' workers see it
         monkeypatch.setenv(key, value)
     started: set[int] = set()
     with (mlflow_server(f"sqlite:///{tmp_path / 'server' / 'mlflow.db'}", tmp_path / "server",
@@ -97,6 +97,7 @@ def test_a_lost_node_with_a_search_and_a_retrain_on_it(tmp_path, monkeypatch, fa
             # arm a's retrain and arm b's search have checkpointed epoch 1: the server goes down
             wait_for(lambda: len(reported(faults, 1)) >= 2, process, "two trials at epoch 1")
             proxy.set("refuse")
+            faults.open_gate()  # epoch 2 starts only now: its metrics cannot reach the server
             faults.wait("hang", 2, process)  # both hang at epoch 2, its metrics spooled
             spool = storage / "lost" / "tracking-spool"
             hanging = reported(faults, 2)
