@@ -101,6 +101,10 @@ class DataSpec(SplitSpec):  # val_fraction, split, group_pattern: studyspec.spli
     # code's RandomRescaleCrop (search and retraining, data/datasets/transforms.py)
     rescale: bool | Annotated[tuple[Scale, Scale], BeforeValidator(listed)] = False
     noise: NoiseSpec = NoiseSpec(sigma=25)
+    # where training patches are made: "device", by torch on the trial's device from images
+    # held there (trainables.data.device); "numpy", the reference pipeline on the CPU (the
+    # only one that uses search.num_workers / retrain.num_workers DataLoader workers)
+    pipeline: Literal["device", "numpy"] = "device"
     max_train_images: int | None = Field(None, ge=3, le=10**7)  # the first N images (smoke)
 
     @model_validator(mode="after")

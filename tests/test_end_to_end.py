@@ -94,6 +94,20 @@ def test_retrain_logs_test_cost_genotype_and_weights(finished_study):
         "cost/params"]
 
 
+def test_every_epoch_logs_its_data_and_compute_time(finished_study):
+    """Each search and retrain epoch: the time making batches and the time of the steps,
+    both positive, together within the epoch's time."""
+    client, runs, *_ = finished_study
+    for run in by_phase(runs, "search") + worked(runs):
+        epochs = client.get_metric_history(run.info.run_id, "time/epoch_s")
+        data, compute = (client.get_metric_history(run.info.run_id, f"time/{key}_s")
+                         for key in ("data", "compute"))
+        assert [m.step for m in data] == [m.step for m in compute] == [m.step for m in epochs]
+        for epoch, data_s, compute_s in zip(epochs, data, compute):
+            assert 0 < data_s.value < compute_s.value
+            assert data_s.value + compute_s.value <= epoch.value
+
+
 def test_parent_holds_study_and_results_table(finished_study):
     client, runs, *_ = finished_study
     (parent,) = by_phase(runs, "study")

@@ -25,19 +25,26 @@ def dihedral(array: np.ndarray, variant: int) -> np.ndarray:
     return rotated[:, ::-1] if variant >= 4 else rotated
 
 
+def draw_variant(rng: np.random.Generator) -> int:
+    """A dihedral variant, uniformly (one draw)."""
+    return int(rng.integers(NUM_DIHEDRAL))
+
+
 def augment(patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One of the 8 dihedral variants of an (H, W, C) patch, uniformly, as a contiguous copy."""
-    variant = int(rng.integers(NUM_DIHEDRAL))
-    return np.ascontiguousarray(dihedral(patch, variant))
+    return np.ascontiguousarray(dihedral(patch, draw_variant(rng)))
+
+
+def crop_window(height: int, width: int, size: int, rng: np.random.Generator) -> tuple[int, int]:
+    """(top, left) of a uniformly placed size x size window (two draws: top, then left)."""
+    if size > height or size > width:
+        raise ValueError(f"crop {size}x{size} does not fit an image of {height}x{width}")
+    return int(rng.integers(height - size + 1)), int(rng.integers(width - size + 1))
 
 
 def random_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """A uniformly placed (size, size, C) crop, copied."""
-    height, width = image.shape[:2]
-    if size > height or size > width:
-        raise ValueError(f"crop {size}x{size} does not fit an image of {height}x{width}")
-    top = int(rng.integers(height - size + 1))
-    left = int(rng.integers(width - size + 1))
+    top, left = crop_window(*image.shape[:2], size, rng)
     return image[top : top + size, left : left + size].copy()  # (size, size, C)
 
 
@@ -68,6 +75,25 @@ def random_rescale(
     return resize_bicubic(image, max(1, round(height * scale)), max(1, round(width * scale)))
 
 
+def scaled_window(
+    height: int,
+    width: int,
+    size: int,
+    rng: np.random.Generator,
+    low: float = 0.8,
+    high: float = 1.2,
+    p: float = 0.5,
+) -> tuple[int, int, int, bool]:
+    """(side, top, left, resized) of `random_scaled_crop`'s window: with probability `p` a
+    square of side size / scale (scale uniform in [low, high], the side capped by the image)
+    that is then resized to size x size, else a plain size x size crop."""
+    if rng.random() >= p:
+        return (size, *crop_window(height, width, size, rng), False)
+    scale = rng.uniform(low, high)
+    side = min(math.ceil(size / scale), height, width)
+    return (side, *crop_window(height, width, side, rng), True)
+
+
 def random_scaled_crop(
     image: np.ndarray,
     size: int,
@@ -82,8 +108,6 @@ def random_scaled_crop(
     and resize only that. The side is capped by the image, so a small image
     is never upscaled past its borders.
     """
-    if rng.random() >= p:
-        return random_crop(image, size, rng)
-    scale = rng.uniform(low, high)
-    side = min(math.ceil(size / scale), *image.shape[:2])
-    return resize_bicubic(random_crop(image, side, rng), size, size)
+    side, top, left, resized = scaled_window(*image.shape[:2], size, rng, low, high, p)
+    crop = image[top : top + side, left : left + side].copy()  # (side, side, C)
+    return resize_bicubic(crop, size, size) if resized else crop

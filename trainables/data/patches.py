@@ -70,7 +70,7 @@ class PatchDataset(Dataset):
         if not 0 <= index < self.samples_per_epoch:
             raise IndexError(f"patch index {index} out of range {self.samples_per_epoch}")
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        image = self.images[self.image_index(index, rng)]
+        image = self.images[self.image_index_at(self.epoch, index, rng)]
         if image.noisy is not None:
             clean, noisy = same_draws(self.patch, rng, image.pixels, image.noisy)  # (P, P, C)
         else:
@@ -78,11 +78,12 @@ class PatchDataset(Dataset):
             noisy = self.degradation.apply(clean, rng)  # (P, P, C)
         return to_tensor(noisy), to_tensor(clean)
 
-    def image_index(self, index: int, rng: np.random.Generator) -> int:
-        """The image of item `index`: drawn uniformly, or (`cover`) the epoch's permutation."""
+    def image_index_at(self, epoch: int, index: int, rng: np.random.Generator) -> int:
+        """The image of item `index` of `epoch`: drawn uniformly, or (`cover`) the epoch's
+        permutation."""
         if not self.cover:
             return int(rng.integers(len(self.images)))
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.images))
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.images))
         return int(order[index % len(self.images)])
 
     def patch(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from trainables.data import Degradation, NamedImage, PatchDataset, keys_for, make_loader
+from trainables.data import (
+    Degradation,
+    DevicePatches,
+    NamedImage,
+    PatchDataset,
+    keys_for,
+    make_loader,
+)
 from trainables.loops.devices import Runtime
 from trainables.loops.evaluation import evaluate_images
 
@@ -62,10 +71,13 @@ def patch_batches(
     noise: Any | None = None,
     pin_memory: bool = False,
     cover: bool = False,
+    device: torch.device | None = None,
 ) -> Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]]:
     """A function epoch -> iterator over `steps` (noisy, clean) batches, reproducible per epoch.
-    `pin_memory` (for CUDA) lets `to_device` copy them asynchronously; `cover` crops every
-    image once per epoch (`search.epoch: images`)."""
+    With `device` and `data.pipeline` "device", torch makes them there
+    (`trainables.data.device`); else numpy on the CPU, where `pin_memory` (for CUDA) lets
+    `to_device` copy them asynchronously. `cover` crops every image once per epoch
+    (`search.epoch: images`)."""
     dataset = PatchDataset(
         images,
         patch_size=data.patch_size,
@@ -76,6 +88,9 @@ def patch_batches(
         rescale=data.rescale,
         cover=cover,
     )
+    if device is not None and getattr(data, "pipeline", "numpy") == "device":
+        patches = DevicePatches(dataset, device)
+        return lambda epoch: patches.batches(epoch, batch_size)
     loader = make_loader(dataset, batch_size, num_workers=num_workers, pin_memory=pin_memory)
 
     def epoch_batches(epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -90,6 +105,60 @@ def to_device(batch: tuple[torch.Tensor, ...], runtime: Runtime,
               ) -> tuple[torch.Tensor, ...]:
     return tuple(t.to(runtime.device, non_blocking=runtime.non_blocking,
                       memory_format=memory_format) for t in batch)
+
+
+class StepClock:
+    """Where an epoch's training loop spends its time: making batches and moving them to the
+    device (`time/data_s`), and the steps (`time/compute_s`: the loop's time less the data's
+    and less what ran `aside`, such as validations between steps). On a GPU the clock waits
+    for the device at the epoch's end, so queued work counts as compute."""
+
+    def __init__(self, runtime: Runtime,
+                 memory_format: torch.memory_format = torch.preserve_format):
+        self.runtime, self.memory_format = runtime, memory_format
+        self.start()
+
+    def start(self) -> None:
+        self.began, self.data_s, self.aside_s = time.perf_counter(), 0.0, 0.0
+
+    def timed(self, batches: Iterable[tuple[torch.Tensor, ...]]
+              ) -> Iterator[tuple[torch.Tensor, ...]]:
+        """`batches` on the device, the time to make and move each counted as data."""
+        iterator = iter(batches)
+        while True:
+            began = time.perf_counter()
+            batch = next(iterator, None)
+            if batch is None:
+                return
+            batch = to_device(batch, self.runtime, self.memory_format)
+            self.data_s += time.perf_counter() - began
+            yield batch
+
+    def timing(self, batches: Callable[[int], Iterable]) -> Callable[[int], Iterator]:
+        """`patch_batches`'s epoch -> batches, timed."""
+        return lambda epoch: self.timed(batches(epoch))
+
+    def apart(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        """`call`, its time not counted as compute."""
+        def timed_apart(*args, **kwargs):
+            with self.aside():
+                return call(*args, **kwargs)
+        return timed_apart
+
+    @contextmanager
+    def aside(self) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.aside_s += time.perf_counter() - began
+
+    def metrics(self) -> dict[str, float]:
+        if self.runtime.device.type == "cuda":
+            torch.cuda.synchronize(self.runtime.device)
+        loop = time.perf_counter() - self.began
+        return {"time/data_s": self.data_s,
+                "time/compute_s": max(0.0, loop - self.data_s - self.aside_s)}
 
 
 def validate(model, images: list[NamedImage], keys: list[str], runtime: Runtime) -> dict:

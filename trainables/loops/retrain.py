@@ -35,6 +35,7 @@ from trainables.loops.optim import build_optimizer, build_scheduler, parameter_n
 from trainables.loops.parts import (
     DivergenceGuard,
     Reporter,
+    StepClock,
     centre_crop,
     finite_or_raise,
     patch_batches,
@@ -180,13 +181,16 @@ def run_retrain(study, genotype: Genotype, noise, data: RetrainData, report: Rep
     start = parts.load(state) if state else 0
     batches = patch_batches(data.train, study.data, retrain.batch_size, retrain.steps_per_epoch,
                             study.seed, retrain.num_workers, noise=noise,
-                            pin_memory=runtime.non_blocking)
+                            pin_memory=runtime.non_blocking, device=runtime.device)
+    clock = StepClock(runtime, memory_format(runtime, model))
     val_images, keys = centre_crop(data.val, study.search.val_crop), validation_keys(noise)
     test_keys = retrain.test_keys or noise.test_keys() or keys
     metrics: dict[str, float] = {}
     for epoch in range(start, retrain.epochs):
         began = time.perf_counter()
-        metrics = {"train/loss": train_epoch(parts, batches(epoch), study, runtime)}
+        clock.start()
+        metrics = {"train/loss": train_epoch(parts, clock.timed(batches(epoch)), study, runtime),
+                   **clock.metrics()}
         metrics.update(validate(model, val_images, keys, runtime))
         metrics["time/epoch_s"] = time.perf_counter() - began
         parts.keep_if_best(epoch, metrics, study)

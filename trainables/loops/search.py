@@ -53,6 +53,7 @@ from trainables.loops.optim import build_optimizer, build_scheduler, parameter_n
 from trainables.loops.parts import (
     DivergenceGuard,
     Reporter,
+    StepClock,
     centre_crop,
     finite_or_raise,
     patch_batches,
@@ -249,12 +250,12 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
     train_w = data.train_w + data.train_a if search.strategy == "joint" or sampled \
         else data.train_w
     cover = search.epoch == "images"
-    batches_w = patch_batches(train_w, study.data, search.batch_size, search.steps_per_epoch,
-                              study.seed, search.num_workers, pin_memory=runtime.non_blocking,
-                              cover=cover)
-    batches_a = patch_batches(data.train_a, study.data, search.batch_size, search.steps_per_epoch,
-                              study.seed + 1, search.num_workers, pin_memory=runtime.non_blocking,
-                              cover=cover)
+    clock = StepClock(runtime, memory_format(runtime, supernet))
+    batches_w, batches_a = (
+        clock.timing(patch_batches(images, study.data, search.batch_size, search.steps_per_epoch,
+                                   seed, search.num_workers, pin_memory=runtime.non_blocking,
+                                   cover=cover, device=runtime.device))
+        for images, seed in ((train_w, study.seed), (data.train_a, study.seed + 1)))
     val_images, keys = centre_crop(data.val, search.val_crop), validation_keys(study.data.noise)
     monitor = Monitor.build(data.monitor, search.monitor_crop, keys, runtime)
     evaluate = Evaluator(supernet, study, best, val_images, keys, runtime)
@@ -264,12 +265,14 @@ def run_search(study, data: SearchData, report: Reporter, runtime: Runtime,
         supernet.on_epoch_start(epoch, search.epochs)
         supernet.train()
         evaluate.start(epoch)
+        clock.start()
         if sampled:  # one drawn architecture per step; validations score the probe pool[0]
-            loss = rsws.train_epoch(parts, epoch, study, runtime, batches_w, pool[0], evaluate,
-                                    loss_step)
+            loss = rsws.train_epoch(parts, epoch, study, runtime, batches_w, pool[0],
+                                    clock.apart(evaluate), loss_step)
         else:
-            loss = train_epoch(parts, epoch, study, runtime, batches_w, batches_a, evaluate)
-        metrics, stop = {"train/loss": loss, **evaluate.metrics}, evaluate.stop
+            loss = train_epoch(parts, epoch, study, runtime, batches_w, batches_a,
+                               clock.apart(evaluate))
+        metrics, stop = {"train/loss": loss, **clock.metrics(), **evaluate.metrics}, evaluate.stop
         if sampled and (stop or epoch == search.epochs - 1):  # the N candidates on V
             metrics.update(rsws.choose(supernet, pool, best, epoch, val_images, keys, runtime,
                                        search.select_by))
