@@ -188,9 +188,10 @@ def linked_study(prepared, tracker: Tracker, context: TrialContext,
         tracker.finish(context.parent_run_id, status)
 
 
-def cached_trials(plans, uri: str, arm_identities: dict[str, dict[str, Any]]
-                  ) -> dict[str, dict[str, int]]:
-    """arm -> {phase: trials an earlier study finished} (a probe: links nothing)."""
+def cached_trials(plans, uri: str, arm_identities: dict[str, dict[str, Any]],
+                  parent_run_id: str = "") -> dict[str, dict[str, int]]:
+    """arm -> {phase: trials an earlier study finished} (a probe: links nothing; the runs of
+    study `parent_run_id`, a resumed one, are its own trials, not the cache's)."""
     hits: dict[str, dict[str, int]] = {}
 
     class Counting(ResultCache):
@@ -201,7 +202,8 @@ def cached_trials(plans, uri: str, arm_identities: dict[str, dict[str, Any]]
                 arm[config["phase"]] = arm.get(config["phase"], 0) + 1
             return result
 
-    probe = Counting(TrialContext(uri, "", "", ""), {}, arm_identities, linking=False)
+    probe = Counting(TrialContext(uri, "", parent_run_id, ""), {}, arm_identities,
+                     linking=False)
     searcher = StudySearcher(plans, None, probe)
     index = 0
     while isinstance(searcher.suggest(f"probe{index}"), dict):  # a trial to run: its

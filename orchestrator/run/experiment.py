@@ -45,8 +45,10 @@ def make_trainable(arms: list[ArmPlan], data: dict[str, StageData], context: Tri
 
 
 def run_config(storage: str, verbose: int, max_failures: int = 0,
-               arms: tuple[ArmPlan, ...] = (), slots: int = 1) -> tune.RunConfig:
-    """verbose 0: silent; 1: a status line per arm; 2: Tune's own status tables too."""
+               arms: tuple[ArmPlan, ...] = (), slots: int = 1,
+               cached: dict[str, dict[str, int]] | None = None) -> tune.RunConfig:
+    """verbose 0: silent; 1: a status line per arm (`cached`: each arm's trials per phase
+    the result cache gives, not to be waited for); 2: Tune's own status tables too."""
     return tune.RunConfig(
         name=EXPERIMENT,
         storage_path=str(local_path(storage) or storage),
@@ -54,12 +56,14 @@ def run_config(storage: str, verbose: int, max_failures: int = 0,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         failure_config=tune.FailureConfig(max_failures=max_failures),
         verbose=0 if verbose < 2 else 1,
-        callbacks=[NoSpaceStop(), *([ProgressLines(list(arms), slots=slots)] if verbose else [])],
+        callbacks=[NoSpaceStop(), *([ProgressLines(list(arms), slots=slots, cached=cached)]
+                                   if verbose else [])],
     )
 
 
 def make_tuner(trainable, arms: list[ArmPlan], max_concurrent: int, storage: str,
-               verbose: int, linker=None, max_failures: int = 0, cache=None) -> tune.Tuner:
+               verbose: int, linker=None, max_failures: int = 0, cache=None,
+               cached: dict[str, dict[str, int]] | None = None) -> tune.Tuner:
     tune_config = tune.TuneConfig(
         search_alg=StudySearcher(arms, linker, cache), scheduler=PerArmASHA.for_arms(arms),
         num_samples=-1,  # until the searcher says the study is finished
@@ -68,7 +72,7 @@ def make_tuner(trainable, arms: list[ArmPlan], max_concurrent: int, storage: str
     #                         process, no repeated imports (about 5 CPU-seconds a trial here)
     return tune.Tuner(trainable, tune_config=tune_config,
                       run_config=run_config(storage, verbose, max_failures, tuple(arms),
-                                            max_concurrent))
+                                            max_concurrent, cached))
 
 
 def fit(trainable, storage: str, resume: bool, new_tuner) -> tune.ResultGrid:

@@ -49,6 +49,7 @@ class ArmStatus:
     shown: str = ""  # its last line, without the clock
     ended: dict[str, str] = field(default_factory=dict)  # trial id -> TERMINATED | ERROR
     epoch_s: dict[str, list[float]] = field(default_factory=dict)  # phase -> measured epochs
+    cached: dict[str, int] = field(default_factory=dict)  # phase -> units the cache gives
 
     def status(self, trial) -> str:
         """Tune calls on_trial_complete before it marks the trial TERMINATED."""
@@ -75,6 +76,8 @@ class ArmStatus:
         retrains = len(self.plan.noises) * len(self.plan.study.retrain.stages or [None])
         planned = {"search": self.plan.units() if self.plan.work("search") else 0,
                    "retrain": self.plan.units() * retrains if self.plan.retrain else 0}
+        planned = {phase: max(0, count - self.cached.get(phase, 0))
+                   for phase, count in planned.items()}
         seen, ran = {phase: 0 for phase in PHASES}, {phase: 0.0 for phase in PHASES}
         skipped = {phase: 0 for phase in PHASES}
         for trial in trials:
@@ -121,8 +124,11 @@ class ArmStatus:
 class ProgressLines(Callback):
     def __init__(self, plans: list[ArmPlan], interval: float = INTERVAL_S,
                  clock: Callable[[], float] = time.monotonic,
-                 write: Callable[[str], None] | None = None, slots: int = 1):
-        self.arms = {plan.name: ArmStatus(plan) for plan in plans}
+                 write: Callable[[str], None] | None = None, slots: int = 1,
+                 cached: dict[str, dict[str, int]] | None = None):
+        """`cached`: arm -> {phase: units the result cache gives} (linked, never trials)."""
+        self.arms = {plan.name: ArmStatus(plan, cached=dict((cached or {}).get(plan.name, {})))
+                     for plan in plans}
         self.slots = max(1, slots)  # trials at once
         self.interval, self.clock = interval, clock
         self.write = write or (lambda text: print(text, flush=True))

@@ -21,6 +21,7 @@ from orchestrator.run.cache import (
     CACHED_LINE,
     ResultCache,
     all_cached,
+    cached_trials,
     identities,
     linked_study,
     retrained_runs,
@@ -306,13 +307,16 @@ def run_experiment(prepared: PreparedArms, options: RunOptions, tracker: Tracker
     saved, the parent run and the runs of the trials it stopped marked KILLED."""
     trainable = make_trainable(prepared.plans, prepared.data, context, loops)
     signals = signals or StopSignals()
+    cached = cached_trials(prepared.plans, context.tracking_uri, cache.arm_identities,
+                           context.parent_run_id) \
+        if cache is not None and cache.lookups and options.verbose else {}
     status = "FAILED"
     try:
         with signals.experiment():
             results = fit(trainable, folder, options.resume, lambda: make_tuner(
                 trainable, prepared.plans, in_flight, folder, options.verbose,
                 DedupLinker(context, {p.name: p.plain_study() for p in prepared.plans}),
-                max_failures, cache))
+                max_failures, cache, cached))
         if signals.received is not None:
             raise StudyStopped(context.study, signals.received)
         finished = check_outcome(results, prepared.plans)

@@ -89,6 +89,24 @@ def test_lines_per_arm_at_a_modest_rate_with_best_psnr_and_time_left(console):
     assert all("\r" not in line for line in lines)
 
 
+def test_units_the_cache_gives_are_not_waited_for():
+    """The same moment as above, but b's search and retrain came from the result cache (they
+    are linked, never Tune trials): only a's work is left, 34 s over 2 slots."""
+    plans = plan_arms(validate(STUDY), "progress.yaml")
+    lines, clock = [], Clock()
+    callback = ProgressLines(plans, interval=10.0, clock=clock, write=lines.append, slots=2,
+                             cached={"b": {"search": 1, "retrain": 1}})
+    search = FakeTrial("t1", {"arm": "a", "phase": "search", "unit": "a/s0"})
+    trials = [search]
+    callback.on_trial_start(0, trials, search)
+    clock.now += 5
+    result(callback, trials, search, 0, 20.0)
+    clock.now += 5
+    result(callback, trials, search, 1, 21.5)
+    assert lines == ["[0:10] a: 1 running, 0 done, 0 failed; best val/psnr 21.50 dB (search); "
+                     "study ~0:17 left"]
+
+
 def test_clock_text():
     assert [clock_text(s) for s in (0, 41, 725, 7387)] == ["0:00", "0:41", "12:05", "2:03:07"]
 
