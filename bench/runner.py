@@ -28,6 +28,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "superkernel_full_vs_separate_speedup": ("bench.superkernel_speed",
                                              "superkernel_full_vs_separate_speedup"),
     "modnas_t1_vs_dncnn_latency": ("bench.modnas_latency", "modnas_t1_vs_dncnn_latency"),
+    **{f"retrain_images_per_s_{family}": ("bench.retrain_throughput",
+                                          f"retrain_images_per_s_{family}")
+       for family in ("hinas", "modnas_t1", "modnas_t3", "superkernel", "dncnn")},
+    "data_share_of_step": ("bench.retrain_throughput", "data_share_of_step"),
     "tune_overhead": ("bench.tune_overhead", "tune_overhead"),
     "parallel_trial_speedup": ("bench.tune_parallel", "parallel_trial_speedup"),
     "study_schedule_efficiency": ("bench.schedule_efficiency", "study_schedule_efficiency"),
