@@ -179,6 +179,7 @@ class Store:
     runs: list  # the experiment's runs when the study ended
     console: str  # what the study printed (--verbose 1)
     wall_s: float  # the command's wall time (Ray already running)
+    estimate_s: float  # `--dry-run`'s estimate of that wall time, made just before it
 
     @property
     def client(self):
@@ -209,6 +210,7 @@ def quickstart_store(tmp_path_factory, ray_session) -> Store:
     folder = tmp_path_factory.mktemp("quickstart")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     study = Path(__file__).resolve().parents[1] / "studies" / "quickstart.yaml"
+    estimate = dry_run_estimate(study)
     console, started = io.StringIO(), time.monotonic()
     with contextlib.redirect_stdout(console):  # Tune's loop and callbacks run in this thread
         code = main(["study", str(study), "--profile", "smoke", "--tracking-uri", uri,
@@ -216,4 +218,16 @@ def quickstart_store(tmp_path_factory, ray_session) -> Store:
     assert code == 0, console.getvalue()
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
-    return Store(folder, uri, study, runs, console.getvalue(), time.monotonic() - started)
+    return Store(folder, uri, study, runs, console.getvalue(), time.monotonic() - started,
+                 estimate)
+
+
+def dry_run_estimate(study: Path) -> float:
+    """The wall time `study --dry-run --profile smoke` estimates: the trials' seconds over the
+    trials at once, plus the study's own."""
+    from orchestrator.cli import checked_study
+    from orchestrator.run.estimate import study_costs, trial_seconds
+
+    resolved, prepared = checked_study(str(study), "smoke")
+    costs, slots, study_s = study_costs(resolved, prepared, str(study), "sqlite:///:memory:")
+    return trial_seconds(costs) / slots + study_s

@@ -23,9 +23,39 @@ from orchestrator.study import ArmPlan
 from trainables.data import StageData
 from trainables.loops import retrain_seconds, search_seconds
 
-# the study's own on 2 CPU cores: Ray's start (3.4 s measured) and, around the trials of the
-# quickstart's smoke study, planning, Tune, the parent run and its tables (about 6 s)
+# the study's own on 2 quiet CPU cores: Ray's start (3.4 s measured) and, around the trials
+# of the quickstart's smoke study, planning, Tune, the parent run and its tables (about 6 s)
 STUDY_OVERHEAD_S = 10.0
+# `reference_seconds()` on the same quiet cores: the fixed costs above (and a trial's) are
+# scaled by how much slower it runs now, as the timed steps are by their own timing
+REFERENCE_S = 0.035  # measured: 0.034-0.038 s
+
+
+def reference_seconds() -> float:
+    """The median of three runs of a small mix of Python and one-thread torch work."""
+    import time
+
+    def once() -> float:
+        began = time.perf_counter()
+        x = torch.rand(1, 8, 32, 32)
+        conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+        with torch.no_grad():
+            for _ in range(200):
+                x = conv(x).tanh()
+        sorted({str(i): i for i in range(100000)})
+        return time.perf_counter() - began
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return sorted(once() for _ in range(3))[1]
+    finally:
+        torch.set_num_threads(before)
+
+
+def load_factor() -> float:
+    """How many times slower than the quiet machine the fixed costs were measured on (>= 1)."""
+    return max(1.0, reference_seconds() / REFERENCE_S)
 
 
 @dataclass(frozen=True)
@@ -47,8 +77,10 @@ def device() -> tuple[torch.device, str]:
     return torch.device("cpu"), "CPU-hours (cores x hours)"
 
 
-def arm_cost(arm: ArmPlan, data: StageData, hits: dict[str, int] | None = None) -> ArmCost:
-    """`hits`: the arm's search and retrain trials an earlier study finished."""
+def arm_cost(arm: ArmPlan, data: StageData, hits: dict[str, int] | None = None,
+             trial_overhead: float = TRIAL_OVERHEAD_S) -> ArmCost:
+    """`hits`: the arm's search and retrain trials an earlier study finished;
+    `trial_overhead`: a trial's fixed seconds."""
     run_on, _ = device()
     study, hits = arm.study, hits or {}
     stage_counts = study.retrain.stages or [None]
@@ -56,7 +88,7 @@ def arm_cost(arm: ArmPlan, data: StageData, hits: dict[str, int] | None = None) 
     per_stage = arm.units() * len(arm.noises)
     retrains = max(0, per_stage * len(stage_counts) - hits.get("retrain", 0)) \
         if arm.retrain else 0
-    search = searches * (search_seconds(study, data.search, run_on) + TRIAL_OVERHEAD_S) \
+    search = searches * (search_seconds(study, data.search, run_on) + trial_overhead) \
         if searches else 0.0
     retrain = 0.0
     proxy = study.retrain.proxy if arm.tuned else None
@@ -67,15 +99,16 @@ def arm_cost(arm: ArmPlan, data: StageData, hits: dict[str, int] | None = None) 
         retrains = retrains / max(1, arm.units()) * scale
     for stages in stage_counts if retrains else []:
         each = retrain_seconds(study, arm.genotype, data.retrain, run_on, stages)
-        retrain += retrains / len(stage_counts) * (each + TRIAL_OVERHEAD_S)
+        retrain += retrains / len(stage_counts) * (each + trial_overhead)
     resources = study.resources.retrain
     share = resources.gpu if run_on.type == "cuda" and resources.gpu else resources.cpu
     return ArmCost(arm.name, search, retrain, share, sum(hits.values()))
 
 
-def cost_lines(costs: list[ArmCost], slots: int) -> list[str]:
+def cost_lines(costs: list[ArmCost], slots: int, study_s: float = STUDY_OVERHEAD_S
+               ) -> list[str]:
     """Per arm and in total; the wall time if `slots` trials run at once, the study's own
-    start and tables included."""
+    start and tables (`study_s`) included."""
     _, unit = device()
     lines = [f"cost on this machine, estimated from timed steps, in {unit}:"]
     for cost in costs:
@@ -84,7 +117,7 @@ def cost_lines(costs: list[ArmCost], slots: int) -> list[str]:
                      f"{clock_text(cost.retrain_s)} of trial time = {cost.device_hours:.3f}"
                      f"{cached}")
     total = sum(cost.device_hours for cost in costs)
-    wall = trial_seconds(costs) / max(1, slots) + STUDY_OVERHEAD_S
+    wall = trial_seconds(costs) / max(1, slots) + study_s
     lines.append(f"  total {total:.3f} {unit.split(' ')[0]}; about {clock_text(wall)} of wall "
                  f"time at {slots} trial(s) at once")
     return lines
@@ -99,8 +132,9 @@ def study_cost(study, prepared, source: str, uri: str) -> list[str]:
     return cost_lines(*study_costs(study, prepared, source, uri))
 
 
-def study_costs(study, prepared, source: str, uri: str) -> tuple[list[ArmCost], int]:
-    """Each arm's cost, and how many trials run at once on this machine."""
+def study_costs(study, prepared, source: str, uri: str) -> tuple[list[ArmCost], int, float]:
+    """Each arm's cost, how many trials run at once on this machine, and the study's own
+    seconds (the fixed costs scaled by this machine's `load_factor` now)."""
     import os
 
     from orchestrator.run.cache import cached_trials, identities, store_exists
@@ -109,10 +143,12 @@ def study_costs(study, prepared, source: str, uri: str) -> tuple[list[ArmCost], 
     provenance = study_provenance(prepared.studies.values(), source)
     arm_ids, lookups, _ = identities(prepared.studies, provenance.trial_tags, False)
     hits = cached_trials(prepared.plans, uri, arm_ids) if lookups and store_exists(uri) else {}
-    costs = [arm_cost(arm, prepared.data[arm.name], hits.get(arm.name)) for arm in prepared.plans]
+    factor = load_factor()
+    costs = [arm_cost(arm, prepared.data[arm.name], hits.get(arm.name), TRIAL_OVERHEAD_S * factor)
+             for arm in prepared.plans]
     cpus = os.cpu_count() or 1
     per_trial = max(max(a.study.resources.search.cpu, a.study.resources.retrain.cpu)
                     for a in prepared.plans)
     slots = max(1, min(study.tune.max_concurrent, int(cpus // per_trial)))
-    return costs, slots
+    return costs, slots, STUDY_OVERHEAD_S * factor
 

@@ -24,9 +24,10 @@ from ray.tune import Callback
 from orchestrator.study import ArmPlan
 
 INTERVAL_S = 15.0
-# a trial's fixed cost on CPU (start, MLflow run, cost metrics, plots), besides its epochs;
-# the cost estimate (orchestrator.run.estimate) counts it too
-TRIAL_OVERHEAD_S = 4.0
+# a trial's fixed cost on 2 quiet CPU cores besides its epochs (start on a reused worker,
+# MLflow run, cost metrics, plots): the quickstart's smoke trials ran 1 s longer than their
+# timed steps; the cost estimate (orchestrator.run.estimate) counts it too
+TRIAL_OVERHEAD_S = 1.0
 PHASES = ("search", "retrain")
 
 

@@ -62,11 +62,11 @@ def test_lines_per_arm_at_a_modest_rate_with_best_psnr_and_time_left(console):
     clock.now += 5
     result(callback, trials, search, 1, 21.5)
     # a's search: 2 of 4 epochs at 5 s each, 2 to go (10 s); its retraining, 4 epochs of the
-    # same work (20 s) and a trial to start (4 s): 34 s. b's search has reported nothing: at
-    # the study's rate, 4 + 4 epochs (40 s) and its retrain trial to start (4 s): 44 s.
-    # (34 + 44) s over 2 trials at once: 39 s.
+    # same work (20 s) and a trial to start (1 s): 31 s. b's search has reported nothing: at
+    # the study's rate, 4 + 4 epochs (40 s) and its retrain trial to start (1 s): 41 s.
+    # (31 + 41) s over 2 trials at once: 36 s.
     assert lines == ["[0:10] a: 1 running, 0 done, 0 failed; best val/psnr 21.50 dB (search); "
-                     "study ~0:39 left"]
+                     "study ~0:36 left"]
     retrain = FakeTrial("t3", {"arm": "a", "phase": "retrain", "unit": "a/s0"})
     trials.append(retrain)
     clock.now += 2
@@ -91,7 +91,7 @@ def test_lines_per_arm_at_a_modest_rate_with_best_psnr_and_time_left(console):
 
 def test_units_the_cache_gives_are_not_waited_for():
     """The same moment as above, but b's search and retrain came from the result cache (they
-    are linked, never Tune trials): only a's work is left, 34 s over 2 slots."""
+    are linked, never Tune trials): only a's work is left, 31 s over 2 slots."""
     plans = plan_arms(validate(STUDY), "progress.yaml")
     lines, clock = [], Clock()
     callback = ProgressLines(plans, interval=10.0, clock=clock, write=lines.append, slots=2,
@@ -104,7 +104,7 @@ def test_units_the_cache_gives_are_not_waited_for():
     clock.now += 5
     result(callback, trials, search, 1, 21.5)
     assert lines == ["[0:10] a: 1 running, 0 done, 0 failed; best val/psnr 21.50 dB (search); "
-                     "study ~0:17 left"]
+                     "study ~0:16 left"]
 
 
 def test_clock_text():
