@@ -72,6 +72,10 @@ def test_paired_folder_with_an_unmatched_name_is_named(tmp_path, capsys):
 def test_unknown_dataset_name(tmp_path, capsys):
     code, error = run_cli(tmp_path, capsys, train="imagenet")
     assert code == 2 and "imagenet" in error and "train400" in error
+    assert error.startswith("error: data.train: ")
+    image_folder(tmp_path / "data", "mytrain")
+    code, error = run_cli(tmp_path, capsys, test="imagenet")
+    assert code == 2 and error.startswith("error: data.test: ") and "imagenet" in error
 
 
 def test_malformed_study_names_key(tmp_path, capsys):

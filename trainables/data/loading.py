@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -42,9 +43,19 @@ def resolved_roots(study: Study) -> dict[str, str]:
             for name in names if name != "embedded" and "/" not in name}
 
 
+def keyed(key: str, load: Callable[[], tuple[NamedImage, ...]]) -> tuple[NamedImage, ...]:
+    """`load()`, its DataError naming the study key it came from."""
+    try:
+        return load()
+    except DataError as error:
+        message = str(error)
+        raise DataError(message if message.startswith(key) else f"{key}: {message}") from None
+
+
 def train_images(study: Study) -> list[NamedImage]:
     data = study.data
-    images = list(_load(data.train, "train", data.root, data.color))
+    images = list(keyed("data.train", lambda: _load(data.train, "train", data.root,
+                                                     data.color)))
     if data.max_train_images is not None:
         images = images[: data.max_train_images]
     check_patch_size(images, data.patch_size)
@@ -92,7 +103,7 @@ def named_sets(study: Study, key: str, names: list[str]) -> dict[str, list[Named
         if label in sets:
             raise DataError(f"{key}: '{name}' and another test set are both named "
                             f"'{label}' in the metrics; rename one folder")
-        sets[label] = list(_load(name, "test", data.root, data.color))
+        sets[label] = list(keyed(key, lambda n=name: _load(n, "test", data.root, data.color)))
     return sets
 
 
