@@ -113,7 +113,7 @@ def retrain_seconds(study, genotype_json: str | None, data, device: torch.device
                     stages: int | None = None) -> float:
     """One retrain trial's compute (the arm's genotype, else the largest network the search
     can derive, at `stages` when retrain.stages asks): training steps, validation each
-    epoch, the test sets and the cost metrics' timed passes."""
+    epoch, the test sets (x8 self-ensemble: 9 passes) and the cost metrics' timed passes."""
     from trainables.loops.memory_study import candidate_genotypes, channels, retrain_shape
     from trainables.loops.retrain import derived_options
 
@@ -131,14 +131,15 @@ def retrain_seconds(study, genotype_json: str | None, data, device: torch.device
     retrain, threads = study.retrain, study.resources.retrain.cpu
     per_pixel = forward_seconds_per_pixel(build, channels(study), device, threads)
     tested = sum(pixels(images) for images in data.test_sets.values())
+    passes = 1 + 8 * retrain.self_ensemble  # x8 self-ensemble: the 8 dihedral variants too
     cost = study.retrain.cost
-    evaluation = tested * per_pixel + (2 + cost.repeats) * cost.input_size**2 * per_pixel
+    evaluation = (tested * passes + (2 + cost.repeats) * cost.input_size**2) * per_pixel
     if data.weights is not None:  # published weights: evaluated only
         return evaluation
     step = step_seconds(build, retrain_shape(study), device, threads)
     steps = retrain.steps_per_epoch or max(1, len(data.train) // retrain.batch_size)
-    return (retrain.epochs * steps * step + retrain.epochs * pixels(data.val) * per_pixel
-            + evaluation)
+    validated = pixels(data.val, study.search.val_crop)  # centre crops, as the loop takes
+    return retrain.epochs * (steps * step + validated * per_pixel) + evaluation
 
 
 def parameter_count(genotype: Genotype, options, channels: int) -> int:
