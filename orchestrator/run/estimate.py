@@ -26,6 +26,9 @@ from trainables.loops import retrain_seconds, search_seconds
 # the study's own on 2 quiet CPU cores: Ray's start (3.4 s measured) and, around the trials
 # of the quickstart's smoke study, planning, Tune, the parent run and its tables (about 6 s)
 STUDY_OVERHEAD_S = 10.0
+# the command's around the study on the same cores: imports (6.0 s for `--help`), Ray's start
+# (3.0 s) and stop (1.4 s)
+COMMAND_OVERHEAD_S = 10.0
 # `reference_seconds()` on the same quiet cores: the fixed costs above (and a trial's) are
 # scaled by how much slower it runs now, as the timed steps are by their own timing
 REFERENCE_S = 0.035  # measured: 0.034-0.038 s
@@ -107,8 +110,9 @@ def arm_cost(arm: ArmPlan, data: StageData, hits: dict[str, int] | None = None,
 
 def cost_lines(costs: list[ArmCost], slots: int, study_s: float = STUDY_OVERHEAD_S
                ) -> list[str]:
-    """Per arm and in total; the wall time if `slots` trials run at once, the study's own
-    start and tables (`study_s`) included."""
+    """Per arm and in total; the command's wall time if `slots` trials run at once, the
+    study's own start and tables (`study_s`) and the command's around it (as loaded)
+    included."""
     _, unit = device()
     lines = [f"cost on this machine, estimated from timed steps, in {unit}:"]
     for cost in costs:
@@ -117,7 +121,8 @@ def cost_lines(costs: list[ArmCost], slots: int, study_s: float = STUDY_OVERHEAD
                      f"{clock_text(cost.retrain_s)} of trial time = {cost.device_hours:.3f}"
                      f"{cached}")
     total = sum(cost.device_hours for cost in costs)
-    wall = trial_seconds(costs) / max(1, slots) + study_s
+    wall = trial_seconds(costs) / max(1, slots) + study_s * (1 + COMMAND_OVERHEAD_S /
+                                                              STUDY_OVERHEAD_S)
     lines.append(f"  total {total:.3f} {unit.split(' ')[0]}; about {clock_text(wall)} of wall "
                  f"time at {slots} trial(s) at once")
     return lines
