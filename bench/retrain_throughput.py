@@ -38,9 +38,10 @@ TINY = {"data.patch_size": 32, "retrain.batch_size": 2}  # a test that the bench
 
 
 def family_study(family: str, size: str):
-    """The family's resolved study (its arm's, for an arm) and the network's genotype."""
-    from orchestrator.run.runner import plan_arms
-    from orchestrator.study.reading import load_study
+    """The family's resolved study (its arm's, for an arm), the network's genotype and the
+    training images."""
+    from orchestrator.run import prepare_arms
+    from orchestrator.study import load_study
     from searchspaces.genotype import Genotype
     from searchspaces.registry import get_space
 
@@ -49,58 +50,34 @@ def family_study(family: str, size: str):
     if arm is not None:  # a baseline beside the study's own arm, at the study's settings
         assignments.append(f"baselines=[{arm.removeprefix('baseline-')}]")
     study = load_study(ROOT / file, None, assignments)
-    if arm is not None:
-        plan = next(p for p in plan_arms(study, str(ROOT / file)) if p.name == arm)
-        return plan.study, Genotype.from_json(plan.genotype)
-    space = get_space(study.search_space.name)
+    prepared = prepare_arms(study, str(ROOT / file), (arm,) if arm else ())
+    plan = prepared.plans[0]  # the named arm, else the study's first
+    images = prepared.data[plan.name].retrain.train
+    if plan.genotype is not None:
+        return plan.study, Genotype.from_json(plan.genotype), images
+    space = get_space(plan.study.search_space.name)
     if genotype_file is None:
-        genotype = space.build_supernet(study.search_space.resolved_options(),
-                                        3 if study.data.color else 1).derive()
+        genotype = space.build_supernet(plan.study.search_space.resolved_options(),
+                                        3 if plan.study.data.color else 1).derive()
     else:
         genotype = Genotype.load(genotype_file)
-    return study, space.at_stages(genotype, stages) if stages else genotype
+    return plan.study, space.at_stages(genotype, stages) if stages else genotype, images
 
 
 def measure(family: str, size: str, pipeline: str | None = None) -> dict[str, Any]:
     """Images per second of the family's retrain step and the share spent on data
     (`pipeline`: `data.pipeline` other than the study's)."""
-    from trainables.data.loading import train_images
-    from trainables.loops import configure
-    from trainables.loops.devices import memory_format
-    from trainables.loops.parts import StepClock, patch_batches
-    from trainables.loops.retrain import build_retrain, train_epoch
+    from trainables.loops import retrain_throughput
 
-    study, genotype = family_study(family, size)
-    steps = STEPS[size]
-    study = study.model_copy(update={
-        "retrain": study.retrain.model_copy(update={"steps_per_epoch": steps}),
-        "data": study.data.model_copy(update={"pipeline": pipeline or study.data.pipeline})})
-    retrain = study.retrain
-    runtime = configure(retrain.num_workers or study.resources.retrain.cpu,
-                        study.resources.retrain.gpu, study.precision)
-    parts = build_retrain(study, genotype, runtime)
-    noise = (retrain.noise or [study.data.noise])[0]
-    batches = patch_batches(train_images(study), study.data, retrain.batch_size, steps,
-                            study.seed, 0, noise=noise, device=runtime.device)
-    clock = StepClock(runtime, memory_format(runtime, parts.model))
-    warm = patch_batches(train_images(study), study.data, retrain.batch_size, 1, study.seed, 0,
-                         noise=noise, device=runtime.device)
-    train_epoch(parts, clock.timed(warm(0)), study, runtime)
-    clock.start()
-    train_epoch(parts, clock.timed(batches(1)), study, runtime)
-    times = clock.metrics()
-    total = times["time/data_s"] + times["time/compute_s"]
-    return {"images_per_s": round(retrain.batch_size * steps / total, 3),
-            "data_share": round(times["time/data_s"] / total, 4),
-            "batch": retrain.batch_size, "patch": study.data.patch_size,
-            "pipeline": study.data.pipeline, "threads": runtime_threads(),
-            "params": sum(p.numel() for p in parts.model.parameters())}
-
-
-def runtime_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
+    study, genotype, images = family_study(family, size)
+    if pipeline is not None:
+        study = study.model_copy(update={"data": study.data.model_copy(
+            update={"pipeline": pipeline})})
+    found = retrain_throughput(study, genotype, images, STEPS[size])
+    return {"images_per_s": round(found["images_per_s"], 3),
+            "data_share": round(found["data_share"], 4), "batch": study.retrain.batch_size,
+            "patch": study.data.patch_size, "pipeline": study.data.pipeline,
+            "threads": found["threads"], "params": found["params"]}
 
 
 def throughput(family: str):

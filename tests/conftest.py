@@ -180,6 +180,7 @@ class Store:
     console: str  # what the study printed (--verbose 1)
     wall_s: float  # the command's wall time (Ray already running)
     estimate_s: float  # `--dry-run`'s estimate of that wall time, made just before it
+    load_after: float  # the 1-minute load average when it ended
 
     @property
     def client(self):
@@ -219,7 +220,7 @@ def quickstart_store(tmp_path_factory, ray_session) -> Store:
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("quickstart").experiment_id])
     return Store(folder, uri, study, runs, console.getvalue(), time.monotonic() - started,
-                 estimate)
+                 estimate, os.getloadavg()[0])
 
 
 def dry_run_estimate(study: Path) -> float:

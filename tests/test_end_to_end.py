@@ -250,8 +250,14 @@ def test_the_dry_run_cost_is_within_a_factor_two_of_the_study(quickstart_store, 
     """`--dry-run`'s estimate of the wall time (timed steps x the study's steps, fixed costs
     per trial and per study scaled by the machine's load, the trials that run at once),
     made just before the smoke study's command, against that command's wall time."""
+    import os
+
     store = quickstart_store
     estimate = store.estimate_s
+    cores = os.cpu_count() or 1
+    if store.load_after > cores + 1.5:  # its own 2 trials, and more: another worker's study
+        pytest.skip(f"the machine was loaded beyond the study (load {store.load_after:.1f} on "
+                    f"{cores} cores): estimate {estimate:.0f} s, measured {store.wall_s:.0f} s")
     assert 0.5 < estimate / store.wall_s < 2.0, (estimate, store.wall_s)
     assert main(["study", str(store.study_file), "--profile", "smoke", "--dry-run"]) == 0
     out = capsys.readouterr().out

@@ -20,7 +20,7 @@ from trainables.loops.monitor import PREFIX, is_monitor_psnr
 from trainables.loops.parts import validation_keys
 from trainables.loops.retrain import derived_options, run_retrain
 from trainables.loops.search import run_search
-from trainables.loops.timing import retrain_seconds, search_seconds
+from trainables.loops.timing import retrain_seconds, retrain_throughput, search_seconds
 
 __all__ = [
     "GIB",
@@ -40,6 +40,7 @@ __all__ = [
     "protocol_hash",
     "run_retrain",
     "retrain_seconds",
+    "retrain_throughput",
     "run_search",
     "search_seconds",
     "study_memory",

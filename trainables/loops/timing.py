@@ -146,3 +146,35 @@ def parameter_count(genotype: Genotype, options, channels: int) -> int:
     with torch.device("meta"):
         return sum(p.numel() for p in build_derived_from_genotype(genotype, options,
                                                                    channels).parameters())
+
+
+def retrain_throughput(study, genotype: Genotype, images, steps: int) -> dict[str, float]:
+    """Images per second of `steps` retrain steps of `genotype`'s network at the study's
+    batch, patch, loss, optimizer, first noise level and `data.pipeline`, on `images`, after
+    one warm-up step, with the trial's threads; and the share of their time making batches
+    (`StepClock`)."""
+    from trainables.loops.devices import configure, memory_format
+    from trainables.loops.parts import StepClock, patch_batches
+    from trainables.loops.retrain import build_retrain, train_epoch
+
+    study = study.model_copy(update={"retrain": study.retrain.model_copy(
+        update={"steps_per_epoch": steps})})
+    retrain = study.retrain
+    runtime = configure(study.resources.retrain.cpu, study.resources.retrain.gpu,
+                        study.precision)
+    parts = build_retrain(study, genotype, runtime)
+    noise = (retrain.noise or [study.data.noise])[0]
+    clock = StepClock(runtime, memory_format(runtime, parts.model))
+
+    def batches(count: int):
+        return patch_batches(images, study.data, retrain.batch_size, count, study.seed, 0,
+                             noise=noise, device=runtime.device)
+
+    train_epoch(parts, clock.timed(batches(1)(0)), study, runtime)  # warm-up
+    clock.start()
+    train_epoch(parts, clock.timed(batches(steps)(1)), study, runtime)
+    times = clock.metrics()
+    total = times["time/data_s"] + times["time/compute_s"]
+    return {"images_per_s": retrain.batch_size * steps / total,
+            "data_share": times["time/data_s"] / total, "threads": torch.get_num_threads(),
+            "params": sum(p.numel() for p in parts.model.parameters())}
