@@ -119,6 +119,28 @@ def test_loaders_pin_memory_exactly_when_copies_are_asynchronous(monkeypatch):
     assert seen == [True, True, False, False]
 
 
+def test_the_search_makes_its_patches_where_it_trains_unless_the_study_says_numpy(monkeypatch):
+    """`data.pipeline` reaches the loop: device patches (made on the runtime's device) by
+    default, the numpy loader with `pipeline: numpy`."""
+    import trainables.loops.parts as parts
+
+    made = []
+    real = parts.DevicePatches
+
+    def spy(dataset, device):
+        made.append(str(device))
+        return real(dataset, device)
+
+    monkeypatch.setattr(parts, "DevicePatches", spy)
+    base = {**TINY, "search": {**TINY["search"], "epochs": 1, "warmup_epochs": 0,
+                               "validate_from_epoch": 0}}
+    run_search(validate(base), search_data(), lambda *report: None, devices.configure(1, 0))
+    assert made == ["cpu", "cpu"]  # Train-W and Train-A
+    numpy = {**base, "data": {**base.get("data", {}), "pipeline": "numpy"}}
+    run_search(validate(numpy), search_data(), lambda *report: None, devices.configure(1, 0))
+    assert made == ["cpu", "cpu"]
+
+
 def test_tiny_search_in_bf16_on_cpu(restore_threads):
     study = validate({**TINY, "precision": "bf16"})
     runtime = devices.configure(1, 0, study.precision)
