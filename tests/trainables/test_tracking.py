@@ -100,3 +100,38 @@ def test_a_trial_finds_the_run_it_started_before_an_interruption(tracker):
     tracker.start_run(experiment_id, "other", {"trial_id": "t1"})  # another parent's
     assert tracker.trial_run(experiment_id, parent, "t1") == own
     assert tracker.trial_run(experiment_id, parent, "t2") is None
+
+
+def test_a_stopped_trial_is_killed_and_resumable_but_a_failed_one_is_not_retried(tracker):
+    """Tune stops a trial's thread with SystemExit when the study is stopped (SIGTERM): that
+    run is KILLED with the reason as `interrupted` and a resumed attempt continues it; an
+    exception is a failure, recorded, and the next attempt ends at once with its reason.
+    A `failure` tag "SystemExit: 0" written by an earlier version is read as an interruption
+    too (a study stopped under it resumes)."""
+    from trainables.tune import session as tune_session
+
+    experiment_id = tracker.experiment_id("stops")
+
+    def attempt(raised):
+        run_id = tracker.start_run(experiment_id, "a/s0/search", {})
+        session = tune_session.TrialSession(tracker, run_id, None)
+
+        def work():
+            raise raised
+        with pytest.raises(type(raised)):
+            tune_session.run_in_session(session, work)
+        return run_id, tracker.client.get_run(run_id)
+
+    stopped, run = attempt(SystemExit(0))
+    assert run.info.status == "KILLED" and run.data.tags["interrupted"] == "SystemExit: 0"
+    assert "failure" not in run.data.tags
+    tune_session.raise_recorded_failure(tracker, stopped)  # resumable: does not raise
+
+    failed, run = attempt(ValueError("loss diverged: 3.2e6 at epoch 2"))
+    assert run.info.status == "FAILED"
+    assert run.data.tags["failure"] == "ValueError: loss diverged: 3.2e6 at epoch 2"
+    with pytest.raises(tune_session.RecordedFailure, match="loss diverged"):
+        tune_session.raise_recorded_failure(tracker, failed)
+
+    legacy = tracker.start_run(experiment_id, "b/s0/search", {"failure": "SystemExit: 0"})
+    tune_session.raise_recorded_failure(tracker, legacy)

@@ -151,9 +151,16 @@ class RecordedFailure(RuntimeError):
     Retries are for lost workers and nodes, which record no reason."""
 
 
+# not failures but interruptions: Tune stopping the trial (its thread leaves through
+# SystemExit when the study is stopped), Ctrl-C; the trial continues on `--resume`
+INTERRUPTIONS = ("SystemExit", "KeyboardInterrupt", "GeneratorExit")
+
+
 def raise_recorded_failure(tracker: Tracker, run_id: str) -> None:
+    """Raise RecordedFailure when the run's previous attempt failed (an interruption, also
+    one recorded as a failure by earlier versions, is not a failure)."""
     failure = tracker.client.get_run(run_id).data.tags.get("failure")
-    if failure is not None:
+    if failure is not None and failure.split(":")[0] not in INTERRUPTIONS:
         raise RecordedFailure(f"not retried, the previous attempt failed: {failure}")
 
 
@@ -164,6 +171,11 @@ def run_in_session(session: TrialSession, work) -> Any:
     try:
         result = work()
     except BaseException as raised:
+        if not isinstance(raised, Exception):  # stopped, not failed: KILLED, resumable
+            reason = f"{type(raised).__name__}: {raised}"
+            session.tracker.set_tags(session.run_id, {"interrupted": reason})
+            session.finish("KILLED")
+            raise
         error = raised
         if out_of_space(raised):
             error = raised if isinstance(raised, NoSpace) else no_space(raised)
