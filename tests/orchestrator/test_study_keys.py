@@ -162,3 +162,10 @@ def test_chosen_arms_are_the_only_ones_counted(capsys):
     assert accepted(capsys, ARMS).strip().endswith("ok (3 arm(s))")
     assert accepted(capsys, ARMS, "validate", "--arms", "b,c").strip().endswith(
         "ok (2 arm(s))")
+
+
+def test_dry_run_of_trials_with_whole_cpus_times_their_steps_with_that_many_threads(capsys):
+    """`resources.<phase>.cpu: 2` (a float in the schema) is two intra-op threads for the
+    timed steps, as a trial gets (the dry-run of the ablation study once stopped on it)."""
+    out = accepted(capsys, "resources: {search: {cpu: 2}, retrain: {cpu: 1.5}}\n", "study")
+    assert "default" in out and "CPU-hours" in out

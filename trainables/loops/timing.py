@@ -16,6 +16,7 @@ from torch import nn
 
 from searchspaces.genotype import Genotype
 from searchspaces.registry import build_derived_from_genotype, get_space
+from trainables.loops.devices import threads_for
 from trainables.loops.losses import DenoiseLoss
 from trainables.loops.memory import StepShape
 
@@ -27,9 +28,10 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def with_threads(threads: int, work: Callable[[], float]) -> float:
+def with_threads(cpu_share: float, work: Callable[[], float]) -> float:
+    """`work()` with the intra-op threads a trial of `cpu_share` CPUs gets."""
     before = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads))
+    torch.set_num_threads(threads_for(cpu_share))
     try:
         return work()
     finally:
@@ -37,7 +39,7 @@ def with_threads(threads: int, work: Callable[[], float]) -> float:
 
 
 def step_seconds(build: Callable[[], nn.Module], shape: StepShape, device: torch.device,
-                 threads: int = 1) -> float:
+                 threads: float = 1) -> float:
     """One training step (forward, loss, backward, update) of the network `build` makes."""
     def timed() -> float:
         model = build().to(device).train()
@@ -65,7 +67,7 @@ def step_seconds(build: Callable[[], nn.Module], shape: StepShape, device: torch
 
 @torch.no_grad()
 def forward_seconds_per_pixel(build: Callable[[], nn.Module], channels: int,
-                              device: torch.device, threads: int = 1, size: int = 96) -> float:
+                              device: torch.device, threads: float = 1, size: int = 96) -> float:
     """One evaluation forward pass of a `size` x `size` image, per pixel."""
     def timed() -> float:
         model = build().to(device).eval()
