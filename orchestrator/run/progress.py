@@ -4,13 +4,17 @@
 
 Lines come every `interval` seconds for the arms that reported since the last
 lines, at once for an arm whose trial ended, and for every arm when the
-experiment ends, each only when it changed; never a carriage return. The time
-left is the study's: the epochs still to run in every arm and phase times the seconds
-an epoch of that arm and phase took so far (the trials' own `time/epoch_s`; a phase not
-measured yet: its work (`ArmPlan.work`) at the rate measured for the arm's other phase,
-else for the study), plus a trial's fixed cost for every trial not started, over the
-trials that run at once. A trial that ended counts whole, a failed search its unit's
-retraining too.
+experiment ends, each only when it changed; never a carriage return.
+
+The time left is the study's, in the cost model of the dry-run (`orchestrator.run.estimate`):
+per arm and phase, the work still to run (steps x batch x patch pixels, `ArmPlan.work`;
+with `retrain.proxy` every candidate's short retraining and the `keep` full ones) times the
+seconds a unit of it took so far (each trial's `time/epoch_s` over that trial's own epoch
+of work; a phase not measured yet: the arm's other phase, else the study's rate), plus each
+trial's fixed part (start, test sets and self-ensemble, cost metrics, plots: measured as a
+finished trial's wall time beyond its epochs, `TRIAL_OVERHEAD_S` until one has finished),
+over the trials that run at once. A trial that ended counts whole, a failed search its
+unit's retraining too.
 """
 
 from __future__ import annotations
@@ -38,8 +42,20 @@ def clock_text(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def epoch_work(plan: ArmPlan, phase: str) -> float:
-    return plan.work(phase) / max(1, getattr(plan.study, phase).epochs)
+def trial_work(plan: ArmPlan, phase: str, short: bool = False) -> float:
+    """Work of one trial of the phase (`short`: a proxy retraining)."""
+    if short and plan.study.retrain.proxy is not None:
+        return float(plan.study.retrain.proxy.steps * plan.study.retrain.batch_size *
+                     plan.study.data.patch_size**2)
+    return plan.work(phase)
+
+
+def config_work(plan: ArmPlan, config: dict) -> tuple[float, int]:
+    """(work, epochs) of the trial `config` runs."""
+    phase = config.get("phase", "search")
+    short = (config.get("labels") or {}).get("proxy") == "short"
+    epochs = 1 if short else getattr(plan.study, phase).epochs
+    return trial_work(plan, phase, short), max(1, epochs)
 
 
 @dataclass
@@ -49,64 +65,106 @@ class ArmStatus:
     fresh: bool = False  # reported since its last line
     shown: str = ""  # its last line, without the clock
     ended: dict[str, str] = field(default_factory=dict)  # trial id -> TERMINATED | ERROR
-    epoch_s: dict[str, list[float]] = field(default_factory=dict)  # phase -> measured epochs
+    rates: dict[str, list[float]] = field(default_factory=dict)  # phase -> s per unit of work
+    epochs_s: dict[str, float] = field(default_factory=dict)  # trial id -> its epochs' seconds
+    started: dict[str, float] = field(default_factory=dict)  # trial id -> clock at its start
+    fixed_s: dict[str, list[float]] = field(default_factory=dict)  # phase -> s beyond epochs
     cached: dict[str, int] = field(default_factory=dict)  # phase -> units the cache gives
 
     def status(self, trial) -> str:
         """Tune calls on_trial_complete before it marks the trial TERMINATED."""
         return self.ended.get(trial.trial_id, trial.status)
 
-    def note(self, phase: str, result: dict) -> None:
+    def note(self, trial, result: dict) -> None:
         self.fresh = True
+        config = trial.config or {}
+        phase = config.get("phase", "search")
         psnr = result.get("val/psnr")
         if isinstance(psnr, (int, float)) and psnr > self.best.get(phase, float("-inf")):
             self.best[phase] = float(psnr)
         seconds = result.get("time/epoch_s")
-        if isinstance(seconds, (int, float)) and seconds > 0:
-            self.epoch_s.setdefault(phase, []).append(float(seconds))
+        work, epochs = config_work(self.plan, config)
+        if isinstance(seconds, (int, float)) and seconds > 0 and work:
+            self.rates.setdefault(phase, []).append(float(seconds) * epochs / work)
+            self.epochs_s[trial.trial_id] = self.epochs_s.get(trial.trial_id, 0.0) + seconds
+
+    def finished(self, trial, now: float) -> None:
+        """A trial ended well: its wall time beyond its epochs is the phase's fixed part."""
+        began = self.started.get(trial.trial_id)
+        if began is not None and trial.trial_id in self.epochs_s:
+            phase = (trial.config or {}).get("phase", "search")
+            self.fixed_s.setdefault(phase, []).append(
+                max(0.0, now - began - self.epochs_s[trial.trial_id]))
 
     def rate(self, phase: str) -> float | None:
         """Measured seconds per unit of work (`ArmPlan.work`) of the phase."""
-        measured = self.epoch_s.get(phase)
-        work = epoch_work(self.plan, phase)
-        return sum(measured) / len(measured) / work if measured and work else None
+        measured = self.rates.get(phase)
+        return sum(measured) / len(measured) if measured else None
+
+    def fixed(self, phase: str) -> float:
+        measured = self.fixed_s.get(phase)
+        return sum(measured) / len(measured) if measured else TRIAL_OVERHEAD_S
+
+    def per_unit(self) -> int:
+        """Retrain trials of one unit (noise levels x stage counts)."""
+        plan = self.plan
+        return len(plan.noises) * len(plan.study.retrain.stages or [None]) if plan.retrain else 0
+
+    def planned(self) -> dict[str, list[tuple[float, int]]]:
+        """Per phase: [(work of one trial, trials)] the plan owes, less what the cache gives
+        (whole trials, the shortest first)."""
+        plan, units, per_unit = self.plan, self.plan.units(), self.per_unit()
+        planned = {"search": [(plan.work("search"), units)] if plan.work("search") else [],
+                   "retrain": [(plan.work("retrain"), units * per_unit)]}
+        if plan.tuned and plan.study.retrain.proxy is not None:
+            planned["retrain"] = [(trial_work(plan, "retrain", short=True), units * per_unit),
+                                  (plan.work("retrain"),
+                                   min(plan.study.retrain.proxy.keep, units) * per_unit)]
+        for phase, parts in planned.items():
+            given = self.cached.get(phase, 0)
+            for index in sorted(range(len(parts)), key=lambda i: parts[i][0]):
+                work, count = parts[index]
+                parts[index], given = (work, count - min(given, count)), given - min(given,
+                                                                                     count)
+        return planned
 
     def left(self, trials: list) -> dict[str, tuple[float, int]]:
-        """Per phase: (epochs still to run, trials not started yet)."""
-        epochs = {phase: getattr(self.plan.study, phase).epochs for phase in PHASES}
-        retrains = len(self.plan.noises) * len(self.plan.study.retrain.stages or [None])
-        planned = {"search": self.plan.units() if self.plan.work("search") else 0,
-                   "retrain": self.plan.units() * retrains if self.plan.retrain else 0}
-        planned = {phase: max(0, count - self.cached.get(phase, 0))
-                   for phase, count in planned.items()}
-        seen, ran = {phase: 0 for phase in PHASES}, {phase: 0.0 for phase in PHASES}
-        skipped = {phase: 0 for phase in PHASES}
+        """Per phase: (work still to run, trials not started yet)."""
+        planned = self.planned()
+        work = {phase: sum(w * n for w, n in parts) for phase, parts in planned.items()}
+        count = {phase: sum(n for _, n in parts) for phase, parts in planned.items()}
         for trial in trials:
-            phase = (trial.config or {}).get("phase", "search")
-            seen[phase] += 1
+            config = trial.config or {}
+            phase = config.get("phase", "search")
+            size, epochs = config_work(self.plan, config)
+            count[phase] -= 1
             status = self.status(trial)
             if status in ("TERMINATED", "ERROR"):
-                ran[phase] += epochs[phase]
-                if status == "ERROR" and phase == "search" and self.plan.retrain:
-                    skipped["retrain"] += retrains  # its unit is never retrained
+                work[phase] -= size
+                if status == "ERROR" and phase == "search" and planned["retrain"]:
+                    # its unit's (first-stage) retrainings never run
+                    work["retrain"] -= planned["retrain"][0][0] * self.per_unit()
+                    count["retrain"] -= self.per_unit()
             else:
-                ran[phase] += (trial.last_result or {}).get("epoch", -1) + 1
-        return {phase: (max(0.0, (planned[phase] - skipped[phase]) * epochs[phase] - ran[phase]),
-                        max(0, planned[phase] - skipped[phase] - seen[phase]))
-                for phase in PHASES}
+                done = (trial.last_result or {}).get("epoch", -1) + 1
+                work[phase] -= size * min(done, epochs) / epochs
+        return {phase: (max(0.0, work[phase]), max(0, count[phase])) for phase in PHASES}
 
     def seconds_left(self, trials: list, fallback: float | None) -> float | None:
         """Trial-seconds still to run; None when nothing of the arm is measured yet and the
         study has no `fallback` rate."""
         total = 0.0
-        for phase, (epochs, unstarted) in self.left(trials).items():
-            if not epochs:
+        running = {phase: sum(self.status(t) not in ("TERMINATED", "ERROR") for t in trials
+                              if (t.config or {}).get("phase", "search") == phase)
+                   for phase in PHASES}
+        for phase, (work, unstarted) in self.left(trials).items():
+            if not work:
                 continue
             other = "retrain" if phase == "search" else "search"
             rate = self.rate(phase) or self.rate(other) or fallback
             if rate is None:
                 return None
-            total += epochs * epoch_work(self.plan, phase) * rate + unstarted * TRIAL_OVERHEAD_S
+            total += work * rate + (unstarted + running[phase]) * self.fixed(phase)
         return total
 
     def line(self, trials: list, left: float | None = None) -> str:
@@ -142,6 +200,8 @@ class ProgressLines(Callback):
         self.__dict__.update(state)
         self.clock, self.write = time.monotonic, lambda text: print(text, flush=True)
         self.since = self.last = self.clock()
+        for arm in self.arms.values():  # another process's clock
+            arm.started.clear()
 
     def arm_of(self, trial) -> ArmStatus | None:
         return self.arms.get((trial.config or {}).get("arm"))
@@ -172,16 +232,24 @@ class ProgressLines(Callback):
             arm.fresh, arm.shown = False, line
         self.last = now
 
+    def on_trial_start(self, iteration, trials, trial, **info):
+        arm = self.arm_of(trial)
+        if arm is not None:
+            arm.started.setdefault(trial.trial_id, self.clock())
+
     def on_trial_result(self, iteration, trials, trial, result, **info):
         arm = self.arm_of(trial)
         if arm is not None:
-            arm.note((trial.config or {}).get("phase", "search"), result)
+            arm.note(trial, result)
 
     def on_step_end(self, iteration, trials, **info):
         if self.clock() - self.last >= self.interval:
             self.show([name for name, arm in self.arms.items() if arm.fresh], trials)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
+        arm = self.arm_of(trial)
+        if arm is not None:
+            arm.finished(trial, self.clock())
         self.ended(trial, trials, "TERMINATED")
 
     def on_trial_error(self, iteration, trials, trial, **info):

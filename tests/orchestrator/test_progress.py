@@ -62,11 +62,11 @@ def test_lines_per_arm_at_a_modest_rate_with_best_psnr_and_time_left(console):
     clock.now += 5
     result(callback, trials, search, 1, 21.5)
     # a's search: 2 of 4 epochs at 5 s each, 2 to go (10 s); its retraining, 4 epochs of the
-    # same work (20 s) and a trial to start (1 s): 31 s. b's search has reported nothing: at
-    # the study's rate, 4 + 4 epochs (40 s) and its retrain trial to start (1 s): 41 s.
-    # (31 + 41) s over 2 trials at once: 36 s.
+    # same work (20 s); each trial's fixed part (1 s until one has finished), its running
+    # search's and its retrain's: 32 s. b's search has reported nothing: at the study's rate,
+    # 4 + 4 epochs (40 s) and two fixed parts: 42 s. (32 + 42) s over 2 trials at once: 37 s.
     assert lines == ["[0:10] a: 1 running, 0 done, 0 failed; best val/psnr 21.50 dB (search); "
-                     "study ~0:36 left"]
+                     "study ~0:37 left"]
     retrain = FakeTrial("t3", {"arm": "a", "phase": "retrain", "unit": "a/s0"})
     trials.append(retrain)
     clock.now += 2
@@ -78,7 +78,8 @@ def test_lines_per_arm_at_a_modest_rate_with_best_psnr_and_time_left(console):
     callback.on_trial_error(0, trials, other)
     assert lines[-2] == ("b/s0 search FAILED (its MLflow run has the reason; Tune's log: "
                          "/tmp/runs/study/trial)")
-    # a's retrain has 3 of 4 epochs to go at its own 5 s; b's failed search retrains nothing
+    # a's retrain has 3 of 4 epochs to go at its own 5 s, and its fixed part (1 s: no retrain
+    # has ended yet): 16 s over 2 slots; b's failed search retrains nothing
     assert lines[-1] == "[0:15] b: 0 running, 0 done, 1 failed; study ~0:08 left"
     callback.on_experiment_end(trials)  # b's line did not change since
     assert lines[-1].startswith("[0:15] a: 1 running, 1 done, 0 failed; best val/psnr 19.00 dB "
@@ -105,6 +106,46 @@ def test_units_the_cache_gives_are_not_waited_for():
     result(callback, trials, search, 1, 21.5)
     assert lines == ["[0:10] a: 1 running, 0 done, 0 failed; best val/psnr 21.50 dB (search); "
                      "study ~0:16 left"]
+
+
+PROXY = {**STUDY, "arms": {"named": [{"name": "a"}]},
+         "retrain": {**STUDY["retrain"], "proxy": {"steps": 5, "keep": 1}},
+         "tune": {"num_samples": 3, "space": {"search.loss.ssim_lambda": {
+             "type": "float", "low": 0.0, "high": 1.0}}}}
+
+
+def test_proxy_retrainings_are_counted_at_their_own_steps_and_fixed_parts_measured():
+    """A tuned arm of 3 candidates with `retrain.proxy: {steps: 5, keep: 1}`: 3 searches of
+    40 steps, 3 short retrainings of 5 steps, 1 full one of 40, all at 2 x 24 x 24."""
+    plans = plan_arms(validate(PROXY), "progress.yaml")
+    lines, clock = [], Clock()
+    callback = ProgressLines(plans, interval=10.0, clock=clock, write=lines.append, slots=2)
+    search = FakeTrial("t1", {"arm": "a", "phase": "search", "unit": "a/t0/s0"})
+    trials = [search]
+    callback.on_trial_start(0, trials, search)
+    clock.now += 5
+    result(callback, trials, search, 0, 20.0)
+    clock.now += 5
+    result(callback, trials, search, 1, 21.5)
+    # 0.5 s a step (an epoch of 10 in 5 s). Left: 120 - 20 search steps (50 s), 3 x 5 short
+    # (7.5 s) and 40 full retraining steps (20 s); 7 trials' fixed parts of 1 s (the running
+    # one, 2 searches, 4 retrainings): 84.5 s over 2 slots
+    assert lines[-1].endswith("study ~0:42 left")
+    clock.now += 1
+    callback.on_trial_complete(0, trials, search)  # 1 s beyond its epochs
+    short = FakeTrial("t2", {"arm": "a", "phase": "retrain", "unit": "a/t0/s0",
+                             "labels": {"proxy": "short", "retrain_steps": 5}})
+    trials.append(short)
+    callback.on_trial_start(0, trials, short)
+    clock.now += 5
+    result(callback, trials, short, 0, 19.0, seconds=5.0)  # 1 s a step: retraining is slower
+    clock.now += 4
+    callback.on_trial_complete(0, trials, short)  # its test sets and plots: 4 s
+    # left: 80 search steps at 0.5 s (40 s) and 2 fixed parts of 1 s (the searches' measured
+    # part); 10 short steps and 40 full ones at 1 s (50 s) and 3 fixed parts of 4 s (12 s):
+    # 104 s over 2 slots
+    assert lines[-1] == ("[0:20] a: 0 running, 2 done, 0 failed; best val/psnr 19.00 dB "
+                         "(retrain); study ~0:52 left")
 
 
 def test_clock_text():
