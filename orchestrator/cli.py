@@ -5,31 +5,26 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from orchestrator.commands import COMMANDS, URI_HELP, add_commands, run_command, sync_command
-from orchestrator.results import ReportError, resolve_parent, write_report
-from orchestrator.run import (
-    PreparedArms,
-    ResourceError,
-    RunOptions,
-    StorageError,
-    StudyStopped,
-    TrialsFailed,
-    checked_memory,
-    plan_text,
-    prepare_arms,
-    resolve_uri,
-    run_study,
-    study_cost,
-)
-from orchestrator.study import StudyError, check_published, load_study
-from searchspaces.genotype import GenotypeError
-from studyspec.schema import Study
-from trainables.data import DataError
-from trainables.tracking import default_tracking_uri
+from orchestrator.commands import COMMANDS, URI_HELP, add_commands
+from orchestrator.study import StudyError
 
-USER_ERRORS = (StudyError, DataError, GenotypeError, TrialsFailed, ResourceError, ReportError,
-               StorageError)
+if TYPE_CHECKING:
+    from orchestrator.run import PreparedArms
+    from studyspec.schema import Study
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The errors a user can fix: one line on stderr, exit code 2 (imported when one is
+    raised: `validate` does not load what the other commands need)."""
+    from orchestrator.results import ReportError
+    from orchestrator.run import ResourceError, StorageError, TrialsFailed
+    from searchspaces.genotype import GenotypeError
+    from trainables.data import DataError
+
+    return (StudyError, DataError, GenotypeError, TrialsFailed, ResourceError, ReportError,
+            StorageError)
 
 
 def report_command(target: str, tracking_uri: str | None, out: str | None = None,
@@ -38,6 +33,10 @@ def report_command(target: str, tracking_uri: str | None, out: str | None = None
     study left unsent (`sync`); the artifact paths (or, with `out`, the files written there
     with provenance.json; with `html`, that self-contained HTML file)."""
     from mlflow.tracking import MlflowClient
+
+    from orchestrator.commands import sync_command
+    from orchestrator.results import resolve_parent, write_report
+    from trainables.tracking import default_tracking_uri
 
     uri = tracking_uri or default_tracking_uri()
     client = MlflowClient(uri)
@@ -51,8 +50,11 @@ def report_command(target: str, tracking_uri: str | None, out: str | None = None
 def checked_study(file: str, profile: str | None = None, assignments: tuple[str, ...] = (),
                   data_root: str | None = None, arms: tuple[str, ...] = (),
                   tracking_uri: str | None = None) -> tuple[Study, PreparedArms]:
-    """What `validate` and `study --dry-run` check, raising one of USER_ERRORS: the file,
+    """What `validate` and `study --dry-run` check, raising one of `user_errors()`: the file,
     its profile and overrides, every arm with its tuned extremes, genotype file and data."""
+    from orchestrator.run import RunOptions, prepare_arms, resolve_uri
+    from orchestrator.study import check_published, load_study
+
     study = load_study(file, profile, assignments, data_root)
     check_published(file)
     uri = resolve_uri(study, RunOptions(tracking_uri))
@@ -66,7 +68,9 @@ def arm_list(text: str) -> tuple[str, ...]:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m orchestrator", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
-    for name, help_text in (("study", "run a study file"), ("validate", "check a study file")):
+    for name, help_text in (("study", "run a study file"), (
+            "validate", "check a study file in a moment (its steps' memory and cost: "
+                        "study --dry-run)")):
         command = commands.add_parser(name, help=help_text)
         command.add_argument("file", help="study YAML, e.g. studies/quickstart.yaml")
         command.add_argument("--profile", help="named profile of the file, e.g. smoke")
@@ -107,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         if args.command in COMMANDS:
+            from orchestrator.commands import run_command
+
             return run_command(args)
         if args.command == "report":
             for path in report_command(args.target, args.tracking_uri, args.out, args.storage,
@@ -117,23 +123,43 @@ def main(argv: list[str] | None = None) -> int:
             study, prepared = checked_study(args.file, args.profile, args.assignments,
                                             args.data_root, args.arms,
                                             getattr(args, "tracking_uri", None))
-            memory = checked_memory(prepared.plans)  # vs this machine
+            if args.command == "validate":  # in a moment: weights and optimiser state
+                from orchestrator.run import checked_weights
+
+                checked_weights(prepared.plans)
+                print(f"{args.file}: ok ({len(prepared.plans)} arm(s))")
+                return 0
+            from orchestrator.run import (
+                RunOptions,
+                checked_memory,
+                plan_text,
+                resolve_uri,
+                study_cost,
+            )
+
+            memory = checked_memory(prepared.plans)  # a whole step, vs this machine
             cost = study_cost(study, prepared, args.file, resolve_uri(
-                study, RunOptions(args.tracking_uri))) if args.command == "study" else []
-            print(plan_text(study, prepared.plans, memory, cost) if args.command == "study" else
-                  f"{args.file}: ok ({len(prepared.plans)} arm(s))")
+                study, RunOptions(args.tracking_uri)))
+            print(plan_text(study, prepared.plans, memory, cost))
             return 0
+        from orchestrator.run import RunOptions, run_study
+        from orchestrator.study import check_published, load_study
+
         study = load_study(args.file, args.profile, args.assignments, args.data_root)
         check_published(args.file)
         options = RunOptions(args.tracking_uri, args.storage, args.address, args.resume,
                              args.file, args.verbose, args.arms, tuple(argv), args.no_cache)
         outcome = run_study(study, options)
-    except USER_ERRORS as error:
+    except Exception as error:
+        from orchestrator.run import StudyStopped
+
+        if isinstance(error, StudyStopped):
+            print(error, file=sys.stderr)
+            return error.exit_code
+        if not isinstance(error, user_errors()):
+            raise
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except StudyStopped as stopped:
-        print(stopped, file=sys.stderr)
-        return stopped.exit_code
     where = f"; results in {outcome.results_at}" if outcome.results_at else ""
     print(f"study {study.name}: {outcome.finished} retrained network(s) logged to MLflow{where}")
     return 0

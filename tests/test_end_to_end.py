@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from orchestrator.cli import main
-from orchestrator.run.runner import plan_arms
+from orchestrator.run.preparing import plan_arms
 from orchestrator.study.reading import load_study
 from searchspaces.genotype import Genotype
 from studyspec.dotted import with_overrides

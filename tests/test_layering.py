@@ -213,3 +213,39 @@ def test_the_circle_check_sees_a_circle_behind_type_checking(tmp_path):
     (tmp_path / "p" / "supernet.py").write_text("from p import options\n"
                                                 "from p.space import Space\n")
     assert circles(import_graph("p", tmp_path)) == [["p.space", "p.supernet"]]
+
+
+@pytest.mark.parametrize("package, sub", [(p, s) for p, subs in SUBPACKAGES.items()
+                                          for s in subs])
+def test_every_name_of_a_face_resolves_to_its_module_s(package, sub):
+    """A face imports its names when first used (`trainables.lazy_face`): each name of its
+    `__all__` is the object of the module it names, and an unknown name is an
+    AttributeError, as for any module. No name is also a module's: importing that module
+    would set the package's attribute to the module instead."""
+    import importlib
+
+    face_module = importlib.import_module(f"{package}.{sub}")
+    tree = ast.parse((ROOT / package / sub / "__init__.py").read_text())
+    homes = {alias.asname or alias.name: node.module for node in ast.walk(tree)
+             if isinstance(node, ast.ImportFrom) and node.module for alias in node.names}
+    for name in face(tree):
+        assert not (ROOT / package / sub / f"{name}.py").exists(), f"{package}.{sub}.{name}"
+        assert getattr(face_module, name) is getattr(importlib.import_module(homes[name]), name)
+    with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
+        face_module.not_a_name  # noqa: B018
+
+
+def test_validate_loads_neither_ray_nor_mlflow():
+    """`validate` answers in a moment: the faces it goes through do not import Ray, MLflow,
+    Optuna or matplotlib (seconds of imports) for it. (SciPy comes with scikit-image's
+    sample images, which the quickstart's embedded data is.)"""
+    import subprocess
+    import sys
+
+    code = ("import sys; from orchestrator.cli import main; "
+            "assert main(['validate', 'studies/quickstart.yaml']) == 0; "
+            "print(sorted(m for m in ('ray', 'mlflow', 'optuna', 'matplotlib') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

@@ -149,14 +149,15 @@ def test_a_dirty_checkout_or_no_cache_looks_nothing_up(monkeypatch):
 
 @pytest.mark.parametrize("flags, expected", [((), False), (("--no-cache",), True)])
 def test_the_cli_hands_no_cache_to_the_study(monkeypatch, flags, expected):
-    import orchestrator.cli as cli
+    import orchestrator.run
+    from orchestrator.study import StudyError
 
     seen = []
 
     def run_study(study, options):
         seen.append(options.no_cache)
-        raise cli.StudyError("stop here")
+        raise StudyError("stop here")
 
-    monkeypatch.setattr(cli, "run_study", run_study)
+    monkeypatch.setattr(orchestrator.run, "run_study", run_study)
     assert main(["study", "studies/quickstart.yaml", "--profile", "smoke", *flags]) == 2
     assert seen == [expected]

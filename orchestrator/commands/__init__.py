@@ -2,8 +2,13 @@
 
 `__all__` is what other packages may import; the modules are private to it."""
 
-from orchestrator.commands.sync import sync_command
-from orchestrator.commands.tools import COMMANDS, URI_HELP, add_commands, run_command
+from typing import TYPE_CHECKING
+
+from trainables import lazy_face
+
+if TYPE_CHECKING:  # imported when first used (`lazy_face`)
+    from orchestrator.commands.sync import sync_command
+    from orchestrator.commands.tools import COMMANDS, URI_HELP, add_commands, run_command
 
 __all__ = [
     "COMMANDS",
@@ -12,3 +17,5 @@ __all__ = [
     "run_command",
     "sync_command",
 ]
+
+__getattr__ = lazy_face(__name__)

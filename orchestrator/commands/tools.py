@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from orchestrator.commands.runs import RunError
 from trainables.tracking import default_tracking_uri
 
 COMMANDS = ("ui", "compare", "export", "rerun", "sync")
@@ -48,6 +47,8 @@ def add_commands(commands) -> None:
 def run_command(args: argparse.Namespace) -> int:
     """Run one of COMMANDS; a RunError is one line and exit code 2 (the CLI handles the
     study errors a rerun may raise)."""
+    from orchestrator.commands.runs import RunError  # MLflow: only for these commands
+
     if args.command == "sync":
         from orchestrator.commands.sync import sync_command
 

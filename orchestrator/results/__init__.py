@@ -4,15 +4,20 @@ artifacts.
 
 `__all__` is what other packages may import; the modules are private to it."""
 
-from orchestrator.results.description import NOTE_TAG
-from orchestrator.results.report import (
-    ReportError,
-    all_experiment_ids,
-    resolve_parent,
-    run_if_exists,
-    study_run_in,
-    write_report,
-)
+from typing import TYPE_CHECKING
+
+from trainables import lazy_face
+
+if TYPE_CHECKING:  # imported when first used (`lazy_face`)
+    from orchestrator.results.description import NOTE_TAG
+    from orchestrator.results.report import (
+        ReportError,
+        all_experiment_ids,
+        resolve_parent,
+        run_if_exists,
+        study_run_in,
+        write_report,
+    )
 
 __all__ = [
     "NOTE_TAG",
@@ -23,3 +28,5 @@ __all__ = [
     "study_run_in",
     "write_report",
 ]
+
+__getattr__ = lazy_face(__name__)

@@ -8,6 +8,10 @@ limit is the largest alive Ray node's `memory` resource; without a cluster
 trains on the GPU: when this process sees CUDA, its limit is that share of the
 device's memory (a remote cluster's GPUs are not visible from here, so their
 trials are checked against node memory only).
+
+`validate` checks a lower bound in a moment instead (`checked_weights`): each network's
+weights and optimiser state, built on the meta device without a step; the step itself is
+estimated by `--dry-run` and when the study starts, against the cluster it runs on.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from orchestrator.study import ArmPlan, StudyError, tuned_values, validate
 from studyspec.dotted import with_overrides
 from studyspec.schema import Study
-from trainables.loops import GIB, study_memory
+from trainables.loops import GIB, study_memory, study_weights
 
 PHASES = ("search", "retrain")
 MAX_CORNERS = 16  # tuned-space corners estimated per arm
@@ -45,6 +49,7 @@ class ArmMemory:
     name: str
     search: int | None  # estimated peak bytes of a search trial (None: no search)
     retrain: int | None  # ... of a retrain trial (None: search only)
+    floor: bool = False  # weights and optimiser state only: a lower bound
 
 
 def gib(count: int) -> str:
@@ -74,8 +79,9 @@ def memory_key(study: Study, plan: ArmPlan) -> str:
     return json.dumps([fields, plan.genotype, plan.retrain], sort_keys=True)
 
 
-def estimate_arms(plans: list[ArmPlan]) -> list[ArmMemory]:
-    """Every arm's estimate (identical configurations are estimated once)."""
+def estimate_arms(plans: list[ArmPlan], floor: bool = False) -> list[ArmMemory]:
+    """Every arm's estimate (identical configurations are estimated once); `floor`: its
+    weights and optimiser state only."""
     cache: dict[str, dict] = {}
     estimates = []
     for plan in plans:
@@ -83,11 +89,13 @@ def estimate_arms(plans: list[ArmPlan]) -> list[ArmMemory]:
         for corner in tuned_corners(plan.study):
             key = memory_key(corner, plan)
             if key not in cache:
-                cache[key] = study_memory(corner, plan.genotype, plan.retrain)
+                cache[key] = (study_weights if floor else study_memory)(
+                    corner, plan.genotype, plan.retrain)
             for phase, step in cache[key].items():
                 if step is not None:
-                    peaks[phase] = max(peaks[phase] or 0, step.total)
-        estimates.append(ArmMemory(plan.name, peaks["search"], peaks["retrain"]))
+                    need = step.weights + step.optimizer if floor else step.total
+                    peaks[phase] = max(peaks[phase] or 0, need)
+        estimates.append(ArmMemory(plan.name, peaks["search"], peaks["retrain"], floor))
     return estimates
 
 
@@ -122,10 +130,13 @@ def check_memory(estimates: list[ArmMemory], studies: dict[str, Study], node: Li
             need = getattr(arm, phase)
             limit = phase_limit(studies[arm.name], phase, node)
             if need is not None and need > limit.bytes:
+                what = "at least" if arm.floor else "about"
+                alone = ": its weights and optimiser state alone" if arm.floor else \
+                    f" ({WHAT[phase]}, data.patch_size)"
                 raise MemoryLimitError(
-                    f"arm '{arm.name}': {phase} needs about {gib(need)} per trial "
-                    f"({WHAT[phase]}, data.patch_size) but {limit.label} has "
-                    f"{gib(limit.bytes)}; lower the batch size, patch size or width")
+                    f"arm '{arm.name}': {phase} needs {what} {gib(need)} per trial{alone}, "
+                    f"but {limit.label} has {gib(limit.bytes)}; lower the batch size, patch "
+                    "size or width")
 
 
 def memory_lines(estimates: list[ArmMemory], node: Limit) -> list[str]:
@@ -136,6 +147,14 @@ def memory_lines(estimates: list[ArmMemory], node: Limit) -> list[str]:
                  if (need := getattr(arm, phase)) is not None]
         lines.append(f"  {arm.name}: {', '.join(parts)}")
     return lines
+
+
+def checked_weights(plans: list[ArmPlan], node: Limit | None = None) -> None:
+    """`validate`'s check in a moment: refuse an arm whose networks' weights and optimiser
+    state alone exceed `node` (default: this machine)."""
+    node = node or machine_limit()
+    check_memory(estimate_arms(plans, floor=True), {plan.name: plan.study for plan in plans},
+                 node)
 
 
 def checked_memory(plans: list[ArmPlan], node: Limit | None = None) -> list[str]:

@@ -3,17 +3,22 @@ its arms, their units (seeds, tuned samples), the Optuna space of a tuned arm, t
 
 `__all__` is what other packages may import; the modules are private to it."""
 
-from orchestrator.study.arms import arm_indices, check_published, checked_arms, tuned_values
-from orchestrator.study.optuna_space import make_searcher, optuna_space
-from orchestrator.study.plan import ArmPlan, arm_plan
-from orchestrator.study.reading import StudyError, load_study, validate
-from orchestrator.study.units import (
-    SEARCH,
-    proxy_configs,
-    retrain_configs,
-    sample_key,
-    search_config,
-)
+from typing import TYPE_CHECKING
+
+from trainables import lazy_face
+
+if TYPE_CHECKING:  # imported when first used (`lazy_face`)
+    from orchestrator.study.arms import arm_indices, check_published, checked_arms, tuned_values
+    from orchestrator.study.optuna_search import make_searcher, optuna_space
+    from orchestrator.study.plan import ArmPlan, arm_plan
+    from orchestrator.study.reading import StudyError, load_study, validate
+    from orchestrator.study.units import (
+        SEARCH,
+        proxy_configs,
+        retrain_configs,
+        sample_key,
+        search_config,
+    )
 
 __all__ = [
     "ArmPlan",
@@ -33,3 +38,5 @@ __all__ = [
     "tuned_values",
     "validate",
 ]
+
+__getattr__ = lazy_face(__name__)

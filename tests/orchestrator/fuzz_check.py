@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from orchestrator.cli import USER_ERRORS, checked_study
+from orchestrator.cli import checked_study, user_errors
 from tests.orchestrator.fuzz_cases import Case
 
 STATUSES = ("tried", "clean", "traceback", "accepted", "bad_message", "refused")
@@ -49,7 +49,7 @@ def outcome(case: Case, folder: Path) -> tuple[str, str]:
     path = write(case, folder)
     try:
         checked_study(str(path), case.profile, case.assignments)
-    except USER_ERRORS as error:
+    except user_errors() as error:
         message = str(error)
         if case.expect == "accept":
             return "refused", message

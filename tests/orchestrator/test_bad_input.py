@@ -109,7 +109,8 @@ def test_default_data_root_falls_back_to_shared(tmp_path, monkeypatch):
 
 
 def test_resources_the_cluster_lacks_are_named(tmp_path):
-    from orchestrator.run.runner import ResourceError, check_resources
+    from orchestrator.run.preparing import ResourceError
+    from orchestrator.run.runner import check_resources
     from orchestrator.study.reading import validate
 
     study = validate({"name": "gpu", "search_space": {"name": "hinas"},

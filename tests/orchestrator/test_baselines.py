@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from orchestrator.run.runner import plan_arms
+from orchestrator.run.preparing import plan_arms
 from orchestrator.study.arms import expand_arms
 from orchestrator.study.reading import StudyError, load_study, validate
 from orchestrator.study.units import retrain_configs, search_config

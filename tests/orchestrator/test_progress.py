@@ -5,8 +5,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from orchestrator.run.console import start_lines
+from orchestrator.run.preparing import plan_arms
 from orchestrator.run.progress import ProgressLines, clock_text
-from orchestrator.run.runner import plan_arms
 from orchestrator.study.reading import validate
 
 STUDY = {

@@ -92,3 +92,25 @@ def test_meta_probe_keeps_contiguous_a_copy_of_a_channels_last_tensor():
     with MetaStepTracker():
         copy = x.contiguous()
         assert copy.is_contiguous() and copy.reshape(4, 2, 5, 5).shape == (4, 2, 5, 5)
+
+
+def test_validate_refuses_weights_alone_too_large_in_a_moment():
+    """`validate`'s check (weights and optimiser state, no step) refuses the huge width with
+    the floor named; the whole-step estimate of the same arm is larger still."""
+    from orchestrator.run.memory import checked_weights, estimate_arms
+
+    huge = study_of({"search_space": {"name": "hinas", "options": {"width": 1024}},
+                     "data": {"patch_size": 64}})
+    began = time.perf_counter()
+    with pytest.raises(MemoryLimitError) as error:
+        checked_weights([plan_of("wide", huge)], Limit(8 * 2**30, "the node"))
+    assert time.perf_counter() - began < 10
+    message = str(error.value)
+    assert message.startswith("arm 'wide': search needs at least ")
+    assert "its weights and optimiser state alone" in message and "\n" not in message
+    small = study_of({"search_space": {"name": "hinas", "options": {"width": 4,
+                                                                   "num_layers": 2}},
+                      "data": {"patch_size": 32}})
+    floor, = estimate_arms([plan_of("s", small)], floor=True)
+    whole, = estimate_arms([plan_of("s", small)])
+    assert 0 < floor.search < whole.search

@@ -2,7 +2,7 @@
 
 import pytest
 
-from orchestrator.run.runner import plan_arms
+from orchestrator.run.preparing import plan_arms
 from orchestrator.study.reading import validate
 from searchspaces.genotype import Genotype
 from studyspec.dotted import with_overrides

@@ -4,15 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.run.runner import RunOptions, open_parent
+from orchestrator.run.preparing import RunOptions
+from orchestrator.run.runner import open_parent
 from orchestrator.study.reading import StudyError, validate
-from trainables.tracking.runs import (
-    Tracker,
-    artifact_root_for,
-    default_tracking_uri,
-    flat_params,
-    prepare_local_store,
-)
+from trainables.tracking.runs import Tracker, flat_params
+from trainables.tracking.store import artifact_root_for, default_tracking_uri, prepare_local_store
 
 STUDY = {"name": "tracked", "search_space": {"name": "hinas", "options": {"num_layers": 2}}}
 

@@ -6,14 +6,19 @@ a study's trials receive (loaded once in the driver); the patches are made by nu
 
 `__all__` is what other packages may import; the modules are private to it."""
 
-from trainables.data.bundles import RetrainData, SearchData, StageData
-from trainables.data.degradations import Degradation
-from trainables.data.device import DevicePatches
-from trainables.data.images import DataError, NamedImage
-from trainables.data.loading import resolved_roots, stage_data, with_weights
-from trainables.data.manifests import dataset_manifests, manifest_hash
-from trainables.data.paired import keys_for, test_input
-from trainables.data.patches import PatchDataset, make_loader
+from typing import TYPE_CHECKING
+
+from trainables import lazy_face
+
+if TYPE_CHECKING:  # imported when first used (`lazy_face`)
+    from trainables.data.bundles import RetrainData, SearchData, StageData
+    from trainables.data.degradations import Degradation
+    from trainables.data.device import DevicePatches
+    from trainables.data.images import DataError, NamedImage
+    from trainables.data.loading import resolved_roots, stage_data, with_weights
+    from trainables.data.manifests import dataset_manifests, manifest_hash
+    from trainables.data.paired import keys_for, test_input
+    from trainables.data.patches import PatchDataset, make_loader
 
 __all__ = [
     "DataError",
@@ -33,3 +38,5 @@ __all__ = [
     "test_input",
     "with_weights",
 ]
+
+__getattr__ = lazy_face(__name__)

@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import nn
 
 from trainables.data import keys_for, test_input
@@ -115,6 +114,9 @@ def denoise_image(
 
 def image_scores(clean: np.ndarray, restored: np.ndarray) -> tuple[float, float]:
     """PSNR and SSIM of two (H, W, C) images in [0, 1], both quantised to 8 bits first."""
+    # imported here: scikit-image loads SciPy (0.7 s), which `validate` does not need
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
     clean8, restored8 = to_uint8(clean), to_uint8(restored)
     if clean8.shape[-1] == 1:
         clean8, restored8, channel_axis = clean8[..., 0], restored8[..., 0], None

@@ -19,8 +19,9 @@ call, so the mode answers them itself.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,9 +172,40 @@ def optimizer_bytes(model: nn.Module, shape: StepShape) -> int:
     return total
 
 
+# the initialisers of torch's own layers: on the meta device they compute nothing but cost
+# most of a network's build (Python decompositions of uniform_, fill_, ... per tensor)
+_INITIALISED = ((nn.modules.conv._ConvNd, "reset_parameters"), (nn.Linear, "reset_parameters"),
+                (nn.modules.batchnorm._NormBase, "reset_parameters"),
+                (nn.modules.batchnorm._NormBase, "reset_running_stats"))
+
+
+@contextlib.contextmanager
+def on_meta() -> Iterator[None]:
+    """Build on the meta device, without running torch's layer initialisers (shapes and
+    dtypes are all a meta network has)."""
+    saved = [(cls, name, cls.__dict__[name]) for cls, name in _INITIALISED]
+    for cls, name, _ in saved:
+        setattr(cls, name, lambda self: None)
+    try:
+        with torch.device("meta"):
+            yield
+    finally:
+        for cls, name, method in saved:
+            setattr(cls, name, method)
+
+
+def meta_weights_memory(build: Callable[[], nn.Module], shape: StepShape) -> StepMemory:
+    """Only what the network holds before any step: its weights and optimiser state (a lower
+    bound of the step's memory, for a check that must answer in a moment; `step` is 0)."""
+    with on_meta():
+        model = build()
+    weights = tensor_bytes(model.parameters()) + tensor_bytes(model.buffers())
+    return StepMemory(weights, optimizer_bytes(model, shape), 0)
+
+
 def meta_step_memory(build: Callable[[], nn.Module], shape: StepShape) -> StepMemory:
     """Build the network with `build` on the meta device and count one training step."""
-    with torch.device("meta"):
+    with on_meta():
         model = build()
     layout = torch.channels_last if getattr(model, "prefers_nhwc", False) else None
     if layout is not None:

@@ -17,6 +17,9 @@ mask), so that supernet is built on the CPU, but only when its weights are small
 (`REAL_BUILD_LIMIT`); above it the supernet itself at the retrain options bounds
 the derived network (a sub-network of it) without allocating anything.
 
+`study_weights` counts only the weights and optimiser state of the supernet and of a given
+genotype's network, without a step (a lower bound that `validate` checks in a moment).
+
 Estimates are kept per process by what they depend on (the network's space, options or
 genotype, and the step's shape): the arms of an ablation mostly share their supernet and
 their candidate networks, so a study is estimated once per distinct network.
@@ -32,7 +35,13 @@ import torch
 
 from searchspaces.genotype import Genotype
 from searchspaces.registry import build_derived_from_genotype, get_space
-from trainables.loops.memory import StepMemory, StepShape, meta_step_memory, tensor_bytes
+from trainables.loops.memory import (
+    StepMemory,
+    StepShape,
+    meta_step_memory,
+    meta_weights_memory,
+    tensor_bytes,
+)
 from trainables.loops.retrain import derived_options
 
 MAX_CHOICES = 8  # architecture-choice patterns tried per supernet
@@ -163,3 +172,26 @@ def study_memory(study, genotype_json: str | None, retrain: bool) -> dict[str, A
     supernet_bytes = search.weights if search is not None else None
     return {"search": search,
             "retrain": retrain_memory(study, genotype_json, supernet_bytes) if retrain else None}
+
+
+def study_weights(study, genotype_json: str | None, retrain: bool) -> dict[str, Any]:
+    """{'search': StepMemory | None, 'retrain': StepMemory | None} of one arm, weights and
+    optimiser state only (`step` 0); the retraining's only when its genotype is given."""
+    chans = channels(study)
+    search = retrained = None
+    if genotype_json is None:
+        space, options = get_space(study.search_space.name), \
+            study.search_space.resolved_options()
+        shape = search_shape(study)
+        search = remembered(_estimates, step_key("weights", network_key(
+            space.name, options, chans), shape), lambda: meta_weights_memory(
+            lambda: space.build_supernet(options, chans), shape))
+    elif retrain:
+        genotype, options, shape = Genotype.from_json(genotype_json), derived_options(study), \
+            retrain_shape(study)
+        if study.retrain.stages:
+            genotype = get_space(genotype.space).at_stages(genotype, max(study.retrain.stages))
+        retrained = remembered(_estimates, step_key("weights", network_key(
+            genotype.to_json(), options, chans), shape), lambda: meta_weights_memory(
+            lambda: build_derived_from_genotype(genotype, options, chans), shape))
+    return {"search": search, "retrain": retrained}

@@ -33,11 +33,10 @@ from trainables.tracking.outbox import (
     say,
     unreachable,
 )
+from trainables.tracking.store import artifact_root_for
 
 PARAM_BATCH = 100  # MLflow's limit of params per log_batch call
 METRIC_BATCH = 1000
-LOCAL_STORE = "mlruns-local"  # the default store's folder: SQLite file and artifacts
-DEFAULT_DB = f"{LOCAL_STORE}/mlflow.db"
 # MLflow's own patience with one HTTP request: by default 7 retries with backoff and 120 s
 # for each answer, so a refused connection blocks a call for about 4 minutes and a server
 # that accepts and never answers for 16. Here no retry (the outbox retries, queueing
@@ -45,27 +44,6 @@ DEFAULT_DB = f"{LOCAL_STORE}/mlflow.db"
 # artifact's upload gets more, by its size). A value set in the environment wins.
 HTTP_RETRIES = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
 PATIENCE = Patience()
-
-
-def default_tracking_uri(cwd: str | Path | None = None) -> str:
-    """A SQLite file under ./mlruns-local/: nothing to start by hand."""
-    return f"sqlite:///{Path(cwd or os.getcwd()).resolve() / DEFAULT_DB}"
-
-
-def artifact_root_for(uri: str) -> str | None:
-    """Artifacts beside a local SQLite store (`artifacts/` in the default store's folder,
-    else `mlartifacts/`); a server chooses its own."""
-    if uri.startswith("sqlite:///"):
-        folder = Path(uri.removeprefix("sqlite:///")).parent
-        name = "artifacts" if folder.name == LOCAL_STORE else "mlartifacts"
-        return (folder / name).resolve().as_uri()
-    return None
-
-
-def prepare_local_store(uri: str) -> None:
-    """Create the folder of a SQLite store (SQLite creates the file, not its folder)."""
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
 def flat_params(tree: Mapping[str, Any]) -> dict[str, str]:

@@ -3,9 +3,14 @@ retrain adapters, and the session they share (MLflow child run, checkpoints, rep
 
 `__all__` is what other packages may import; the modules are private to it."""
 
-from trainables.tune.nospace import NO_SPACE
-from trainables.tune.session import RESULT_FILE, TrialContext
-from trainables.tune.trainable import Loops, study_trainable
+from typing import TYPE_CHECKING
+
+from trainables import lazy_face
+
+if TYPE_CHECKING:  # imported when first used (`lazy_face`)
+    from trainables.tune.nospace import NO_SPACE
+    from trainables.tune.session import RESULT_FILE, TrialContext
+    from trainables.tune.trainable import Loops, study_trainable
 
 __all__ = [
     "Loops",
@@ -14,3 +19,5 @@ __all__ = [
     "TrialContext",
     "study_trainable",
 ]
+
+__getattr__ = lazy_face(__name__)
