@@ -21,6 +21,10 @@ from pathlib import Path
 
 import pytest
 
+# step estimates are not kept between tests (`trainables.loops.estimate_store`): each test
+# measures what it asserts; the store's own test names a folder
+os.environ["NAS_ESTIMATE_STORE"] = "off"
+
 HOOK = '''
 import importlib.abc, importlib.util, os, signal, sys, time
 

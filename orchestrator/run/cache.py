@@ -43,6 +43,7 @@ from trainables.tracking import (
     PACKAGE_SET_TAG,
     Tracker,
     dataset_label,
+    store_exists,
 )
 from trainables.tune import RESULT_FILE, TrialContext
 
@@ -142,12 +143,6 @@ def unit_result(client, run_id: str) -> dict[str, Any] | None:
         except (MlflowException, OSError):
             return None
         return json.loads(Path(path).read_text())
-
-
-def store_exists(uri: str) -> bool:
-    """A look-up must not create a SQLite store (a dry run, or a study refused before it
-    starts, logs nothing)."""
-    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
 
 
 def all_cached(plans, uri: str, arm_identities: dict[str, dict[str, Any]]) -> bool:

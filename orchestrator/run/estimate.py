@@ -21,7 +21,8 @@ import torch
 from orchestrator.run.progress import TRIAL_OVERHEAD_S, clock_text
 from orchestrator.study import ArmPlan
 from trainables.data import StageData
-from trainables.loops import retrain_seconds, search_seconds
+from trainables.loops import reference_now, retrain_seconds, search_seconds
+from trainables.tracking import store_exists
 
 # the study's own on 2 quiet CPU cores: Ray's start (3.4 s measured) and, around the trials
 # of the quickstart's smoke study, planning, Tune, the parent run and its tables (about 6 s)
@@ -34,31 +35,9 @@ COMMAND_OVERHEAD_S = 10.0
 REFERENCE_S = 0.035  # measured: 0.034-0.038 s
 
 
-def reference_seconds() -> float:
-    """The median of three runs of a small mix of Python and one-thread torch work."""
-    import time
-
-    def once() -> float:
-        began = time.perf_counter()
-        x = torch.rand(1, 8, 32, 32)
-        conv = torch.nn.Conv2d(8, 8, 3, padding=1)
-        with torch.no_grad():
-            for _ in range(200):
-                x = conv(x).tanh()
-        sorted({str(i): i for i in range(100000)})
-        return time.perf_counter() - began
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return sorted(once() for _ in range(3))[1]
-    finally:
-        torch.set_num_threads(before)
-
-
 def load_factor() -> float:
     """How many times slower than the quiet machine the fixed costs were measured on (>= 1)."""
-    return max(1.0, reference_seconds() / REFERENCE_S)
+    return max(1.0, reference_now() / REFERENCE_S)
 
 
 @dataclass(frozen=True)
@@ -142,12 +121,14 @@ def study_costs(study, prepared, source: str, uri: str) -> tuple[list[ArmCost], 
     seconds (the fixed costs scaled by this machine's `load_factor` now)."""
     import os
 
-    from orchestrator.run.cache import cached_trials, identities, store_exists
-    from orchestrator.run.provenance import study_provenance
+    hits = {}
+    if store_exists(uri):  # what an earlier study finished (MLflow: imported only then)
+        from orchestrator.run.cache import cached_trials, identities
+        from orchestrator.run.provenance import study_provenance
 
-    provenance = study_provenance(prepared.studies.values(), source)
-    arm_ids, lookups, _ = identities(prepared.studies, provenance.trial_tags, False)
-    hits = cached_trials(prepared.plans, uri, arm_ids) if lookups and store_exists(uri) else {}
+        provenance = study_provenance(prepared.studies.values(), source)
+        arm_ids, lookups, _ = identities(prepared.studies, provenance.trial_tags, False)
+        hits = cached_trials(prepared.plans, uri, arm_ids) if lookups else {}
     factor = load_factor()
     costs = [arm_cost(arm, prepared.data[arm.name], hits.get(arm.name), TRIAL_OVERHEAD_S * factor)
              for arm in prepared.plans]

@@ -25,7 +25,12 @@ if TYPE_CHECKING:  # imported when first used (`lazy_face`)
     from trainables.loops.parts import validation_keys
     from trainables.loops.retrain import derived_options, run_retrain
     from trainables.loops.search import run_search
-    from trainables.loops.timing import retrain_seconds, retrain_throughput, search_seconds
+    from trainables.loops.timing import (
+        reference_now,
+        retrain_seconds,
+        retrain_throughput,
+        search_seconds,
+    )
 
 __all__ = [
     "GIB",
@@ -44,6 +49,7 @@ __all__ = [
     "is_monitor_psnr",
     "protocol_hash",
     "run_retrain",
+    "reference_now",
     "retrain_seconds",
     "retrain_throughput",
     "run_search",

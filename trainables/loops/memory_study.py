@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 import torch
 
 from searchspaces.genotype import Genotype
 from searchspaces.registry import build_derived_from_genotype, get_space
+from trainables.loops.estimate_store import recalled
 from trainables.loops.memory import (
     StepMemory,
     StepShape,
@@ -59,6 +61,13 @@ def remembered(cache: dict, key: tuple, compute: Callable[[], Any]) -> Any:
             cache.pop(next(iter(cache)))
         cache[key] = compute()
     return cache[key]
+
+
+def remembered_step(key: tuple, compute: Callable[[], StepMemory]) -> StepMemory:
+    """A step's estimate: kept in this process, and on disk between commands
+    (`estimate_store`)."""
+    return remembered(_estimates, key, lambda: StepMemory(**recalled(
+        "memory", key, lambda: asdict(compute()))))
 
 
 def network_key(space: str, options: dict[str, Any], channels: int) -> tuple:
@@ -98,7 +107,7 @@ def search_memory(study) -> StepMemory:
     space, options = get_space(study.search_space.name), study.search_space.resolved_options()
     shape = search_shape(study)
     key = step_key("search", network_key(space.name, options, channels(study)), shape)
-    return remembered(_estimates, key, lambda: meta_step_memory(
+    return remembered_step(key, lambda: meta_step_memory(
         lambda: space.build_supernet(options, channels(study)), shape))
 
 
@@ -114,13 +123,12 @@ def retrain_memory(study, genotype_json: str | None = None,
     space = get_space(study.search_space.name)
     if not genotypes:  # a supernet too large to build: bound the derived net by it
         key = step_key("retrain", network_key(space.name, options, channels(study)), shape)
-        return remembered(_estimates, key, lambda: meta_step_memory(
+        return remembered_step(key, lambda: meta_step_memory(
             lambda: space.build_supernet(options, channels(study)), shape))
     if study.retrain.stages:  # the largest network retrain.stages unrolls
         genotypes = [space.at_stages(g, max(study.retrain.stages)) for g in genotypes]
-    estimates = [remembered(
-        _estimates, step_key("retrain", network_key(genotype.to_json(), options,
-                                                    channels(study)), shape),
+    estimates = [remembered_step(
+        step_key("retrain", network_key(genotype.to_json(), options, channels(study)), shape),
         lambda g=genotype: meta_step_memory(
             lambda: build_derived_from_genotype(g, options, channels(study)), shape))
         for genotype in genotypes]
@@ -131,8 +139,10 @@ def candidate_genotypes(study, supernet_bytes: int | None = None) -> list[Genoty
     """The distinct genotypes derived with every architecture choice at its j-th candidate;
     [] when the supernet is too large to build for real."""
     space, options = get_space(study.search_space.name), study.search_space.resolved_options()
-    return remembered(_candidates, network_key(space.name, options, channels(study)),
-                      lambda: derived_candidates(space, options, channels(study), supernet_bytes))
+    key = network_key(space.name, options, channels(study))
+    return remembered(_candidates, key, lambda: [Genotype.from_json(text) for text in recalled(
+        "candidates", key, lambda: [genotype.to_json() for genotype in derived_candidates(
+            space, options, channels(study), supernet_bytes)])])
 
 
 def derived_candidates(space, options: dict[str, Any], channels: int,
@@ -183,7 +193,7 @@ def study_weights(study, genotype_json: str | None, retrain: bool) -> dict[str, 
         space, options = get_space(study.search_space.name), \
             study.search_space.resolved_options()
         shape = search_shape(study)
-        search = remembered(_estimates, step_key("weights", network_key(
+        search = remembered_step(step_key("weights", network_key(
             space.name, options, chans), shape), lambda: meta_weights_memory(
             lambda: space.build_supernet(options, chans), shape))
     elif retrain:
@@ -191,7 +201,7 @@ def study_weights(study, genotype_json: str | None, retrain: bool) -> dict[str, 
             retrain_shape(study)
         if study.retrain.stages:
             genotype = get_space(genotype.space).at_stages(genotype, max(study.retrain.stages))
-        retrained = remembered(_estimates, step_key("weights", network_key(
+        retrained = remembered_step(step_key("weights", network_key(
             genotype.to_json(), options, chans), shape), lambda: meta_weights_memory(
             lambda: build_derived_from_genotype(genotype, options, chans), shape))
     return {"search": search, "retrain": retrained}

@@ -3,11 +3,14 @@ device, for the cost estimate of a study before it starts (`study --dry-run`).
 
 The step is the one the loops run (the study's loss, backward, an optimiser update of
 every parameter group) on random data of the step's shape, timed after one warm-up
-step with as many threads as a trial gets (`resources.<phase>.cpu`).
+step with as many threads as a trial gets (`resources.<phase>.cpu`). Times are kept on
+disk between commands (`estimate_store`, per machine), relative to `reference_seconds()`
+when they were measured: read back on a machine loaded since, they grow with the load.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -17,10 +20,51 @@ from torch import nn
 from searchspaces.genotype import Genotype
 from searchspaces.registry import build_derived_from_genotype, get_space
 from trainables.loops.devices import threads_for
+from trainables.loops.estimate_store import recalled
 from trainables.loops.losses import DenoiseLoss
-from trainables.loops.memory import StepShape
+from trainables.loops.memory import StepShape, on_meta
 
 REPEATS = 2  # timed steps after the warm-up
+
+
+def reference_seconds() -> float:
+    """The median of three runs of a small mix of Python and one-thread torch work (0.035 s
+    on this project's 2 quiet CPU cores): how loaded the machine is now."""
+    def once() -> float:
+        began = time.perf_counter()
+        x = torch.rand(1, 8, 32, 32)
+        conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+        with torch.no_grad():
+            for _ in range(200):
+                x = conv(x).tanh()
+        sorted({str(i): i for i in range(100000)})
+        return time.perf_counter() - began
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return sorted(once() for _ in range(3))[1]
+    finally:
+        torch.set_num_threads(before)
+
+
+@functools.cache
+def reference_now() -> float:
+    """`reference_seconds()` once per process."""
+    return reference_seconds()
+
+
+def stored_seconds(key: list, measure: Callable[[], float]) -> float:
+    """`measure()`'s seconds, or those stored for `key` on this machine, scaled by its load
+    now against then."""
+    kept = recalled("timing", key, lambda: {"seconds": measure(),
+                                             "reference": reference_now()}, per_machine=True)
+    return kept["seconds"] * reference_now() / kept["reference"]
+
+
+def shape_key(shape: StepShape) -> list:
+    return [shape.batch_size, shape.channels, shape.patch_size, shape.loss,
+            list(shape.optimizers)]
 
 
 def synchronize(device: torch.device) -> None:
@@ -99,8 +143,12 @@ def search_seconds(study, data, device: torch.device) -> float:
     space, options = get_space(study.search_space.name), study.search_space.resolved_options()
     build = lambda: space.build_supernet(options, channels(study))  # noqa: E731
     search, threads = study.search, study.resources.search.cpu
-    step = step_seconds(build, search_shape(study), device, threads)
-    per_pixel = forward_seconds_per_pixel(build, channels(study), device, threads)
+    network = [space.name, options, channels(study), device.type, threads_for(threads)]
+    shape = search_shape(study)
+    step = stored_seconds(["search step", network, shape_key(shape)],
+                          lambda: step_seconds(build, shape, device, threads))
+    per_pixel = stored_seconds(["forward per pixel", network], lambda: forward_seconds_per_pixel(
+        build, channels(study), device, threads))
     steps = search.steps_per_epoch or (
         max(1, len(data.train_w) // search.batch_size) if search.epoch == "images" else 100)
     arch_epochs = max(0, search.epochs - search.warmup_epochs) if search.strategy == "bilevel" \
@@ -128,26 +176,35 @@ def retrain_seconds(study, genotype_json: str | None, data, device: torch.device
             genotype = space.at_stages(genotype, stages)
         build = lambda: build_derived_from_genotype(genotype, options,  # noqa: E731
                                                     channels(study))
+        name = genotype.to_json()
     else:  # too large to derive from: the supernet bounds it
         build = lambda: space.build_supernet(options, channels(study))  # noqa: E731
+        name = space.name
     retrain, threads = study.retrain, study.resources.retrain.cpu
-    per_pixel = forward_seconds_per_pixel(build, channels(study), device, threads)
+    network = [name, options, channels(study), device.type, threads_for(threads)]
+    per_pixel = stored_seconds(["forward per pixel", network], lambda: forward_seconds_per_pixel(
+        build, channels(study), device, threads))
     tested = sum(pixels(images) for images in data.test_sets.values())
     passes = 1 + 8 * retrain.self_ensemble  # x8 self-ensemble: the 8 dihedral variants too
     cost = study.retrain.cost
     evaluation = (tested * passes + (2 + cost.repeats) * cost.input_size**2) * per_pixel
     if data.weights is not None:  # published weights: evaluated only
         return evaluation
-    step = step_seconds(build, retrain_shape(study), device, threads)
+    shape = retrain_shape(study)
+    step = stored_seconds(["retrain step", network, shape_key(shape)],
+                          lambda: step_seconds(build, shape, device, threads))
     steps = retrain.steps_per_epoch or max(1, len(data.train) // retrain.batch_size)
     validated = pixels(data.val, study.search.val_crop)  # centre crops, as the loop takes
     return retrain.epochs * (steps * step + validated * per_pixel) + evaluation
 
 
 def parameter_count(genotype: Genotype, options, channels: int) -> int:
-    with torch.device("meta"):
-        return sum(p.numel() for p in build_derived_from_genotype(genotype, options,
-                                                                   channels).parameters())
+    """Parameters of the genotype's network (counted on the meta device, kept on disk)."""
+    def count() -> int:
+        with on_meta():
+            return sum(p.numel() for p in build_derived_from_genotype(genotype, options,
+                                                                       channels).parameters())
+    return recalled("parameters", [genotype.to_json(), options, channels], count)
 
 
 def retrain_throughput(study, genotype: Genotype, images, steps: int) -> dict[str, float]:

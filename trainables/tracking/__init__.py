@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # imported when first used (`lazy_face`)
         artifact_root_for,
         default_tracking_uri,
         prepare_local_store,
+        store_exists,
     )
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "logged_params",
     "node_tags",
     "prepare_local_store",
+    "store_exists",
     "record_texts",
     "run_name",
     "source_state",

@@ -29,3 +29,9 @@ def prepare_local_store(uri: str) -> None:
     """Create the folder of a SQLite store (SQLite creates the file, not its folder)."""
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def store_exists(uri: str) -> bool:
+    """A look-up must not create a SQLite store (a dry run, or a study refused before it
+    starts, logs nothing)."""
+    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
