@@ -5,7 +5,7 @@ imports Ray or MLflow: `validate` and `--dry-run` use only this."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from orchestrator.study import ArmPlan, arm_indices, arm_plan, checked_arms
 from studyspec.schema import Study
@@ -60,7 +60,16 @@ def prepare_arms(study: Study, source: str, arms: tuple[str, ...] = (),
         if key not in shared:
             shared[key] = stage_data(plan.study)
         data[plan.name] = with_weights(shared[key], plan.weights)
-    return PreparedArms(plans, data)
+    return PreparedArms([with_epoch_steps(plan, data[plan.name]) for plan in plans], data)
+
+
+def with_epoch_steps(plan: ArmPlan, data: StageData) -> ArmPlan:
+    """The plan with the steps of a search epoch its data decides (`search.epoch: images`:
+    one crop of each Train-W image, as the search loop draws them)."""
+    if plan.study.search.steps_per_epoch is not None:
+        return plan
+    steps = max(1, len(data.search.train_w) // plan.study.search.batch_size)
+    return replace(plan, epoch_steps=(("search", steps),))
 
 
 class TrialsFailed(RuntimeError):

@@ -40,6 +40,9 @@ class ArmPlan:
     noises: tuple[NoiseSpec, ...]  # one retrain per entry
     baseline: bool = False  # a `baselines:` arm (tagged baseline=true, a row in every table)
     weights: str | None = None  # published weights (a file) evaluated instead of retraining
+    # steps of an epoch the study leaves to its data (`search.epoch: images`), phase ->
+    # count, once the data is split (`orchestrator.run.prepare_arms`)
+    epoch_steps: tuple[tuple[str, int], ...] = ()
 
     def plain_study(self) -> dict[str, Any]:
         """The study as Ray Tune and MLflow params need it: plain JSON data."""
@@ -67,7 +70,7 @@ class ArmPlan:
         if phase == "search" and self.genotype is not None:
             return 0.0
         spec, patch = getattr(self.study, phase), self.study.data.patch_size
-        steps = spec.steps_per_epoch or 1  # search.epoch: images: known after the split
+        steps = spec.steps_per_epoch or dict(self.epoch_steps).get(phase, 1)
         return float(spec.epochs * steps * spec.batch_size * patch**2)
 
     def chain(self) -> float:

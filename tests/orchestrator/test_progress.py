@@ -148,6 +148,29 @@ def test_proxy_retrainings_are_counted_at_their_own_steps_and_fixed_parts_measur
                          "(retrain); study ~0:52 left")
 
 
+def test_a_search_epoch_of_images_counts_the_steps_its_data_gives():
+    """`search.epoch: images`: 12 embedded images split into 6 Train-W, so 3 steps of batch
+    2 an epoch. A search epoch of 6 s is 2 s a step; the retraining (4 x 10 steps of the
+    same batch and patch, not measured yet) at that rate: 80 s; the search's 3 epochs
+    left, 9 steps: 18 s; a fixed part each: 100 s in all."""
+    from orchestrator.run.preparing import prepare_arms
+
+    raw = {"name": "images", "data": {"train": "embedded", "test": ["embedded"],
+                                      "patch_size": 24, "max_train_images": 12},
+           "search_space": {"name": "hinas", "options": {"num_layers": 2, "num_nodes": 2}},
+           "search": {"epoch": "images", "epochs": 4, "warmup_epochs": 1, "batch_size": 2},
+           "retrain": {"epochs": 4, "steps_per_epoch": 10, "batch_size": 2}}
+    prepared = prepare_arms(validate(raw), "images.yaml")
+    assert len(prepared.data["default"].search.train_w) == 6
+    lines, clock = [], Clock()
+    callback = ProgressLines(prepared.plans, interval=10.0, clock=clock, write=lines.append)
+    search = FakeTrial("t1", {"arm": "default", "phase": "search", "unit": "default/s0"})
+    callback.on_trial_start(0, [search], search)
+    clock.now += 11
+    result(callback, [search], search, 0, 20.0, seconds=6.0)
+    assert lines[-1].endswith("study ~1:40 left")
+
+
 def test_clock_text():
     assert [clock_text(s) for s in (0, 41, 725, 7387)] == ["0:00", "0:41", "12:05", "2:03:07"]
 
